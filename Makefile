@@ -1,0 +1,127 @@
+# rlkd - one build for all: the CPU backend always, the CUDA backend when
+# nvcc is found (CUDA=0 forces it off, CUDA=1 insists on it).
+#
+#   make                    libraries in lib/
+#   make test               build and run every test this machine can run
+#   make test-sanitize      the same suite under ASan+UBSan (CPU build)
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make clean
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define RLKD_VERSION_MAJOR \([0-9]*\).*/\1/p' include/rlkd.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define RLKD_VERSION_MINOR \([0-9]*\).*/\1/p' include/rlkd.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define RLKD_VERSION_PATCH \([0-9]*\).*/\1/p' include/rlkd.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+BUILD ?= build
+LIBDIR ?= lib
+SAN ?= 0
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
+ifeq ($(origin CUDA),undefined)
+CUDA := $(if $(NVCC),1,0)
+endif
+# SASS for A100 and H100/H200, plus PTX so newer GPUs can JIT.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fopenmp \
+              -Iinclude -D_POSIX_C_SOURCE=200809L
+LDLIBS := -lopenblas -lm -fopenmp
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ALL_CFLAGS += $(SAN_FLAGS)
+LDLIBS += $(SAN_FLAGS)
+endif
+
+LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c)
+ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but nvcc was not found; set NVCC or CUDA_HOME)
+endif
+LIB_SRC := $(filter-out lib/core/cuda_absent.c,$(LIB_SRC))
+CU_SRC := $(wildcard kernels/*.cu)
+NVCCFLAGS := -O2 -std=c++17 $(CUDA_ARCH) -Iinclude -Werror all-warnings \
+             -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++
+endif
+
+OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+SONAME := librlkd.so.$(VERSION_MAJOR)
+SHARED := $(LIBDIR)/librlkd.so.$(VERSION)
+STATIC := $(LIBDIR)/librlkd.a
+
+TEST_SRC := $(wildcard tests/test_*.c)
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
+            $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
+
+.PHONY: FORCE all test test-sanitize install uninstall clean
+all: $(SHARED) $(STATIC)
+
+$(BUILD)/%.o: %.c include/rlkd.h $(wildcard lib/*/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu include/rlkd.h $(wildcard lib/*/*.h kernels/*.cuh)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(SHARED): $(OBJ) lib/rlkd.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/rlkd.map \
+	  -Wl,--no-undefined -o $@ $(OBJ) $(LDLIBS)
+	ln -sf librlkd.so.$(VERSION) $(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(LIBDIR)/librlkd.so
+
+$(STATIC): $(OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $(OBJ)
+
+$(BUILD)/tests/testlib.o: tests/testlib.c tests/testlib.h include/rlkd.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o \
+	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+
+# Every test program, then the ABI checks against an installed copy.
+test: $(SHARED) $(STATIC) $(TEST_BIN)
+	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
+	  MAKE="$(MAKE)" CUDA="$(CUDA)" tests/run.sh $(TEST_BIN) tests/abi/check_abi.sh
+
+test-sanitize:
+	$(MAKE) BUILD=build/sanitize LIBDIR=build/sanitize/lib SAN=1 CUDA=0 test
+
+$(BUILD)/rlkd.pc: FORCE
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+	  'includedir=$${prefix}/include' '' 'Name: rlkd' \
+	  'Description: RL channel pruning and knowledge distillation for CNNs' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -lrlkd' \
+	  'Libs.private: $(LDLIBS)' 'Cflags: -I$${includedir}' > $@
+
+install: $(SHARED) $(STATIC) $(BUILD)/rlkd.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/rlkd.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf librlkd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/librlkd.so
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/rlkd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/rlkd.h \
+	  $(DESTDIR)$(PREFIX)/lib/librlkd.so* $(DESTDIR)$(PREFIX)/lib/librlkd.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/rlkd.pc
+
+clean:
+	rm -rf build $(LIBDIR)/librlkd.so* $(LIBDIR)/librlkd.a

@@ -1,0 +1,589 @@
+/*
+ * rlkd.h - the whole public API of rlkd, and its reference manual.
+ *
+ * rlkd compresses convolutional networks by reinforcement-learning channel
+ * pruning and knowledge distillation. This header is the only public one;
+ * everything not declared here is private and may change at any time.
+ *
+ * ABI promise
+ * -----------
+ *  - Within one major version, a program built against an older header runs
+ *    against a newer library: functions are only added, enum values are only
+ *    appended, and signatures never change (new behaviour gets a new name,
+ *    e.g. `_v2`).
+ *  - Handles are opaque. Public structs that may grow carry their size first.
+ *  - No public type changes with build flags: a build without CUDA exports
+ *    the same symbols, and its CUDA calls answer RLKD_ERR_UNSUPPORTED.
+ *
+ * Conventions
+ * -----------
+ *  - Every fallible call returns an rlkd_status (RLKD_OK == 0) and writes its
+ *    results through out-pointers. On failure, rlkd_last_error() gives this
+ *    thread's detailed message. The library never exits, aborts or prints.
+ *  - Argument order: context, outputs, inputs, then sizes and settings.
+ *  - Tensors are float32 (labels int32), row-major, NCHW for images.
+ *  - Ops never allocate their outputs: the caller creates output tensors of
+ *    the right shape, and a wrong shape is an RLKD_ERR_SHAPE.
+ *  - Backward: parameter gradients ACCUMULATE (+=) into their tensors, so a
+ *    trainer zeroes them once per step; activation gradients (dx) are
+ *    WRITTEN (=). Any gradient output may be NULL when it is not wanted.
+ *  - All tensors passed to one call must live on the call's context device.
+ *  - A context is not thread-safe: use one context per thread, or serialise.
+ */
+#ifndef RLKD_H
+#define RLKD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define RLKD_API
+#elif defined(__GNUC__)
+#define RLKD_API __attribute__((visibility("default")))
+#else
+#define RLKD_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define RLKD_VERSION_MAJOR 0
+#define RLKD_VERSION_MINOR 1
+#define RLKD_VERSION_PATCH 0
+#define RLKD_VERSION_NUMBER \
+    (RLKD_VERSION_MAJOR * 10000 + RLKD_VERSION_MINOR * 100 + RLKD_VERSION_PATCH)
+
+/** The library's version as major*10000 + minor*100 + patch (run time). */
+RLKD_API unsigned rlkd_version_number(void);
+/** The library's version as "MAJOR.MINOR.PATCH"; static storage. */
+RLKD_API const char *rlkd_version_string(void);
+
+/** Features compiled into this build, as a bit set of rlkd_feature. */
+typedef enum rlkd_feature {
+    RLKD_FEATURE_OPENMP = 1u << 0, /**< CPU ops run on several threads */
+    RLKD_FEATURE_BLAS   = 1u << 1, /**< CPU GEMMs go through a BLAS */
+    RLKD_FEATURE_CUDA   = 1u << 2  /**< the CUDA backend is compiled in */
+} rlkd_feature;
+
+/** The rlkd_feature bits of this build. */
+RLKD_API unsigned rlkd_build_features(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status and errors                                                         */
+/* ------------------------------------------------------------------------ */
+
+/** Result of every fallible call. Values are fixed; new ones are appended. */
+typedef enum rlkd_status {
+    RLKD_OK = 0,
+    RLKD_ERR_INVALID_ARGUMENT = 1, /**< NULL pointer, negative size, bad value */
+    RLKD_ERR_SHAPE = 2,            /**< tensor shapes do not fit together */
+    RLKD_ERR_OUT_OF_MEMORY = 3,    /**< host or device allocation failed */
+    RLKD_ERR_UNSUPPORTED = 4,      /**< not available in this build/backend */
+    RLKD_ERR_NO_DEVICE = 5,        /**< the requested device does not exist */
+    RLKD_ERR_DEVICE_MISMATCH = 6,  /**< tensors from another context/device */
+    RLKD_ERR_IO = 7,               /**< a file could not be read or written */
+    RLKD_ERR_FORMAT = 8,           /**< a file or buffer is malformed */
+    RLKD_ERR_DEVICE = 9,           /**< the device runtime reported an error */
+    RLKD_ERR_INTERNAL = 10         /**< a bug in rlkd; please report it */
+} rlkd_status;
+
+/** A short constant name of a status, e.g. "RLKD_ERR_SHAPE". Never NULL. */
+RLKD_API const char *rlkd_status_string(rlkd_status status);
+
+/**
+ * The detailed message of this thread's last failed call (what, where, which
+ * value), or "" when no call on this thread has failed. Thread-local storage
+ * owned by the library, valid until this thread's next failing call.
+ */
+RLKD_API const char *rlkd_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Context: device, stream, threads, random numbers                          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum rlkd_device {
+    RLKD_DEVICE_CPU = 0,
+    RLKD_DEVICE_CUDA = 1
+} rlkd_device;
+
+typedef struct rlkd_context rlkd_context;
+
+/**
+ * Creates a context on a device. `device_index` is 0 for the CPU and the
+ * CUDA ordinal for RLKD_DEVICE_CUDA. Answers RLKD_ERR_NO_DEVICE when there is
+ * no such GPU and RLKD_ERR_UNSUPPORTED when this build has no CUDA.
+ * The seed starts at 0 and the thread count at the OpenMP default.
+ * Ownership: *out belongs to the caller; free it with rlkd_context_destroy.
+ */
+RLKD_API rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
+                                         int device_index);
+/** Frees a context. Accepts NULL. Destroy its tensors first. */
+RLKD_API void rlkd_context_destroy(rlkd_context *ctx);
+
+RLKD_API rlkd_status rlkd_context_device(const rlkd_context *ctx,
+                                         rlkd_device *kind, int *device_index);
+
+/**
+ * Seeds the context's counter-based random stream and rewinds it. Dropout,
+ * random fills and everything above that draws random numbers take them from
+ * here, so one seed gives the same bits run after run, whatever the number
+ * of threads.
+ */
+RLKD_API rlkd_status rlkd_context_set_seed(rlkd_context *ctx, uint64_t seed);
+RLKD_API rlkd_status rlkd_context_get_seed(const rlkd_context *ctx,
+                                           uint64_t *seed);
+
+/** Threads for CPU ops (>= 1); also set for the BLAS. */
+RLKD_API rlkd_status rlkd_context_set_num_threads(rlkd_context *ctx,
+                                                  int num_threads);
+RLKD_API rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
+                                                  int *num_threads);
+
+/**
+ * Runs the context's CUDA work on a caller-owned `cudaStream_t` (passed as
+ * void*; NULL means the legacy default stream). The caller keeps ownership
+ * and must keep the stream alive while the context uses it.
+ * On a CPU context: RLKD_ERR_UNSUPPORTED.
+ */
+RLKD_API rlkd_status rlkd_context_set_cuda_stream(rlkd_context *ctx,
+                                                  void *stream);
+
+/** Waits until all work queued on the context has finished. */
+RLKD_API rlkd_status rlkd_context_synchronize(rlkd_context *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define RLKD_MAX_DIMS 4
+
+typedef enum rlkd_dtype {
+    RLKD_DTYPE_F32 = 0, /**< float32: activations, weights, gradients */
+    RLKD_DTYPE_I32 = 1  /**< int32: class labels */
+} rlkd_dtype;
+
+typedef struct rlkd_tensor rlkd_tensor;
+
+/**
+ * Creates a tensor of 1 to RLKD_MAX_DIMS dimensions on the context's device,
+ * filled with zeros. Every dimension must be >= 1.
+ * Ownership: *out belongs to the caller (rlkd_tensor_destroy), and the
+ * tensor's memory belongs to the tensor.
+ */
+RLKD_API rlkd_status rlkd_tensor_create(rlkd_context *ctx, rlkd_dtype dtype,
+                                        int ndim, const int64_t *shape,
+                                        rlkd_tensor **out);
+
+/**
+ * Wraps memory the caller owns (host memory on a CPU context, device memory
+ * on a CUDA context) as a tensor without copying. The caller keeps ownership
+ * and must keep `data` alive and suitably aligned (4 bytes) while the tensor
+ * exists; rlkd_tensor_destroy does not free it.
+ */
+RLKD_API rlkd_status rlkd_tensor_wrap(rlkd_context *ctx, rlkd_dtype dtype,
+                                      int ndim, const int64_t *shape,
+                                      void *data, rlkd_tensor **out);
+
+/** Frees a tensor (and its memory, if it owns it). Accepts NULL. */
+RLKD_API void rlkd_tensor_destroy(rlkd_tensor *t);
+
+/** Copies `count` floats from host memory in; count must equal numel. */
+RLKD_API rlkd_status rlkd_tensor_write(rlkd_tensor *t, const float *src,
+                                       size_t count);
+/** Copies `count` floats out to host memory; count must equal numel. */
+RLKD_API rlkd_status rlkd_tensor_read(const rlkd_tensor *t, float *dst,
+                                      size_t count);
+/** As rlkd_tensor_write, for RLKD_DTYPE_I32 tensors. */
+RLKD_API rlkd_status rlkd_tensor_write_i32(rlkd_tensor *t, const int32_t *src,
+                                           size_t count);
+/** As rlkd_tensor_read, for RLKD_DTYPE_I32 tensors. */
+RLKD_API rlkd_status rlkd_tensor_read_i32(const rlkd_tensor *t, int32_t *dst,
+                                          size_t count);
+
+/** Sets every element of an F32 tensor to `value`. */
+RLKD_API rlkd_status rlkd_tensor_fill(rlkd_tensor *t, float value);
+/** Fills an F32 tensor with uniform numbers in [low, high), from the context's stream. */
+RLKD_API rlkd_status rlkd_tensor_fill_uniform(rlkd_tensor *t, float low,
+                                              float high);
+/** Fills an F32 tensor with normal numbers, from the context's stream. */
+RLKD_API rlkd_status rlkd_tensor_fill_normal(rlkd_tensor *t, float mean,
+                                             float stddev);
+
+/** Number of dimensions (1..4), or 0 for NULL. */
+RLKD_API int rlkd_tensor_ndim(const rlkd_tensor *t);
+/** Size of dimension `dim` (negative counts from the end), or -1 if out of range. */
+RLKD_API int64_t rlkd_tensor_dim(const rlkd_tensor *t, int dim);
+/** Copies the shape into shape[0..ndim-1]; `capacity` is the array's length. */
+RLKD_API rlkd_status rlkd_tensor_shape(const rlkd_tensor *t, int64_t *shape,
+                                       int capacity);
+/** Number of elements, or 0 for NULL. */
+RLKD_API int64_t rlkd_tensor_numel(const rlkd_tensor *t);
+RLKD_API rlkd_dtype rlkd_tensor_dtype(const rlkd_tensor *t);
+/** The data pointer (device memory on a CUDA context). Owned by the tensor. */
+RLKD_API void *rlkd_tensor_data(const rlkd_tensor *t);
+/** The context the tensor was created on. */
+RLKD_API rlkd_context *rlkd_tensor_context(const rlkd_tensor *t);
+/**
+ * Gives the tensor a new shape with the same number of elements (a view of
+ * the same memory, e.g. [N,C,1,1] -> [N,C]).
+ */
+RLKD_API rlkd_status rlkd_tensor_reshape(rlkd_tensor *t, int ndim,
+                                         const int64_t *shape);
+
+/* ------------------------------------------------------------------------ */
+/* L1 ops                                                                    */
+/*                                                                           */
+/* Shapes: x [N,C,H,W]. Every op checks its arguments and shapes first and   */
+/* touches no output when it fails.                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Output height or width of a convolution or pooling window:
+ * floor((in + 2*pad - dilation*(kernel-1) - 1) / stride) + 1, or
+ * RLKD_ERR_INVALID_ARGUMENT / RLKD_ERR_SHAPE when that is < 1.
+ */
+RLKD_API rlkd_status rlkd_window_output_size(int64_t *out, int64_t in,
+                                             int kernel, int stride, int pad,
+                                             int dilation);
+
+/**
+ * 2-D convolution (cross-correlation, as in every framework).
+ * y [N,Cout,Ho,Wo] = conv(x [N,Cin,H,W], w [Cout,Cin/groups,Kh,Kw]) + bias [Cout].
+ * `bias` may be NULL. Cin and Cout must be multiples of `groups`
+ * (groups == Cin == Cout is depthwise).
+ */
+RLKD_API rlkd_status rlkd_conv2d_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                         const rlkd_tensor *x,
+                                         const rlkd_tensor *w,
+                                         const rlkd_tensor *bias,
+                                         int stride_h, int stride_w,
+                                         int pad_h, int pad_w,
+                                         int dilation_h, int dilation_w,
+                                         int groups);
+/** dx written; dw, dbias accumulated. Any of the three may be NULL. */
+RLKD_API rlkd_status rlkd_conv2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                          rlkd_tensor *dw, rlkd_tensor *dbias,
+                                          const rlkd_tensor *dy,
+                                          const rlkd_tensor *x,
+                                          const rlkd_tensor *w,
+                                          int stride_h, int stride_w,
+                                          int pad_h, int pad_w,
+                                          int dilation_h, int dilation_w,
+                                          int groups);
+
+/**
+ * Batch normalisation over (N,H,W) per channel.
+ * training != 0: normalises with the batch mean and biased variance, writes
+ *   save_mean [C] and save_invstd [C] = 1/sqrt(var + eps) for backward, and
+ *   updates running_mean/running_var in place with
+ *   r = (1 - momentum) * r + momentum * batch (running_var takes the unbiased
+ *   variance), as PyTorch does. save_mean/save_invstd may be NULL.
+ * training == 0: normalises with running_mean/running_var (left unchanged);
+ *   save_mean/save_invstd, if given, receive those statistics.
+ * gamma [C] and beta [C] are the affine weight and bias.
+ */
+RLKD_API rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                              rlkd_tensor *save_mean,
+                                              rlkd_tensor *save_invstd,
+                                              rlkd_tensor *running_mean,
+                                              rlkd_tensor *running_var,
+                                              const rlkd_tensor *x,
+                                              const rlkd_tensor *gamma,
+                                              const rlkd_tensor *beta,
+                                              int training, float momentum,
+                                              float eps);
+/**
+ * Backward of batchnorm2d. training != 0: through the batch statistics held
+ * in save_mean/save_invstd (from a training forward). training == 0: the
+ * statistics are constants (frozen BN), pass the inference save_* tensors.
+ * dx written; dgamma, dbeta accumulated.
+ */
+RLKD_API rlkd_status rlkd_batchnorm2d_backward(rlkd_context *ctx,
+                                               rlkd_tensor *dx,
+                                               rlkd_tensor *dgamma,
+                                               rlkd_tensor *dbeta,
+                                               const rlkd_tensor *dy,
+                                               const rlkd_tensor *x,
+                                               const rlkd_tensor *gamma,
+                                               const rlkd_tensor *save_mean,
+                                               const rlkd_tensor *save_invstd,
+                                               int training);
+
+/** y = max(x, 0), any shape. y may be x (in place). */
+RLKD_API rlkd_status rlkd_relu_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                       const rlkd_tensor *x);
+/** dx = dy where y > 0, else 0. Takes the forward OUTPUT y; dx may be dy. */
+RLKD_API rlkd_status rlkd_relu_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                        const rlkd_tensor *dy,
+                                        const rlkd_tensor *y);
+
+/**
+ * Max pooling; padded positions never win. Ties go to the first position in
+ * row-major window order. Backward recomputes the argmax from x.
+ */
+RLKD_API rlkd_status rlkd_maxpool2d_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                            const rlkd_tensor *x,
+                                            int kernel_h, int kernel_w,
+                                            int stride_h, int stride_w,
+                                            int pad_h, int pad_w);
+RLKD_API rlkd_status rlkd_maxpool2d_backward(rlkd_context *ctx,
+                                             rlkd_tensor *dx,
+                                             const rlkd_tensor *dy,
+                                             const rlkd_tensor *x,
+                                             int kernel_h, int kernel_w,
+                                             int stride_h, int stride_w,
+                                             int pad_h, int pad_w);
+
+/**
+ * Average pooling. count_include_pad != 0 divides by the whole window,
+ * otherwise by the number of positions inside the input.
+ */
+RLKD_API rlkd_status rlkd_avgpool2d_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                            const rlkd_tensor *x,
+                                            int kernel_h, int kernel_w,
+                                            int stride_h, int stride_w,
+                                            int pad_h, int pad_w,
+                                            int count_include_pad);
+RLKD_API rlkd_status rlkd_avgpool2d_backward(rlkd_context *ctx,
+                                             rlkd_tensor *dx,
+                                             const rlkd_tensor *dy,
+                                             int kernel_h, int kernel_w,
+                                             int stride_h, int stride_w,
+                                             int pad_h, int pad_w,
+                                             int count_include_pad);
+
+/** y [N,C] or [N,C,1,1] = mean over H,W of x [N,C,H,W]. */
+RLKD_API rlkd_status rlkd_global_avgpool_forward(rlkd_context *ctx,
+                                                 rlkd_tensor *y,
+                                                 const rlkd_tensor *x);
+RLKD_API rlkd_status rlkd_global_avgpool_backward(rlkd_context *ctx,
+                                                  rlkd_tensor *dx,
+                                                  const rlkd_tensor *dy);
+
+/**
+ * Fully connected: y [N,out] = x [N,in] w[out,in]^T + bias [out].
+ * x may have any shape whose first dimension is N (it is flattened).
+ * `bias` may be NULL.
+ */
+RLKD_API rlkd_status rlkd_linear_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                         const rlkd_tensor *x,
+                                         const rlkd_tensor *w,
+                                         const rlkd_tensor *bias);
+/** dx written; dw, dbias accumulated. Any of the three may be NULL. */
+RLKD_API rlkd_status rlkd_linear_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                          rlkd_tensor *dw, rlkd_tensor *dbias,
+                                          const rlkd_tensor *dy,
+                                          const rlkd_tensor *x,
+                                          const rlkd_tensor *w);
+
+/** y = a + b, same shapes. y may be a or b. */
+RLKD_API rlkd_status rlkd_add_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                      const rlkd_tensor *a,
+                                      const rlkd_tensor *b);
+/** da = dy, db = dy (written). Either may be NULL. */
+RLKD_API rlkd_status rlkd_add_backward(rlkd_context *ctx, rlkd_tensor *da,
+                                       rlkd_tensor *db, const rlkd_tensor *dy);
+
+/**
+ * Concatenates `count` tensors [N,Ci,H,W] along channels into y [N,sum Ci,H,W].
+ */
+RLKD_API rlkd_status rlkd_concat_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                         const rlkd_tensor *const *inputs,
+                                         int count);
+/** Splits dy back into dxs[i] (written); a NULL entry skips that input. */
+RLKD_API rlkd_status rlkd_concat_backward(rlkd_context *ctx,
+                                          rlkd_tensor *const *dxs, int count,
+                                          const rlkd_tensor *dy);
+
+/**
+ * Inverted dropout with drop probability p in [0,1): each element is kept
+ * with probability 1-p and scaled by 1/(1-p). `mask` (same shape as x)
+ * receives the scale applied to each element (0 or 1/(1-p)) for backward.
+ * The draw comes from the context's seeded stream, so it is reproducible.
+ * training == 0 (or p == 0): y = x and mask = 1.
+ */
+RLKD_API rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                          rlkd_tensor *mask,
+                                          const rlkd_tensor *x, float p,
+                                          int training);
+/** dx = dy * mask (written). dx may be dy. */
+RLKD_API rlkd_status rlkd_dropout_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                           const rlkd_tensor *dy,
+                                           const rlkd_tensor *mask);
+
+/**
+ * Softmax cross-entropy, mean over the batch, with label smoothing eps in
+ * [0,1): the target is (1-eps) on the label plus eps/K on every class.
+ * loss: a 1-element tensor. logits [N,K]; labels [N] int32 in [0,K).
+ * dlogits [N,K] (may be NULL) receives d loss / d logits.
+ */
+RLKD_API rlkd_status rlkd_softmax_cross_entropy_forward(
+    rlkd_context *ctx, rlkd_tensor *loss, rlkd_tensor *dlogits,
+    const rlkd_tensor *logits, const rlkd_tensor *labels,
+    float label_smoothing);
+/** d loss / d logits alone (written), times the scalar `dloss`. */
+RLKD_API rlkd_status rlkd_softmax_cross_entropy_backward(
+    rlkd_context *ctx, rlkd_tensor *dlogits, const rlkd_tensor *logits,
+    const rlkd_tensor *labels, float label_smoothing, float dloss);
+
+/**
+ * Hinton distillation loss, mean over the batch:
+ *   alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)
+ * loss: 1 element; student, teacher [N,K]; labels [N] int32 (may be NULL
+ * when alpha == 1). dstudent [N,K] (may be NULL) receives d loss / d student
+ * in the same call; the teacher gets no gradient. alpha in [0,1], T > 0.
+ */
+RLKD_API rlkd_status rlkd_kd_loss_forward(rlkd_context *ctx, rlkd_tensor *loss,
+                                          rlkd_tensor *dstudent,
+                                          const rlkd_tensor *student,
+                                          const rlkd_tensor *teacher,
+                                          const rlkd_tensor *labels,
+                                          float alpha, float temperature);
+/** d loss / d student alone (written), times the scalar `dloss`. */
+RLKD_API rlkd_status rlkd_kd_loss_backward(rlkd_context *ctx,
+                                           rlkd_tensor *dstudent,
+                                           const rlkd_tensor *student,
+                                           const rlkd_tensor *teacher,
+                                           const rlkd_tensor *labels,
+                                           float alpha, float temperature,
+                                           float dloss);
+
+/**
+ * Squeeze-and-excitation: s = sigmoid(w2 relu(w1 gap(x) + b1) + b2),
+ * y = x * s per channel. w1 [C/r,C], b1 [C/r], w2 [C,C/r], b2 [C]
+ * (the hidden width is read from w1; biases may be NULL).
+ * Backward recomputes the squeeze from x; dx written, parameter grads
+ * accumulated.
+ */
+RLKD_API rlkd_status rlkd_se_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                     const rlkd_tensor *x,
+                                     const rlkd_tensor *w1,
+                                     const rlkd_tensor *b1,
+                                     const rlkd_tensor *w2,
+                                     const rlkd_tensor *b2);
+RLKD_API rlkd_status rlkd_se_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                      rlkd_tensor *dw1, rlkd_tensor *db1,
+                                      rlkd_tensor *dw2, rlkd_tensor *db2,
+                                      const rlkd_tensor *dy,
+                                      const rlkd_tensor *x,
+                                      const rlkd_tensor *w1,
+                                      const rlkd_tensor *b1,
+                                      const rlkd_tensor *w2,
+                                      const rlkd_tensor *b2);
+
+/**
+ * ECA kernel size for C channels: t = |log2(C)/gamma + b/gamma| rounded
+ * (truncated, then made odd by adding one when even), as in the ECA paper
+ * with gamma 2, b 1: C=64 -> 3, C=256 -> 5, C=2048 -> 7.
+ */
+RLKD_API int rlkd_eca_kernel_size(int channels, int gamma, int b);
+
+/**
+ * Efficient channel attention: s = sigmoid(conv1d(gap(x), w)) across
+ * channels (zero padding (k-1)/2, no bias), y = x * s. w [k], k odd.
+ */
+RLKD_API rlkd_status rlkd_eca_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                      const rlkd_tensor *x,
+                                      const rlkd_tensor *w);
+RLKD_API rlkd_status rlkd_eca_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                       rlkd_tensor *dw, const rlkd_tensor *dy,
+                                       const rlkd_tensor *x,
+                                       const rlkd_tensor *w);
+
+/**
+ * CBAM: channel attention then spatial attention.
+ *   mc = sigmoid(mlp(avgpool(x)) + mlp(maxpool(x))), mlp(v) = w2 relu(w1 v + b1) + b2
+ *   x1 = x * mc
+ *   ms = sigmoid(conv2d([mean_c(x1), max_c(x1)], ws) + bs), ws [1,2,k,k], k odd,
+ *        zero padding (k-1)/2 (k = 7 in the paper), bs [1]
+ *   y  = x1 * ms
+ * w1 [C/r,C], b1 [C/r], w2 [C,C/r], b2 [C], bs [1]; biases may be NULL.
+ * Backward recomputes the attention maps from x; channel-max ties go to the
+ * first channel.
+ */
+RLKD_API rlkd_status rlkd_cbam_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                       const rlkd_tensor *x,
+                                       const rlkd_tensor *w1,
+                                       const rlkd_tensor *b1,
+                                       const rlkd_tensor *w2,
+                                       const rlkd_tensor *b2,
+                                       const rlkd_tensor *ws,
+                                       const rlkd_tensor *bs);
+RLKD_API rlkd_status rlkd_cbam_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                        rlkd_tensor *dw1, rlkd_tensor *db1,
+                                        rlkd_tensor *dw2, rlkd_tensor *db2,
+                                        rlkd_tensor *dws, rlkd_tensor *dbs,
+                                        const rlkd_tensor *dy,
+                                        const rlkd_tensor *x,
+                                        const rlkd_tensor *w1,
+                                        const rlkd_tensor *b1,
+                                        const rlkd_tensor *w2,
+                                        const rlkd_tensor *b2,
+                                        const rlkd_tensor *ws,
+                                        const rlkd_tensor *bs);
+
+/**
+ * Attention transfer (Zagoruyko and Komodakis 2017), as in their code:
+ *   a(F) = normalize_L2(mean_c(F^2) as a vector of H*W) per sample
+ *   loss = mean over N*H*W of (a(student) - a(teacher))^2
+ * student [N,Cs,H,W] and teacher [N,Ct,H,W] share N, H, W; channel counts may
+ * differ. dstudent (may be NULL) receives d loss / d student.
+ */
+RLKD_API rlkd_status rlkd_attention_transfer_loss_forward(
+    rlkd_context *ctx, rlkd_tensor *loss, rlkd_tensor *dstudent,
+    const rlkd_tensor *student, const rlkd_tensor *teacher);
+/** d loss / d student alone (written), times the scalar `dloss`. */
+RLKD_API rlkd_status rlkd_attention_transfer_loss_backward(
+    rlkd_context *ctx, rlkd_tensor *dstudent, const rlkd_tensor *student,
+    const rlkd_tensor *teacher, float dloss);
+
+/**
+ * y = x * mask[c] per channel: mask [C] of 0/1 (any float is allowed and
+ * scales). y may be x. Pruning uses it to switch channels off.
+ */
+RLKD_API rlkd_status rlkd_channel_mask_forward(rlkd_context *ctx,
+                                               rlkd_tensor *y,
+                                               const rlkd_tensor *x,
+                                               const rlkd_tensor *mask);
+/** dx = dy * mask[c] (written); dx may be dy. */
+RLKD_API rlkd_status rlkd_channel_mask_backward(rlkd_context *ctx,
+                                                rlkd_tensor *dx,
+                                                const rlkd_tensor *dy,
+                                                const rlkd_tensor *mask);
+
+/**
+ * SGD step in place, as torch.optim.SGD (dampening 0):
+ *   g = grad + weight_decay * param
+ *   momentum > 0: buf = momentum * buf + g; g = nesterov ? g + momentum * buf : buf
+ *   param -= lr * g
+ * momentum_buf (same shape, zero at the start) may be NULL when momentum == 0.
+ */
+RLKD_API rlkd_status rlkd_sgd_step(rlkd_context *ctx, rlkd_tensor *param,
+                                   rlkd_tensor *momentum_buf,
+                                   const rlkd_tensor *grad, float lr,
+                                   float momentum, float weight_decay,
+                                   int nesterov);
+
+/**
+ * Adam step in place, as torch.optim.Adam (decoupled == 0: weight decay is
+ * added to the gradient) or torch.optim.AdamW (decoupled != 0:
+ * param *= 1 - lr * weight_decay). m and v (zero at the start) are the
+ * moment estimates; `step` is this step's 1-based count for bias correction.
+ */
+RLKD_API rlkd_status rlkd_adam_step(rlkd_context *ctx, rlkd_tensor *param,
+                                    rlkd_tensor *m, rlkd_tensor *v,
+                                    const rlkd_tensor *grad, float lr,
+                                    float beta1, float beta2, float eps,
+                                    float weight_decay, int decoupled,
+                                    int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RLKD_H */

@@ -1,0 +1,151 @@
+/* Contexts: which device, which backend table, threads, stream and seed. */
+#include "internal.h"
+
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int default_num_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
+                                int device_index)
+{
+    if (!out)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_create: out is NULL");
+    *out = NULL;
+    const rlkd_backend *backend;
+    switch (kind) {
+    case RLKD_DEVICE_CPU:
+        if (device_index != 0)
+            return rlkd_fail(RLKD_ERR_NO_DEVICE,
+                             "rlkd_context_create: CPU device index must be "
+                             "0, got %d", device_index);
+        backend = rlkd_cpu_backend();
+        break;
+    case RLKD_DEVICE_CUDA:
+        backend = rlkd_cuda_backend();
+        if (!backend)
+            return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                             "rlkd_context_create: this build of rlkd has no "
+                             "CUDA backend (it was built with CUDA=0 or "
+                             "without nvcc)");
+        if (device_index < 0)
+            return rlkd_fail(RLKD_ERR_NO_DEVICE,
+                             "rlkd_context_create: CUDA device index %d is "
+                             "negative", device_index);
+        break;
+    default:
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_create: unknown device kind %d",
+                         (int)kind);
+    }
+    rlkd_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "rlkd_context_create: out of host memory");
+    ctx->kind = kind;
+    ctx->device_index = device_index;
+    ctx->backend = backend;
+    ctx->num_threads = default_num_threads();
+    if (backend->context_init) {
+        rlkd_status status = backend->context_init(ctx);
+        if (status != RLKD_OK) {
+            free(ctx);
+            return status;
+        }
+    }
+    *out = ctx;
+    return RLKD_OK;
+}
+
+void rlkd_context_destroy(rlkd_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->backend->context_release)
+        ctx->backend->context_release(ctx);
+    free(ctx);
+}
+
+rlkd_status rlkd_context_device(const rlkd_context *ctx, rlkd_device *kind,
+                                int *device_index)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_device"));
+    if (kind)
+        *kind = ctx->kind;
+    if (device_index)
+        *device_index = ctx->device_index;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_set_seed(rlkd_context *ctx, uint64_t seed)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_seed"));
+    ctx->seed = seed;
+    ctx->rng_calls = 0;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_get_seed(const rlkd_context *ctx, uint64_t *seed)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_seed"));
+    if (!seed)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_get_seed: seed is NULL");
+    *seed = ctx->seed;
+    return RLKD_OK;
+}
+
+uint64_t rlkd_context_next_rng_stream(rlkd_context *ctx)
+{
+    return ctx->rng_calls++;
+}
+
+rlkd_status rlkd_context_set_num_threads(rlkd_context *ctx, int num_threads)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_num_threads"));
+    if (num_threads < 1)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_set_num_threads: num_threads must be "
+                         ">= 1, got %d", num_threads);
+    ctx->num_threads = num_threads;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
+                                         int *num_threads)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_num_threads"));
+    if (!num_threads)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_get_num_threads: num_threads is NULL");
+    *num_threads = ctx->num_threads;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_set_cuda_stream(rlkd_context *ctx, void *stream)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_cuda_stream"));
+    if (ctx->kind != RLKD_DEVICE_CUDA)
+        return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                         "rlkd_context_set_cuda_stream: the context is on the "
+                         "CPU, not CUDA");
+    ctx->stream = stream;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_synchronize(rlkd_context *ctx)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_synchronize"));
+    return ctx->backend->synchronize ? ctx->backend->synchronize(ctx)
+                                     : RLKD_OK;
+}

@@ -1,0 +1,112 @@
+/*
+ * Private core of rlkd: the context and tensor structs, error reporting and
+ * argument checks shared by every public entry point. Not installed.
+ */
+#ifndef RLKD_INTERNAL_H
+#define RLKD_INTERNAL_H
+
+#include "rlkd.h"
+#include "backend.h"
+
+#include <stdarg.h>
+
+struct rlkd_context {
+    rlkd_device kind;
+    int device_index;
+    const rlkd_backend *backend;
+    void *backend_state; /* owned by the backend (e.g. CUDA handles) */
+    void *stream;        /* caller's cudaStream_t, or NULL */
+    uint64_t seed;
+    uint64_t rng_calls;  /* random draws so far: the Philox stream index */
+    int num_threads;
+};
+
+struct rlkd_tensor {
+    rlkd_context *ctx;
+    rlkd_dtype dtype;
+    int ndim;
+    int64_t shape[RLKD_MAX_DIMS];
+    int64_t numel;
+    void *data;
+    int owns_data;
+};
+
+/* Records a detailed message for rlkd_last_error() and returns `status`. */
+rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define RLKD_TRY(expr)                        \
+    do {                                      \
+        rlkd_status rlkd_try_ = (expr);       \
+        if (rlkd_try_ != RLKD_OK)             \
+            return rlkd_try_;                 \
+    } while (0)
+
+/* Returns the next index of the context's random stream. */
+uint64_t rlkd_context_next_rng_stream(rlkd_context *ctx);
+
+/* ---- argument checks: each returns RLKD_OK or fails with a message ---- */
+
+rlkd_status rlkd_check_context(const rlkd_context *ctx, const char *op);
+
+/* t must be non-NULL, from ctx, of dtype. */
+rlkd_status rlkd_check_tensor(const rlkd_context *ctx, const char *op,
+                              const char *name, const rlkd_tensor *t,
+                              rlkd_dtype dtype);
+
+/* As rlkd_check_tensor, but NULL is accepted. */
+rlkd_status rlkd_check_optional_tensor(const rlkd_context *ctx, const char *op,
+                                       const char *name, const rlkd_tensor *t,
+                                       rlkd_dtype dtype);
+
+/* t must have exactly `ndim` dimensions of the sizes in `shape`. */
+rlkd_status rlkd_expect_shape(const char *op, const char *name,
+                              const rlkd_tensor *t, int ndim,
+                              const int64_t *shape);
+
+/* a and b must have the same shape. */
+rlkd_status rlkd_expect_same_shape(const char *op, const char *name_a,
+                                   const rlkd_tensor *a, const char *name_b,
+                                   const rlkd_tensor *b);
+
+/* t must have `ndim` dimensions. */
+rlkd_status rlkd_expect_ndim(const char *op, const char *name,
+                             const rlkd_tensor *t, int ndim);
+
+/* value must be >= minimum. */
+rlkd_status rlkd_expect_at_least(const char *op, const char *name,
+                                 int64_t value, int64_t minimum);
+
+/* A [N,K] logits tensor with a [N] int32 label tensor (labels may be NULL
+ * when `labels_optional`): fills n and k. */
+rlkd_status rlkd_check_logits_labels(const rlkd_context *ctx, const char *op,
+                                     const char *name, const rlkd_tensor *logits,
+                                     const rlkd_tensor *labels,
+                                     int labels_optional, int *n, int *k);
+
+/* A 1-element F32 loss tensor. */
+rlkd_status rlkd_check_loss_tensor(const rlkd_context *ctx, const char *op,
+                                   const rlkd_tensor *loss);
+
+/* Writes "[2,3,4,4]" into buf. */
+void rlkd_format_shape(char *buf, size_t size, const rlkd_tensor *t);
+
+/* Fails with RLKD_ERR_UNSUPPORTED when the backend lacks `fn`. */
+#define RLKD_DISPATCH(ctx, fn, ...)                                         \
+    ((ctx)->backend->fn ? (ctx)->backend->fn((ctx), __VA_ARGS__)            \
+                        : rlkd_fail(RLKD_ERR_UNSUPPORTED,                   \
+                                    "%s is not implemented on the %s "      \
+                                    "backend yet",                          \
+                                    #fn, (ctx)->backend->name))
+
+static inline float *rlkd_f32(const rlkd_tensor *t)
+{
+    return t ? (float *)t->data : NULL;
+}
+
+static inline int32_t *rlkd_i32(const rlkd_tensor *t)
+{
+    return t ? (int32_t *)t->data : NULL;
+}
+
+#endif

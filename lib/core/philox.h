@@ -1,0 +1,58 @@
+/*
+ * Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
+ * 3", SC 2011): a counter-based generator, so element i of a random fill is a
+ * pure function of (seed, stream, i) on every backend and thread count.
+ * Shared by lib/cpu and kernels/.
+ */
+#ifndef RLKD_PHILOX_H
+#define RLKD_PHILOX_H
+
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define RLKD_HOST_DEVICE __host__ __device__
+#else
+#define RLKD_HOST_DEVICE
+#endif
+
+typedef struct rlkd_philox_block {
+    uint32_t v[4];
+} rlkd_philox_block;
+
+static inline RLKD_HOST_DEVICE uint32_t rlkd_mulhilo32(uint32_t a, uint32_t b,
+                                                       uint32_t *hi)
+{
+    uint64_t product = (uint64_t)a * (uint64_t)b;
+    *hi = (uint32_t)(product >> 32);
+    return (uint32_t)product;
+}
+
+/* Four 32-bit words for counter `index` of stream `stream` under `seed`. */
+static inline RLKD_HOST_DEVICE rlkd_philox_block
+rlkd_philox4x32(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32);
+    uint32_t c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        uint32_t hi0, hi1;
+        uint32_t lo0 = rlkd_mulhilo32(0xD2511F53u, c0, &hi0);
+        uint32_t lo1 = rlkd_mulhilo32(0xCD9E8D57u, c2, &hi1);
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    rlkd_philox_block out = {{c0, c1, c2, c3}};
+    return out;
+}
+
+/* A float in [0, 1) from the top 24 bits of a word. */
+static inline RLKD_HOST_DEVICE float rlkd_uniform01(uint32_t word)
+{
+    return (float)(word >> 8) * (1.0f / 16777216.0f);
+}
+
+#endif

@@ -1,0 +1,33 @@
+/* STUB: replaced by the real implementation */
+#include "cpu.h"
+
+rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
+                                    const float *x, const float *w,
+                                    const float *bias,
+                                    const rlkd_conv2d_geom *g)
+{
+    (void)ctx;
+    (void)y;
+    (void)x;
+    (void)w;
+    (void)bias;
+    (void)g;
+    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+}
+
+rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
+                                     float *dbias, const float *dy,
+                                     const float *x, const float *w,
+                                     const rlkd_conv2d_geom *g)
+{
+    (void)ctx;
+    (void)dx;
+    (void)dw;
+    (void)dbias;
+    (void)dy;
+    (void)x;
+    (void)w;
+    (void)g;
+    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+}
+

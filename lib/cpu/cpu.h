@@ -1,0 +1,169 @@
+/*
+ * The CPU reference backend: one file per op in lib/cpu/, each defining the
+ * rlkd_cpu_<op> functions that lib/cpu/backend.c puts into the table.
+ * Plain C11 with OpenMP; GEMMs go through a CBLAS (OpenBLAS).
+ */
+#ifndef RLKD_CPU_H
+#define RLKD_CPU_H
+
+#include "../core/internal.h"
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, on ctx's threads. */
+void rlkd_cpu_gemm(rlkd_context *ctx, int trans_a, int trans_b, int m, int n,
+                   int k, float alpha, const float *a, int lda, const float *b,
+                   int ldb, float beta, float *c, int ldc);
+
+/* Host scratch memory; fails with a message on exhaustion. */
+rlkd_status rlkd_cpu_scratch(const char *op, size_t count, float **out);
+
+/* memory.c */
+rlkd_status rlkd_cpu_alloc(rlkd_context *ctx, void **out, size_t bytes);
+void rlkd_cpu_release(rlkd_context *ctx, void *ptr);
+rlkd_status rlkd_cpu_copy(rlkd_context *ctx, void *dst, const void *src,
+                          size_t bytes);
+
+/* fill.c */
+rlkd_status rlkd_cpu_fill(rlkd_context *ctx, float *x, float value, size_t n);
+rlkd_status rlkd_cpu_fill_random(rlkd_context *ctx, float *x, size_t n,
+                                 int normal, float a, float b, uint64_t seed,
+                                 uint64_t stream);
+
+/* add.c, relu.c, dropout.c, channel_mask.c */
+rlkd_status rlkd_cpu_add(rlkd_context *ctx, float *y, const float *a,
+                         const float *b, size_t n);
+rlkd_status rlkd_cpu_relu_forward(rlkd_context *ctx, float *y, const float *x,
+                                  size_t n);
+rlkd_status rlkd_cpu_relu_backward(rlkd_context *ctx, float *dx,
+                                   const float *dy, const float *y, size_t n);
+rlkd_status rlkd_cpu_dropout_forward(rlkd_context *ctx, float *y, float *mask,
+                                     const float *x, size_t n, float p,
+                                     uint64_t seed, uint64_t stream);
+rlkd_status rlkd_cpu_dropout_backward(rlkd_context *ctx, float *dx,
+                                      const float *dy, const float *mask,
+                                      size_t n);
+rlkd_status rlkd_cpu_channel_mask(rlkd_context *ctx, float *y, const float *x,
+                                  const float *mask, int n, int c, int hw);
+
+/* conv2d.c, linear.c */
+rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
+                                    const float *x, const float *w,
+                                    const float *bias,
+                                    const rlkd_conv2d_geom *g);
+rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
+                                     float *dbias, const float *dy,
+                                     const float *x, const float *w,
+                                     const rlkd_conv2d_geom *g);
+rlkd_status rlkd_cpu_linear_forward(rlkd_context *ctx, float *y,
+                                    const float *x, const float *w,
+                                    const float *bias, int n,
+                                    int in_features, int out_features);
+rlkd_status rlkd_cpu_linear_backward(rlkd_context *ctx, float *dx, float *dw,
+                                     float *dbias, const float *dy,
+                                     const float *x, const float *w, int n,
+                                     int in_features, int out_features);
+
+/* batchnorm2d.c */
+rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
+                                         float *save_mean, float *save_invstd,
+                                         float *running_mean,
+                                         float *running_var, const float *x,
+                                         const float *gamma, const float *beta,
+                                         int n, int c, int hw, int training,
+                                         float momentum, float eps);
+rlkd_status rlkd_cpu_batchnorm2d_backward(rlkd_context *ctx, float *dx,
+                                          float *dgamma, float *dbeta,
+                                          const float *dy, const float *x,
+                                          const float *gamma,
+                                          const float *save_mean,
+                                          const float *save_invstd, int n,
+                                          int c, int hw, int training);
+
+/* maxpool2d.c, avgpool2d.c, global_avgpool.c */
+rlkd_status rlkd_cpu_maxpool2d_forward(rlkd_context *ctx, float *y,
+                                       const float *x,
+                                       const rlkd_pool2d_geom *g);
+rlkd_status rlkd_cpu_maxpool2d_backward(rlkd_context *ctx, float *dx,
+                                        const float *dy, const float *x,
+                                        const rlkd_pool2d_geom *g);
+rlkd_status rlkd_cpu_avgpool2d_forward(rlkd_context *ctx, float *y,
+                                       const float *x,
+                                       const rlkd_pool2d_geom *g);
+rlkd_status rlkd_cpu_avgpool2d_backward(rlkd_context *ctx, float *dx,
+                                        const float *dy,
+                                        const rlkd_pool2d_geom *g);
+rlkd_status rlkd_cpu_global_avgpool_forward(rlkd_context *ctx, float *y,
+                                            const float *x, int planes,
+                                            int hw);
+rlkd_status rlkd_cpu_global_avgpool_backward(rlkd_context *ctx, float *dx,
+                                             const float *dy, int planes,
+                                             int hw);
+
+/* concat.c */
+rlkd_status rlkd_cpu_concat_forward(rlkd_context *ctx, float *y,
+                                    const float *x, int n, int hw,
+                                    int y_channels, int channel_offset,
+                                    int x_channels);
+rlkd_status rlkd_cpu_concat_backward(rlkd_context *ctx, float *dx,
+                                     const float *dy, int n, int hw,
+                                     int y_channels, int channel_offset,
+                                     int x_channels);
+
+/* softmax_cross_entropy.c, kd_loss.c, attention_transfer_loss.c */
+rlkd_status rlkd_cpu_softmax_cross_entropy(rlkd_context *ctx, float *loss,
+                                           float *dlogits, const float *logits,
+                                           const int32_t *labels, int n, int k,
+                                           float label_smoothing, float dloss);
+rlkd_status rlkd_cpu_kd_loss(rlkd_context *ctx, float *loss, float *dstudent,
+                             const float *student, const float *teacher,
+                             const int32_t *labels, int n, int k, float alpha,
+                             float temperature, float dloss);
+rlkd_status rlkd_cpu_attention_transfer_loss(rlkd_context *ctx, float *loss,
+                                             float *dstudent,
+                                             const float *student,
+                                             const float *teacher, int n,
+                                             int student_c, int teacher_c,
+                                             int hw, float dloss);
+
+/* se.c, eca.c, cbam.c */
+rlkd_status rlkd_cpu_se_forward(rlkd_context *ctx, float *y, const float *x,
+                                const float *w1, const float *b1,
+                                const float *w2, const float *b2,
+                                const rlkd_attention_geom *g);
+rlkd_status rlkd_cpu_se_backward(rlkd_context *ctx, float *dx, float *dw1,
+                                 float *db1, float *dw2, float *db2,
+                                 const float *dy, const float *x,
+                                 const float *w1, const float *b1,
+                                 const float *w2, const float *b2,
+                                 const rlkd_attention_geom *g);
+rlkd_status rlkd_cpu_eca_forward(rlkd_context *ctx, float *y, const float *x,
+                                 const float *w, const rlkd_attention_geom *g);
+rlkd_status rlkd_cpu_eca_backward(rlkd_context *ctx, float *dx, float *dw,
+                                  const float *dy, const float *x,
+                                  const float *w,
+                                  const rlkd_attention_geom *g);
+rlkd_status rlkd_cpu_cbam_forward(rlkd_context *ctx, float *y, const float *x,
+                                  const float *w1, const float *b1,
+                                  const float *w2, const float *b2,
+                                  const float *ws, const float *bs,
+                                  const rlkd_attention_geom *g);
+rlkd_status rlkd_cpu_cbam_backward(rlkd_context *ctx, float *dx, float *dw1,
+                                   float *db1, float *dw2, float *db2,
+                                   float *dws, float *dbs, const float *dy,
+                                   const float *x, const float *w1,
+                                   const float *b1, const float *w2,
+                                   const float *b2, const float *ws,
+                                   const float *bs,
+                                   const rlkd_attention_geom *g);
+
+/* sgd_step.c, adam_step.c */
+rlkd_status rlkd_cpu_sgd_step(rlkd_context *ctx, float *param,
+                              float *momentum_buf, const float *grad, size_t n,
+                              float lr, float momentum, float weight_decay,
+                              int nesterov);
+rlkd_status rlkd_cpu_adam_step(rlkd_context *ctx, float *param, float *m,
+                               float *v, const float *grad, size_t n, float lr,
+                               float beta1, float beta2, float eps,
+                               float weight_decay, int decoupled,
+                               int64_t step);
+
+#endif
