@@ -282,9 +282,11 @@ RLKD_API rlkd_status rlkd_conv2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
  *   save_mean [C] and save_invstd [C] = 1/sqrt(var + eps) for backward, and
  *   updates running_mean/running_var in place with
  *   r = (1 - momentum) * r + momentum * batch (running_var takes the unbiased
- *   variance), as PyTorch does. save_mean/save_invstd may be NULL.
- * training == 0: normalises with running_mean/running_var (left unchanged);
- *   save_mean/save_invstd, if given, receive those statistics.
+ *   variance), as PyTorch does. save_mean/save_invstd may be NULL, and so
+ *   may running_mean/running_var together (no running statistics kept).
+ * training == 0: normalises with running_mean/running_var (required, left
+ *   unchanged); save_mean/save_invstd, if given, receive the running mean
+ *   and 1/sqrt(running_var + eps).
  * gamma [C] and beta [C] are the affine weight and bias.
  */
 RLKD_API rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
