@@ -4,6 +4,7 @@
 #   make                    libraries in lib/
 #   make test               build and run every test this machine can run
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
+#   make check              both: what CI runs
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make clean
 
@@ -60,15 +61,17 @@ GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
             $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: FORCE all test test-sanitize install uninstall clean
-all: $(SHARED) $(STATIC)
+.PHONY: FORCE all examples test test-sanitize check install uninstall clean
+all: $(SHARED) $(STATIC) examples
+examples: $(EXAMPLE_BIN)
 
 $(BUILD)/%.o: %.c include/rlkd.h $(wildcard lib/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cu include/rlkd.h $(wildcard lib/*/*.h kernels/*.cuh)
+$(BUILD)/%.o: %.cu include/rlkd.h $(wildcard lib/*/*.h kernels/*.h kernels/*.cuh)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
@@ -93,13 +96,21 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o \
 	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
-# Every test program, then the ABI checks against an installed copy.
-test: $(SHARED) $(STATIC) $(TEST_BIN)
+$(BUILD)/examples/%: examples/%.c $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+
+# Every test program, the examples, then the ABI checks against an installed copy.
+test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
-	  MAKE="$(MAKE)" CUDA="$(CUDA)" tests/run.sh $(TEST_BIN) tests/abi/check_abi.sh
+	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) \
+	  tests/check_examples.sh tests/abi/check_abi.sh
 
 test-sanitize:
 	$(MAKE) BUILD=build/sanitize LIBDIR=build/sanitize/lib SAN=1 CUDA=0 test
+
+check: test
+	$(MAKE) test-sanitize
 
 $(BUILD)/rlkd.pc: FORCE
 	@mkdir -p $(@D)

@@ -14,6 +14,10 @@
 
 #include "rlkd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rlkd_conv2d_geom {
     int n, in_c, in_h, in_w;      /* x */
     int out_c, out_h, out_w;      /* y */
@@ -203,5 +207,9 @@ typedef struct rlkd_backend {
 /* The tables. rlkd_cuda_backend() is NULL in a build without CUDA. */
 const rlkd_backend *rlkd_cpu_backend(void);
 const rlkd_backend *rlkd_cuda_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include <stdarg.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct rlkd_context {
     rlkd_device kind;
     int device_index;
@@ -108,5 +112,9 @@ static inline int32_t *rlkd_i32(const rlkd_tensor *t)
 {
     return t ? (int32_t *)t->data : NULL;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

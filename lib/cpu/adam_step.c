@@ -1,5 +1,7 @@
-/* STUB: replaced by the real implementation */
+/* Adam / AdamW, as torch.optim.Adam and torch.optim.AdamW (no amsgrad). */
 #include "cpu.h"
+
+#include <math.h>
 
 rlkd_status rlkd_cpu_adam_step(rlkd_context *ctx, float *param, float *m,
                                float *v, const float *grad, size_t n, float lr,
@@ -7,19 +9,24 @@ rlkd_status rlkd_cpu_adam_step(rlkd_context *ctx, float *param, float *m,
                                float weight_decay, int decoupled,
                                int64_t step)
 {
-    (void)ctx;
-    (void)param;
-    (void)m;
-    (void)v;
-    (void)grad;
-    (void)n;
-    (void)lr;
-    (void)beta1;
-    (void)beta2;
-    (void)eps;
-    (void)weight_decay;
-    (void)decoupled;
-    (void)step;
-    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+    /* Bias corrections in double once, as torch computes them in Python:
+     * param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps). */
+    const double t = (double)step;
+    const float step_size = (float)(lr / (1.0 - pow(beta1, t)));
+    const float inv_sqrt_correction2 = (float)(1.0 / sqrt(1.0 - pow(beta2, t)));
+    /* AdamW shrinks the parameter; Adam adds the decay to the gradient. */
+    const float param_scale =
+        decoupled ? (float)(1.0 - (double)lr * weight_decay) : 1.0f;
+    const float grad_decay = decoupled ? 0.0f : weight_decay;
+    #pragma omp parallel for num_threads(ctx->num_threads) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i] + grad_decay * param[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) * inv_sqrt_correction2 + eps;
+        param[i] = param[i] * param_scale - step_size * mi / denom;
+    }
+    return RLKD_OK;
 }
-

@@ -1,4 +1,4 @@
-/* STUB: replaced by the real implementation */
+/* SGD with momentum, as torch.optim.SGD with dampening 0. */
 #include "cpu.h"
 
 rlkd_status rlkd_cpu_sgd_step(rlkd_context *ctx, float *param,
@@ -6,15 +6,16 @@ rlkd_status rlkd_cpu_sgd_step(rlkd_context *ctx, float *param,
                               float lr, float momentum, float weight_decay,
                               int nesterov)
 {
-    (void)ctx;
-    (void)param;
-    (void)momentum_buf;
-    (void)grad;
-    (void)n;
-    (void)lr;
-    (void)momentum;
-    (void)weight_decay;
-    (void)nesterov;
-    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+    const int use_momentum = momentum > 0.0f;
+    #pragma omp parallel for num_threads(ctx->num_threads) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i] + weight_decay * param[i];
+        if (use_momentum) {
+            float buf = momentum * momentum_buf[i] + g;
+            momentum_buf[i] = buf;
+            g = nesterov ? g + momentum * buf : buf;
+        }
+        param[i] -= lr * g;
+    }
+    return RLKD_OK;
 }
-

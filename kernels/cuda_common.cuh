@@ -1,0 +1,46 @@
+/*
+ * Private helpers of the CUDA backend: turning CUDA errors into rlkd
+ * statuses with a message, the context's stream, and launch sizes.
+ */
+#ifndef RLKD_CUDA_COMMON_CUH
+#define RLKD_CUDA_COMMON_CUH
+
+#include "../lib/core/internal.h"
+
+#include <cuda_runtime.h>
+
+/* Fails with RLKD_ERR_DEVICE naming `what` and CUDA's own message. */
+static inline rlkd_status rlkd_cuda_check(cudaError_t err, const char *what)
+{
+    if (err == cudaSuccess)
+        return RLKD_OK;
+    return rlkd_fail(err == cudaErrorMemoryAllocation ? RLKD_ERR_OUT_OF_MEMORY
+                                                      : RLKD_ERR_DEVICE,
+                     "cuda: %s failed: %s (%s)", what, cudaGetErrorString(err),
+                     cudaGetErrorName(err));
+}
+
+/* Checks the launch just made (configuration errors surface here). */
+static inline rlkd_status rlkd_cuda_launched(const char *kernel)
+{
+    return rlkd_cuda_check(cudaGetLastError(), kernel);
+}
+
+static inline cudaStream_t rlkd_cuda_stream(const rlkd_context *ctx)
+{
+    return (cudaStream_t)ctx->stream;
+}
+
+enum { RLKD_CUDA_BLOCK = 256 };
+
+/* Blocks for a grid-stride loop over n elements: enough to fill the GPU,
+ * capped so the grid size stays within limits. */
+static inline unsigned rlkd_cuda_blocks(size_t n)
+{
+    size_t blocks = (n + RLKD_CUDA_BLOCK - 1) / RLKD_CUDA_BLOCK;
+    if (blocks < 1)
+        blocks = 1;
+    return blocks > 65535u * 16u ? 65535u * 16u : (unsigned)blocks;
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* rlkd_dropout_forward / rlkd_dropout_backward: checks, then the backend. */
+#include "../core/internal.h"
+
+rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                 rlkd_tensor *mask, const rlkd_tensor *x,
+                                 float p, int training)
+{
+    static const char op[] = "rlkd_dropout_forward";
+    RLKD_TRY(rlkd_check_context(ctx, op));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "y", y, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "mask", mask, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "x", x, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_expect_same_shape(op, "y", y, "x", x));
+    RLKD_TRY(rlkd_expect_same_shape(op, "mask", mask, "x", x));
+    if (!(p >= 0.0f && p < 1.0f)) /* also refuses NaN */
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: p must be in [0,1), got %g", op, (double)p);
+    /* Only a real draw consumes a random stream; otherwise p = 0 makes the
+     * backend keep every element with scale 1. */
+    const int drops = training && p > 0.0f;
+    const uint64_t stream = drops ? rlkd_context_next_rng_stream(ctx) : 0;
+    return RLKD_DISPATCH(ctx, dropout_forward, rlkd_f32(y), rlkd_f32(mask),
+                         rlkd_f32(x), (size_t)x->numel, drops ? p : 0.0f,
+                         ctx->seed, stream);
+}
+
+rlkd_status rlkd_dropout_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                  const rlkd_tensor *dy,
+                                  const rlkd_tensor *mask)
+{
+    static const char op[] = "rlkd_dropout_backward";
+    RLKD_TRY(rlkd_check_context(ctx, op));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "dx", dx, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "dy", dy, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "mask", mask, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_expect_same_shape(op, "dy", dy, "mask", mask));
+    RLKD_TRY(rlkd_expect_same_shape(op, "dx", dx, "mask", mask));
+    return RLKD_DISPATCH(ctx, dropout_backward, rlkd_f32(dx), rlkd_f32(dy),
+                         rlkd_f32(mask), (size_t)mask->numel);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what rlkd needs to build and test on Debian 12 (run as root).
+#   build-essential  the C compiler and make
+#   pkg-config       the ABI test reads the installed rlkd.pc
+#   libopenblas-dev  the CPU backend's GEMMs (OpenBLAS)
+# The CUDA toolkit (nvcc, cudart) is optional: when nvcc is on PATH or in
+# /usr/local/cuda, `make` builds the CUDA backend too.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  build-essential pkg-config libopenblas-dev >/dev/null
+echo "rlkd dependencies installed"
