@@ -28,6 +28,9 @@
  *    trainer zeroes them once per step; activation gradients (dx) are
  *    WRITTEN (=). Any gradient output may be NULL when it is not wanted.
  *  - All tensors passed to one call must live on the call's context device.
+ *  - Outputs must not share memory with inputs, except where an op says
+ *    "may be x" (in place).
+ *  - Scalars such as dloss, alpha or a learning rate must be finite.
  *  - A context is not thread-safe: use one context per thread, or serialise.
  */
 #ifndef RLKD_H
@@ -171,7 +174,8 @@ typedef struct rlkd_tensor rlkd_tensor;
 
 /**
  * Creates a tensor of 1 to RLKD_MAX_DIMS dimensions on the context's device,
- * filled with zeros. Every dimension must be >= 1.
+ * filled with zeros. Every dimension must be >= 1, and the element count at
+ * most 2^31 - 1 (8 GiB of float32), so that every size fits an int.
  * Ownership: *out belongs to the caller (rlkd_tensor_destroy), and the
  * tensor's memory belongs to the tensor.
  */
@@ -265,7 +269,10 @@ RLKD_API rlkd_status rlkd_conv2d_forward(rlkd_context *ctx, rlkd_tensor *y,
                                          int pad_h, int pad_w,
                                          int dilation_h, int dilation_w,
                                          int groups);
-/** dx written; dw, dbias accumulated. Any of the three may be NULL. */
+/**
+ * dy [N,Cout,Ho,Wo] as y; dx as x, dw as w, dbias [Cout]. dx written; dw,
+ * dbias accumulated. Any of the three may be NULL.
+ */
 RLKD_API rlkd_status rlkd_conv2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
                                           rlkd_tensor *dw, rlkd_tensor *dbias,
                                           const rlkd_tensor *dy,
@@ -376,7 +383,10 @@ RLKD_API rlkd_status rlkd_linear_forward(rlkd_context *ctx, rlkd_tensor *y,
                                          const rlkd_tensor *x,
                                          const rlkd_tensor *w,
                                          const rlkd_tensor *bias);
-/** dx written; dw, dbias accumulated. Any of the three may be NULL. */
+/**
+ * dy [N,out]; dx has x's shape, dw w's, dbias [out]. dx written; dw, dbias
+ * accumulated. Any of the three may be NULL.
+ */
 RLKD_API rlkd_status rlkd_linear_backward(rlkd_context *ctx, rlkd_tensor *dx,
                                           rlkd_tensor *dw, rlkd_tensor *dbias,
                                           const rlkd_tensor *dy,
@@ -534,7 +544,8 @@ RLKD_API rlkd_status rlkd_cbam_backward(rlkd_context *ctx, rlkd_tensor *dx,
  *   a(F) = normalize_L2(mean_c(F^2) as a vector of H*W) per sample
  *   loss = mean over N*H*W of (a(student) - a(teacher))^2
  * student [N,Cs,H,W] and teacher [N,Ct,H,W] share N, H, W; channel counts may
- * differ. dstudent (may be NULL) receives d loss / d student.
+ * differ. As F.normalize, the norm is floored at 1e-12, so an all-zero map
+ * stays zero. dstudent (may be NULL) receives d loss / d student.
  */
 RLKD_API rlkd_status rlkd_attention_transfer_loss_forward(
     rlkd_context *ctx, rlkd_tensor *loss, rlkd_tensor *dstudent,

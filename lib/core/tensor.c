@@ -27,11 +27,16 @@ static rlkd_status check_shape_args(const char *op, rlkd_dtype dtype, int ndim,
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                              "%s: shape[%d] must be >= 1, got %lld", op, i,
                              (long long)shape[i]);
-        if (shape[i] > INT32_MAX || count > INT64_MAX / 4 / shape[i])
+        if (shape[i] > INT32_MAX)
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                              "%s: shape[%d] = %lld makes the tensor too large",
                              op, i, (long long)shape[i]);
-        count *= shape[i];
+        count *= shape[i]; /* both factors < 2^31: no overflow */
+        if (count > INT32_MAX)
+            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                             "%s: shape[%d] = %lld takes the tensor past the "
+                             "limit of 2^31 - 1 elements", op, i,
+                             (long long)shape[i]);
     }
     *numel = count;
     return RLKD_OK;
