@@ -491,7 +491,8 @@ RLKD_API rlkd_status rlkd_se_backward(rlkd_context *ctx, rlkd_tensor *dx,
 /**
  * ECA kernel size for C channels: t = |log2(C)/gamma + b/gamma| rounded
  * (truncated, then made odd by adding one when even), as in the ECA paper
- * with gamma 2, b 1: C=64 -> 3, C=256 -> 5, C=2048 -> 7.
+ * with gamma 2, b 1: C=64 -> 3, C=256 -> 5, C=2048 -> 7. Returns -1 when
+ * channels < 1 or gamma < 1 (it cannot fail otherwise).
  */
 RLKD_API int rlkd_eca_kernel_size(int channels, int gamma, int b);
 
@@ -515,8 +516,8 @@ RLKD_API rlkd_status rlkd_eca_backward(rlkd_context *ctx, rlkd_tensor *dx,
  *        zero padding (k-1)/2 (k = 7 in the paper), bs [1]
  *   y  = x1 * ms
  * w1 [C/r,C], b1 [C/r], w2 [C,C/r], b2 [C], bs [1]; biases may be NULL.
- * Backward recomputes the attention maps from x; channel-max ties go to the
- * first channel.
+ * Backward recomputes the attention maps from x; max ties (the spatial max
+ * pool and the channel max) go to the first index.
  */
 RLKD_API rlkd_status rlkd_cbam_forward(rlkd_context *ctx, rlkd_tensor *y,
                                        const rlkd_tensor *x,

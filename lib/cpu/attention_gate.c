@@ -12,7 +12,8 @@ void rlkd_cpu_sigmoid_in_place(float *z, size_t n)
 void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
                           size_t planes, size_t hw)
 {
-    #pragma omp parallel for num_threads(ctx->num_threads)
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if (planes * hw > RLKD_CPU_ATTENTION_PARALLEL_WORK)
     for (size_t p = 0; p < planes; p++) {
         const float *plane = x + p * hw;
         double sum = 0.0; /* double: planes can be large */
@@ -25,7 +26,8 @@ void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
 void rlkd_cpu_scale_planes(rlkd_context *ctx, float *y, const float *x,
                            const float *gate, size_t planes, size_t hw)
 {
-    #pragma omp parallel for num_threads(ctx->num_threads)
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if (planes * hw > RLKD_CPU_ATTENTION_PARALLEL_WORK)
     for (size_t p = 0; p < planes; p++)
         for (size_t i = p * hw; i < (p + 1) * hw; i++)
             y[i] = x[i] * gate[p];
@@ -35,7 +37,8 @@ void rlkd_cpu_gate_logit_grad(rlkd_context *ctx, float *dlogit,
                               const float *dy, const float *x,
                               const float *gate, size_t planes, size_t hw)
 {
-    #pragma omp parallel for num_threads(ctx->num_threads)
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if (planes * hw > RLKD_CPU_ATTENTION_PARALLEL_WORK)
     for (size_t p = 0; p < planes; p++) {
         double dgate = 0.0;
         for (size_t i = p * hw; i < (p + 1) * hw; i++)
@@ -48,7 +51,8 @@ void rlkd_cpu_gate_input_grad(rlkd_context *ctx, float *dx, const float *dy,
                               const float *gate, const float *dmean,
                               size_t planes, size_t hw)
 {
-    #pragma omp parallel for num_threads(ctx->num_threads)
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if (planes * hw > RLKD_CPU_ATTENTION_PARALLEL_WORK)
     for (size_t p = 0; p < planes; p++) {
         float dmean_each = dmean[p] / (float)hw;
         for (size_t i = p * hw; i < (p + 1) * hw; i++)

@@ -11,6 +11,10 @@
 
 #include <math.h>
 
+/* Loops with less work than this (in elements touched) stay on one thread:
+ * waking the others would cost more than it saves. */
+#define RLKD_CPU_ATTENTION_PARALLEL_WORK 65536
+
 static inline float rlkd_cpu_sigmoid(float z)
 {
     return 1.0f / (1.0f + expf(-z));
