@@ -294,7 +294,8 @@ RLKD_API rlkd_status rlkd_conv2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
  * training == 0: normalises with running_mean/running_var (required, left
  *   unchanged); save_mean/save_invstd, if given, receive the running mean
  *   and 1/sqrt(running_var + eps).
- * gamma [C] and beta [C] are the affine weight and bias.
+ * gamma [C] and beta [C] are the affine weight and bias; momentum in [0,1],
+ * eps > 0. Training needs N*H*W >= 2 (the unbiased variance).
  */
 RLKD_API rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
                                               rlkd_tensor *save_mean,
@@ -332,6 +333,9 @@ RLKD_API rlkd_status rlkd_relu_backward(rlkd_context *ctx, rlkd_tensor *dx,
                                         const rlkd_tensor *y);
 
 /**
+ * Pooling windows (max and average) use floor mode and need
+ * 0 <= pad <= kernel/2 on each axis, as PyTorch.
+ *
  * Max pooling; padded positions never win. Ties go to the first position in
  * row-major window order. Backward recomputes the argmax from x.
  */

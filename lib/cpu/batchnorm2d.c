@@ -1,5 +1,39 @@
-/* STUB: replaced by the real implementation */
+/* Batch normalisation over (N,H,W) on the CPU. One thread owns each
+ * channel's whole reduction, summed in a fixed order, so the results are the
+ * same for any thread count. */
 #include "cpu.h"
+
+#include <math.h>
+
+/* Start of channel ch's plane in sample i. */
+static inline size_t plane_offset(int i, int ch, int c, int hw)
+{
+    return ((size_t)i * (size_t)c + (size_t)ch) * (size_t)hw;
+}
+
+/* Mean and biased variance of channel ch, in double: two passes, so a large
+ * mean does not cancel the variance away. */
+static void channel_moments(const float *x, int ch, int n, int c, int hw,
+                            double *mean, double *var)
+{
+    const double count = (double)n * hw;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *plane = x + plane_offset(i, ch, c, hw);
+        for (int j = 0; j < hw; j++)
+            sum += plane[j];
+    }
+    *mean = sum / count;
+    double squares = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *plane = x + plane_offset(i, ch, c, hw);
+        for (int j = 0; j < hw; j++) {
+            const double d = plane[j] - *mean;
+            squares += d * d;
+        }
+    }
+    *var = squares / count;
+}
 
 rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
                                          float *save_mean, float *save_invstd,
@@ -9,22 +43,41 @@ rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
                                          int n, int c, int hw, int training,
                                          float momentum, float eps)
 {
-    (void)ctx;
-    (void)y;
-    (void)save_mean;
-    (void)save_invstd;
-    (void)running_mean;
-    (void)running_var;
-    (void)x;
-    (void)gamma;
-    (void)beta;
-    (void)n;
-    (void)c;
-    (void)hw;
-    (void)training;
-    (void)momentum;
-    (void)eps;
-    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if ((size_t)n * c * hw > 65536)
+    for (int ch = 0; ch < c; ch++) {
+        double mean, invstd;
+        if (training) {
+            const double count = (double)n * hw;
+            double var;
+            channel_moments(x, ch, n, c, hw, &mean, &var);
+            invstd = 1.0 / sqrt(var + eps);
+            if (running_mean) {
+                running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] +
+                                           momentum * mean);
+                running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
+                                          momentum * var * count /
+                                              (count - 1.0));
+            }
+        } else {
+            mean = running_mean[ch];
+            invstd = 1.0 / sqrt((double)running_var[ch] + eps);
+        }
+        if (save_mean)
+            save_mean[ch] = (float)mean;
+        if (save_invstd)
+            save_invstd[ch] = (float)invstd;
+        /* y = gamma * (x - mean) * invstd + beta as one multiply-add, as
+         * PyTorch computes it. */
+        const float scale = (float)(gamma[ch] * invstd);
+        const float shift = (float)(beta[ch] - mean * gamma[ch] * invstd);
+        for (int i = 0; i < n; i++) {
+            const size_t offset = plane_offset(i, ch, c, hw);
+            for (int j = 0; j < hw; j++)
+                y[offset + j] = x[offset + j] * scale + shift;
+        }
+    }
+    return RLKD_OK;
 }
 
 rlkd_status rlkd_cpu_batchnorm2d_backward(rlkd_context *ctx, float *dx,
@@ -35,19 +88,45 @@ rlkd_status rlkd_cpu_batchnorm2d_backward(rlkd_context *ctx, float *dx,
                                           const float *save_invstd, int n,
                                           int c, int hw, int training)
 {
-    (void)ctx;
-    (void)dx;
-    (void)dgamma;
-    (void)dbeta;
-    (void)dy;
-    (void)x;
-    (void)gamma;
-    (void)save_mean;
-    (void)save_invstd;
-    (void)n;
-    (void)c;
-    (void)hw;
-    (void)training;
-    return rlkd_fail(RLKD_ERR_UNSUPPORTED, "stub");
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if ((size_t)n * c * hw > 65536)
+    for (int ch = 0; ch < c; ch++) {
+        const double mean = save_mean[ch], invstd = save_invstd[ch];
+        /* sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int i = 0; i < n; i++) {
+            const size_t offset = plane_offset(i, ch, c, hw);
+            for (int j = 0; j < hw; j++) {
+                sum_dy += dy[offset + j];
+                sum_dy_xhat += dy[offset + j] * (x[offset + j] - mean);
+            }
+        }
+        sum_dy_xhat *= invstd;
+        if (dgamma)
+            dgamma[ch] += (float)sum_dy_xhat;
+        if (dbeta)
+            dbeta[ch] += (float)sum_dy;
+        if (!dx)
+            continue;
+        /* Training: dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)),
+         * the gradient through the batch mean and variance. Frozen
+         * statistics: dx = gamma*invstd * dy. Written as
+         * dx = dy * scale + (x - mean) * slope + offset. */
+        const double count = (double)n * hw;
+        const double scale = gamma[ch] * invstd;
+        const float dy_scale = (float)scale;
+        const float x_slope =
+            training ? (float)(-scale * invstd * sum_dy_xhat / count) : 0.0f;
+        const float mean_dy_term =
+            training ? (float)(-scale * sum_dy / count) : 0.0f;
+        const float centre = (float)mean;
+        for (int i = 0; i < n; i++) {
+            const size_t offset = plane_offset(i, ch, c, hw);
+            for (int j = 0; j < hw; j++)
+                dx[offset + j] = dy[offset + j] * dy_scale +
+                                 (x[offset + j] - centre) * x_slope +
+                                 mean_dy_term;
+        }
+    }
+    return RLKD_OK;
 }
-

@@ -1,20 +1,17 @@
 /*
- * Private checks shared by the pooling and batchnorm wrappers in lib/ops.
+ * Private check shared by the max- and average-pooling wrappers in lib/ops.
  */
 #ifndef RLKD_OPS_POOL2D_H
 #define RLKD_OPS_POOL2D_H
 
 #include "../core/internal.h"
 
-/* value must fit the backend's int sizes; `what` names it in the message. */
-rlkd_status rlkd_expect_int_size(const char *op, const char *what,
-                                 int64_t value);
-
 /*
  * A pooling window over `in` (the [N,C,H,W] input, or its gradient) whose
  * output, or output gradient, is `out`: checks the window (kernel >= 1,
  * stride >= 1, 0 <= pad <= kernel/2 as PyTorch requires), that it fits the
- * input, and that `out` is [N,C,Ho,Wo] in floor mode. Fills g, leaving
+ * input and the padded input fits an int, and that `out` is [N,C,Ho,Wo] in
+ * floor mode. Fills g, leaving
  * count_include_pad 0. Both tensors must already have passed
  * rlkd_check_tensor.
  */
