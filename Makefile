@@ -5,6 +5,7 @@
 #   make test               build and run every test this machine can run
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
 #   make check              both: what CI runs
+#   make test-valgrind      the unit tests under valgrind's memcheck
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make clean
 
@@ -63,7 +64,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: FORCE all examples test test-sanitize check install uninstall clean
+.PHONY: FORCE all examples test test-sanitize test-valgrind check install uninstall clean
 all: $(SHARED) $(STATIC) examples
 examples: $(EXAMPLE_BIN)
 
@@ -104,10 +105,17 @@ $(BUILD)/examples/%: examples/%.c $(SHARED)
 test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
 	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) \
-	  tests/check_examples.sh tests/abi/check_abi.sh
+	  tests/check_examples.sh tests/parity/run.sh tests/abi/check_abi.sh
 
 test-sanitize:
 	$(MAKE) BUILD=build/sanitize LIBDIR=build/sanitize/lib SAN=1 CUDA=0 test
+
+# memcheck on the CPU unit tests; OpenMP's and OpenBLAS's thread pools keep
+# their memory until exit, so only definite leaks count.
+test-valgrind: $(SHARED) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite" \
+	  tests/run.sh $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 check: test
 	$(MAKE) test-sanitize

@@ -9,7 +9,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for prog in "$@"; do
   name=$(basename "$prog")
-  "$prog" >"$log" 2>&1
+  ${VALGRIND:-} "$prog" >"$log" 2>&1
   rc=$?
   cat "$log"
   p=$(grep -c '^PASS ' "$log") f=$(grep -c '^FAIL ' "$log") s=$(grep -c '^SKIP ' "$log")
