@@ -9,11 +9,13 @@ rlkd_status rlkd_cpu_adam_step(rlkd_context *ctx, float *param, float *m,
                                float weight_decay, int decoupled,
                                int64_t step)
 {
-    /* Bias corrections in double once, as torch computes them in Python:
-     * param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps). */
+    /* Bias corrections in double once, as torch computes them in Python;
+     * the loop keeps torch's order of operations:
+     *   param -= lr / (1 - beta1^t) * (m / (sqrt(v) / sqrt(1 - beta2^t) + eps))
+     */
     const double t = (double)step;
     const float step_size = (float)(lr / (1.0 - pow(beta1, t)));
-    const float inv_sqrt_correction2 = (float)(1.0 / sqrt(1.0 - pow(beta2, t)));
+    const float sqrt_correction2 = (float)sqrt(1.0 - pow(beta2, t));
     /* AdamW shrinks the parameter; Adam adds the decay to the gradient. */
     const float param_scale =
         decoupled ? (float)(1.0 - (double)lr * weight_decay) : 1.0f;
@@ -25,8 +27,8 @@ rlkd_status rlkd_cpu_adam_step(rlkd_context *ctx, float *param, float *m,
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         m[i] = mi;
         v[i] = vi;
-        float denom = sqrtf(vi) * inv_sqrt_correction2 + eps;
-        param[i] = param[i] * param_scale - step_size * mi / denom;
+        float denom = sqrtf(vi) / sqrt_correction2 + eps;
+        param[i] = param[i] * param_scale - step_size * (mi / denom);
     }
     return RLKD_OK;
 }

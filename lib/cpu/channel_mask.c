@@ -6,7 +6,8 @@ rlkd_status rlkd_cpu_channel_mask(rlkd_context *ctx, float *y, const float *x,
 {
     size_t planes = (size_t)n * (size_t)c;
     size_t plane_size = (size_t)hw;
-    #pragma omp parallel for num_threads(ctx->num_threads) if (planes * plane_size > 65536)
+    const size_t total = planes * plane_size;
+    #pragma omp parallel for num_threads(ctx->num_threads) if (total > 65536)
     for (size_t plane = 0; plane < planes; plane++) {
         const float scale = mask[plane % (size_t)c];
         const float *in = x + plane * plane_size;

@@ -1,6 +1,19 @@
 /* rlkd_sgd_step: checks, then the backend. */
 #include "../core/internal.h"
 
+#include <math.h>
+
+/* value must be finite and >= 0. */
+static rlkd_status check_non_negative(const char *op, const char *name,
+                                      float value)
+{
+    if (!(isfinite(value) && value >= 0.0f))
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: %s must be finite and >= 0, got %g", op, name,
+                         (double)value);
+    return RLKD_OK;
+}
+
 rlkd_status rlkd_sgd_step(rlkd_context *ctx, rlkd_tensor *param,
                           rlkd_tensor *momentum_buf, const rlkd_tensor *grad,
                           float lr, float momentum, float weight_decay,
@@ -16,18 +29,9 @@ rlkd_status rlkd_sgd_step(rlkd_context *ctx, rlkd_tensor *param,
     if (momentum_buf)
         RLKD_TRY(rlkd_expect_same_shape(op, "momentum_buf", momentum_buf,
                                         "param", param));
-    /* The negated comparisons also refuse NaN. */
-    if (!(lr >= 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: lr must be >= 0, got %g", op, (double)lr);
-    if (!(momentum >= 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: momentum must be >= 0, got %g", op,
-                         (double)momentum);
-    if (!(weight_decay >= 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: weight_decay must be >= 0, got %g", op,
-                         (double)weight_decay);
+    RLKD_TRY(check_non_negative(op, "lr", lr));
+    RLKD_TRY(check_non_negative(op, "momentum", momentum));
+    RLKD_TRY(check_non_negative(op, "weight_decay", weight_decay));
     if (nesterov && momentum == 0.0f)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: nesterov needs momentum > 0, got momentum 0",
