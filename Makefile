@@ -114,7 +114,7 @@ test-sanitize:
 # their memory until exit, so only definite leaks count.
 test-valgrind: $(SHARED) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
-	  --errors-for-leak-kinds=definite" \
+	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
 	  tests/run.sh $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 check: test

@@ -406,18 +406,24 @@ RLKD_API rlkd_status rlkd_add_backward(rlkd_context *ctx, rlkd_tensor *da,
                                        rlkd_tensor *db, const rlkd_tensor *dy);
 
 /**
- * Concatenates `count` tensors [N,Ci,H,W] along channels into y [N,sum Ci,H,W].
+ * Concatenates `count` 4-D tensors [N,Ci,H,W] along channels into
+ * y [N,sum Ci,H,W].
  */
 RLKD_API rlkd_status rlkd_concat_forward(rlkd_context *ctx, rlkd_tensor *y,
                                          const rlkd_tensor *const *inputs,
                                          int count);
-/** Splits dy back into dxs[i] (written); a NULL entry skips that input. */
+/**
+ * Splits dy [N,C,H,W] back into dxs[i] [N,channels[i],H,W] (written), where
+ * the channels[i] (>= 1) add up to C. A NULL entry of dxs skips its input.
+ */
 RLKD_API rlkd_status rlkd_concat_backward(rlkd_context *ctx,
-                                          rlkd_tensor *const *dxs, int count,
-                                          const rlkd_tensor *dy);
+                                          rlkd_tensor *const *dxs,
+                                          const rlkd_tensor *dy,
+                                          const int64_t *channels, int count);
 
 /**
- * Inverted dropout with drop probability p in [0,1): each element is kept
+ * Inverted dropout with drop probability p in [0,1): y may be x; mask must
+ * not alias either. Each element is kept
  * with probability 1-p and scaled by 1/(1-p). `mask` (same shape as x)
  * receives the scale applied to each element (0 or 1/(1-p)) for backward.
  * The draw comes from the context's seeded stream, so it is reproducible.
