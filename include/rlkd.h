@@ -209,7 +209,7 @@ RLKD_API rlkd_status rlkd_tensor_write_i32(rlkd_tensor *t, const int32_t *src,
 RLKD_API rlkd_status rlkd_tensor_read_i32(const rlkd_tensor *t, int32_t *dst,
                                           size_t count);
 
-/** Sets every element of an F32 tensor to `value`. */
+/** Sets every element of an F32 tensor to `value` (not NaN; infinities are allowed). */
 RLKD_API rlkd_status rlkd_tensor_fill(rlkd_tensor *t, float value);
 /** Fills an F32 tensor with uniform numbers in [low, high), from the context's stream. */
 RLKD_API rlkd_status rlkd_tensor_fill_uniform(rlkd_tensor *t, float low,
@@ -227,6 +227,7 @@ RLKD_API rlkd_status rlkd_tensor_shape(const rlkd_tensor *t, int64_t *shape,
                                        int capacity);
 /** Number of elements, or 0 for NULL. */
 RLKD_API int64_t rlkd_tensor_numel(const rlkd_tensor *t);
+/** The element type; RLKD_DTYPE_F32 for NULL (check the handle first). */
 RLKD_API rlkd_dtype rlkd_tensor_dtype(const rlkd_tensor *t);
 /** The data pointer (device memory on a CUDA context). Owned by the tensor. */
 RLKD_API void *rlkd_tensor_data(const rlkd_tensor *t);

@@ -17,15 +17,8 @@ __global__ void rlkd_fill_random_kernel(float *x, size_t n, int normal,
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         rlkd_philox_block r = rlkd_philox4x32(seed, stream, i);
-        if (normal) {
-            float u1 = 1.0f - rlkd_uniform01(r.v[0]);
-            float u2 = rlkd_uniform01(r.v[1]);
-            float z = sqrtf(-2.0f * logf(u1)) * cosf(6.2831853071795864f * u2);
-            x[i] = a + b * z;
-        } else {
-            /* No fused multiply-add: round as the CPU does. */
-            x[i] = __fadd_rn(a, __fmul_rn(b - a, rlkd_uniform01(r.v[0])));
-        }
+        x[i] = normal ? rlkd_philox_normal(r, a, b)
+                      : rlkd_philox_uniform(r, a, b);
     }
 }
 

@@ -37,28 +37,30 @@ extern "C" void rlkd_cuda_release(rlkd_context *ctx, void *ptr)
     cudaFree(ptr);
 }
 
+/* Host copies return only when the host buffer may be reused or read. */
+static rlkd_status copy_host_sync(rlkd_context *ctx, void *dst, const void *src,
+                                  size_t bytes, cudaMemcpyKind kind,
+                                  const char *what)
+{
+    RLKD_TRY(rlkd_cuda_check(cudaMemcpyAsync(dst, src, bytes, kind,
+                                             rlkd_cuda_stream(ctx)),
+                             what));
+    return rlkd_cuda_check(cudaStreamSynchronize(rlkd_cuda_stream(ctx)),
+                           "cudaStreamSynchronize");
+}
+
 extern "C" rlkd_status rlkd_cuda_copy_from_host(rlkd_context *ctx, void *dst,
                                                 const void *src, size_t bytes)
 {
-    /* Synchronous with respect to the host buffer: the caller may reuse it
-     * as soon as the call returns. */
-    RLKD_TRY(rlkd_cuda_check(cudaMemcpyAsync(dst, src, bytes,
-                                             cudaMemcpyHostToDevice,
-                                             rlkd_cuda_stream(ctx)),
-                             "cudaMemcpyAsync (host to device)"));
-    return rlkd_cuda_check(cudaStreamSynchronize(rlkd_cuda_stream(ctx)),
-                           "cudaStreamSynchronize");
+    return copy_host_sync(ctx, dst, src, bytes, cudaMemcpyHostToDevice,
+                          "cudaMemcpyAsync (host to device)");
 }
 
 extern "C" rlkd_status rlkd_cuda_copy_to_host(rlkd_context *ctx, void *dst,
                                               const void *src, size_t bytes)
 {
-    RLKD_TRY(rlkd_cuda_check(cudaMemcpyAsync(dst, src, bytes,
-                                             cudaMemcpyDeviceToHost,
-                                             rlkd_cuda_stream(ctx)),
-                             "cudaMemcpyAsync (device to host)"));
-    return rlkd_cuda_check(cudaStreamSynchronize(rlkd_cuda_stream(ctx)),
-                           "cudaStreamSynchronize");
+    return copy_host_sync(ctx, dst, src, bytes, cudaMemcpyDeviceToHost,
+                          "cudaMemcpyAsync (device to host)");
 }
 
 extern "C" rlkd_status rlkd_cuda_copy(rlkd_context *ctx, void *dst,

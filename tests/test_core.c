@@ -395,6 +395,11 @@ static void tensor_fill(void)
                 "int32");
     CHECK_FAILS(rlkd_tensor_fill(NULL, 1.0f), RLKD_ERR_INVALID_ARGUMENT,
                 "tensor is NULL");
+    CHECK_FAILS(rlkd_tensor_fill(t, NAN), RLKD_ERR_INVALID_ARGUMENT, "NaN");
+    CHECK_OK(rlkd_tensor_fill(t, -INFINITY));
+    got = t_get(t);
+    CHECK(isinf(got[20]) && got[20] < 0);
+    free(got);
     CHECK_FAILS(rlkd_tensor_fill_uniform(ints, 0, 1), RLKD_ERR_INVALID_ARGUMENT,
                 "int32");
     CHECK_FAILS(rlkd_tensor_fill_normal(ints, 0, 1), RLKD_ERR_INVALID_ARGUMENT,
@@ -457,7 +462,9 @@ static void tensor_fill_uniform(void)
 
     rlkd_tensor *t = t_new(4, 0, 0, 0);
     CHECK_FAILS(rlkd_tensor_fill_uniform(t, 1.0f, 1.0f),
-                RLKD_ERR_INVALID_ARGUMENT, "low (1) must be below high (1)");
+                RLKD_ERR_INVALID_ARGUMENT, "low (1) and high (1)");
+    CHECK_FAILS(rlkd_tensor_fill_uniform(t, -INFINITY, INFINITY),
+                RLKD_ERR_INVALID_ARGUMENT, "must be finite");
     CHECK_FAILS(rlkd_tensor_fill_uniform(t, 2.0f, -1.0f),
                 RLKD_ERR_INVALID_ARGUMENT, "low (2)");
     CHECK_FAILS(rlkd_tensor_fill_uniform(t, NAN, 1.0f),
@@ -509,7 +516,9 @@ static void tensor_fill_normal(void)
     free(x);
 
     CHECK_FAILS(rlkd_tensor_fill_normal(t, 0.0f, -1.0f),
-                RLKD_ERR_INVALID_ARGUMENT, "stddev must be >= 0, got -1");
+                RLKD_ERR_INVALID_ARGUMENT, "stddev (-1) finite and >= 0");
+    CHECK_FAILS(rlkd_tensor_fill_normal(t, INFINITY, 1.0f),
+                RLKD_ERR_INVALID_ARGUMENT, "mean (inf) must be finite");
     CHECK_FAILS(rlkd_tensor_fill_normal(t, 0.0f, NAN),
                 RLKD_ERR_INVALID_ARGUMENT, "stddev");
     CHECK_FAILS(rlkd_tensor_fill_normal(NULL, 0.0f, 1.0f),

@@ -26,9 +26,12 @@ static double relu_loss_fn(void *p)
     return sum;
 }
 
+/* Dimensions of 0 are absent (t_new's convention), so 2-D shapes work too. */
 static void check_shape(int64_t n, int64_t c, int64_t h, int64_t w)
 {
-    size_t count = (size_t)(n * c * h * w);
+    rlkd_tensor *shape_probe = t_new(n, c, h, w);
+    size_t count = (size_t)rlkd_tensor_numel(shape_probe);
+    rlkd_tensor_destroy(shape_probe);
     float *x = malloc(count * sizeof *x), *r = malloc(count * sizeof *r);
     test_fill_uniform(x, count, -1.0f, 1.0f, 1);
     test_fill_uniform(r, count, -1.0f, 1.0f, 2);
@@ -63,6 +66,7 @@ static void odd_shapes(void)
     check_shape(1, 1, 1, 1);
     check_shape(2, 3, 5, 7);
     check_shape(1, 13, 1, 9);
+    check_shape(3, 7, 0, 0);
 }
 
 static void in_place(void)

@@ -7,6 +7,7 @@
 #ifndef RLKD_PHILOX_H
 #define RLKD_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -53,6 +54,31 @@ rlkd_philox4x32(uint64_t seed, uint64_t stream, uint64_t index)
 static inline RLKD_HOST_DEVICE float rlkd_uniform01(uint32_t word)
 {
     return (float)(word >> 8) * (1.0f / 16777216.0f);
+}
+
+/* U[low, high) from one word. The product and sum are rounded separately
+ * (no fused multiply-add), so every backend gives the same bits. */
+static inline RLKD_HOST_DEVICE float rlkd_philox_uniform(rlkd_philox_block r,
+                                                         float low, float high)
+{
+#ifdef __CUDA_ARCH__
+    return __fadd_rn(low, __fmul_rn(high - low, rlkd_uniform01(r.v[0])));
+#else
+    return low + (high - low) * rlkd_uniform01(r.v[0]);
+#endif
+}
+
+/* N(mean, stddev) by Box-Muller from two words; 1 - u keeps the logarithm
+ * finite. Transcendental functions differ by an ulp or so between the CPU
+ * and the GPU, so normal fills agree closely, not bit for bit. */
+static inline RLKD_HOST_DEVICE float rlkd_philox_normal(rlkd_philox_block r,
+                                                        float mean,
+                                                        float stddev)
+{
+    float u1 = 1.0f - rlkd_uniform01(r.v[0]);
+    float u2 = rlkd_uniform01(r.v[1]);
+    float z = sqrtf(-2.0f * logf(u1)) * cosf(6.2831853071795864f * u2);
+    return mean + stddev * z;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* Tensors: shape bookkeeping over memory that the backend allocates. */
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static size_t dtype_size(rlkd_dtype dtype)
@@ -184,6 +185,9 @@ static rlkd_status check_fill(const char *op, const rlkd_tensor *t)
 rlkd_status rlkd_tensor_fill(rlkd_tensor *t, float value)
 {
     RLKD_TRY(check_fill("rlkd_tensor_fill", t));
+    if (isnan(value))
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_tensor_fill: value is NaN");
     return t->ctx->backend->fill(t->ctx, t->data, value, (size_t)t->numel);
 }
 
@@ -198,19 +202,21 @@ static rlkd_status fill_random(rlkd_tensor *t, int normal, float a, float b)
 rlkd_status rlkd_tensor_fill_uniform(rlkd_tensor *t, float low, float high)
 {
     RLKD_TRY(check_fill("rlkd_tensor_fill_uniform", t));
-    if (!(low < high))
+    if (!isfinite(low) || !isfinite(high) || !(low < high))
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_tensor_fill_uniform: low (%g) must be below "
-                         "high (%g)", (double)low, (double)high);
+                         "rlkd_tensor_fill_uniform: low (%g) and high (%g) "
+                         "must be finite, low below high", (double)low,
+                         (double)high);
     return fill_random(t, 0, low, high);
 }
 
 rlkd_status rlkd_tensor_fill_normal(rlkd_tensor *t, float mean, float stddev)
 {
     RLKD_TRY(check_fill("rlkd_tensor_fill_normal", t));
-    if (!(stddev >= 0.0f))
+    if (!isfinite(mean) || !isfinite(stddev) || !(stddev >= 0.0f))
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_tensor_fill_normal: stddev must be >= 0, got %g",
+                         "rlkd_tensor_fill_normal: mean (%g) must be finite "
+                         "and stddev (%g) finite and >= 0", (double)mean,
                          (double)stddev);
     return fill_random(t, 1, mean, stddev);
 }
