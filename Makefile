@@ -4,8 +4,8 @@
 #   make                    libraries in lib/
 #   make test               build and run every test this machine can run
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
-#   make check              both: what CI runs
 #   make test-valgrind      the unit tests under valgrind's memcheck
+#   make check              test, test-sanitize and test-valgrind: what CI runs
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make clean
 
@@ -119,6 +119,7 @@ test-valgrind: $(SHARED) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 check: test
 	$(MAKE) test-sanitize
+	$(MAKE) test-valgrind
 
 $(BUILD)/rlkd.pc: FORCE
 	@mkdir -p $(@D)
