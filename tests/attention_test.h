@@ -49,6 +49,18 @@ static inline void operand_free(operand *o)
     free(o->d);
 }
 
+/* v [c] = the mean of each channel of one sample x [c, hw]. */
+static inline void channel_means_ref(double *v, const double *x, int c,
+                                     size_t hw)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double sum = 0.0;
+        for (size_t i = 0; i < hw; i++)
+            sum += x[ch * hw + i];
+        v[ch] = sum / (double)hw;
+    }
+}
+
 static inline double sigmoid_ref(double z)
 {
     return 1.0 / (1.0 + exp(-z));

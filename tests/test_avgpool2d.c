@@ -1,42 +1,10 @@
 /* avgpool2d: forward against a double reference with PyTorch's divisors
  * (count_include_pad both ways) over awkward geometries, a hand-worked
  * case, backward by finite differences, and the error paths. */
-#include "testlib.h"
+#include "pool_test.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
-
-typedef struct {
-    int n, c, h, w;
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-    int count_include_pad;
-} pool_case;
-
-static int out_size(int in, int kernel, int stride, int pad)
-{
-    return (in + 2 * pad - kernel) / stride + 1;
-}
-
-static int out_h(const pool_case *p)
-{
-    return out_size(p->h, p->kernel_h, p->stride_h, p->pad_h);
-}
-
-static int out_w(const pool_case *p)
-{
-    return out_size(p->w, p->kernel_w, p->stride_w, p->pad_w);
-}
-
-static size_t in_count(const pool_case *p)
-{
-    return (size_t)p->n * p->c * p->h * p->w;
-}
-
-static size_t out_count(const pool_case *p)
-{
-    return (size_t)p->n * p->c * out_h(p) * out_w(p);
-}
 
 static int min_int(int a, int b)
 {
@@ -86,62 +54,34 @@ static rlkd_status backward(rlkd_tensor *dx, const rlkd_tensor *dy,
                                    p->pad_h, p->pad_w, p->count_include_pad);
 }
 
-/* loss = sum(r * avgpool(x)) in double, for finite differences. */
-typedef struct {
-    double *x;
-    const double *r;
-    const pool_case *p;
-} pool_loss;
-
-static double pool_loss_fn(void *arg)
-{
-    const pool_loss *l = arg;
-    size_t count = out_count(l->p);
-    double *y = malloc(count * sizeof *y), sum = 0;
-    avgpool_ref(y, l->x, l->p);
-    for (size_t i = 0; i < count; i++)
-        sum += l->r[i] * y[i];
-    free(y);
-    return sum;
-}
-
 static void check_case(const pool_case *p)
 {
-    size_t nx = in_count(p), ny = out_count(p);
-    float *x = malloc(nx * sizeof *x), *r = malloc(ny * sizeof *r);
-    test_fill_uniform(x, nx, -1.0f, 1.0f, 5);
-    test_fill_uniform(r, ny, -1.0f, 1.0f, 6);
-    rlkd_tensor *tx = t_from(x, p->n, p->c, p->h, p->w);
-    rlkd_tensor *ty = t_new(p->n, p->c, out_h(p), out_w(p));
-    rlkd_tensor *tdy = t_from(r, p->n, p->c, out_h(p), out_w(p));
-    rlkd_tensor *tdx = t_new(p->n, p->c, p->h, p->w);
-    double *want = malloc(nx * sizeof *want);
-    pool_loss loss = {test_to_double(x, nx), test_to_double(r, ny), p};
+    pool_problem pb = pool_problem_make(p, 5, 6);
+    double *want = malloc(pb.nx * sizeof *want);
+    pool_loss loss = {pb.xd, pb.rd, p, avgpool_ref};
 
-    CHECK_OK(forward(ty, tx, p));
-    float *y = t_get(ty);
+    CHECK_OK(forward(pb.ty, pb.tx, p));
+    float *y = t_get(pb.ty);
     avgpool_ref(want, loss.x, p);
-    CHECK_MSG(test_close("avgpool forward", y, want, ny, 1e-6, 1e-6),
+    CHECK_MSG(test_close("avgpool forward", y, want, pb.ny, 1e-6, 1e-6),
               "x [%d,%d,%d,%d] kernel %dx%d stride %dx%d pad %dx%d "
               "count_include_pad %d", p->n, p->c, p->h, p->w, p->kernel_h,
               p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
               p->count_include_pad);
 
-    CHECK_OK(rlkd_tensor_fill(tdx, 99.0f)); /* dx is written, not added to */
-    CHECK_OK(backward(tdx, tdy, p));
-    float *dx = t_get(tdx);
-    test_fd_gradient(pool_loss_fn, &loss, loss.x, nx, 1e-3, want);
+    CHECK_OK(rlkd_tensor_fill(pb.tdx, 99.0f)); /* dx is written, not added */
+    CHECK_OK(backward(pb.tdx, pb.tdy, p));
+    float *dx = t_get(pb.tdx);
+    test_fd_gradient(pool_loss_fn, &loss, loss.x, pb.nx, 1e-3, want);
     CHECK_MSG(test_close("avgpool backward vs finite differences", dx, want,
-                         nx, 1e-6, 1e-6),
+                         pb.nx, 1e-6, 1e-6),
               "x [%d,%d,%d,%d] kernel %dx%d stride %dx%d pad %dx%d "
               "count_include_pad %d", p->n, p->c, p->h, p->w, p->kernel_h,
               p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
               p->count_include_pad);
 
-    free(x); free(r); free(y); free(dx); free(want); free(loss.x);
-    free((double *)loss.r);
-    rlkd_tensor_destroy(tx); rlkd_tensor_destroy(ty);
-    rlkd_tensor_destroy(tdy); rlkd_tensor_destroy(tdx);
+    free(y); free(dx); free(want);
+    pool_problem_free(&pb);
 }
 
 static void geometries(void)
@@ -195,43 +135,17 @@ static void worked_example(void)
     rlkd_tensor_destroy(ty);
 }
 
-/* A tensor large enough to go parallel: forward matches the reference, and
- * 1 thread and 4 give the same bits. */
+static void run_both_ways(const pool_problem *pb)
+{
+    CHECK_OK(forward(pb->ty, pb->tx, pb->p));
+    CHECK_OK(backward(pb->tdx, pb->tdy, pb->p));
+}
+
+/* 1 thread and 4 give the same bits (see pool_check_thread_count). */
 static void thread_count(void)
 {
     const pool_case p = {2, 8, 72, 72, 3, 3, 2, 2, 1, 1, 1};
-    size_t nx = in_count(&p), ny = out_count(&p);
-    float *x = malloc(nx * sizeof *x), *r = malloc(ny * sizeof *r);
-    test_fill_uniform(x, nx, -1.0f, 1.0f, 10);
-    test_fill_uniform(r, ny, -1.0f, 1.0f, 11);
-    rlkd_tensor *tx = t_from(x, p.n, p.c, p.h, p.w);
-    rlkd_tensor *tdy = t_from(r, p.n, p.c, out_h(&p), out_w(&p));
-    rlkd_tensor *ty = t_new(p.n, p.c, out_h(&p), out_w(&p));
-    rlkd_tensor *tdx = t_new(p.n, p.c, p.h, p.w);
-    float *y[2], *dx[2];
-    const int threads[2] = {1, 4};
-    int saved_threads;
-    CHECK_OK(rlkd_context_get_num_threads(test_ctx, &saved_threads));
-    for (int k = 0; k < 2; k++) {
-        CHECK_OK(rlkd_context_set_num_threads(test_ctx, threads[k]));
-        CHECK_OK(forward(ty, tx, &p));
-        CHECK_OK(backward(tdx, tdy, &p));
-        y[k] = t_get(ty);
-        dx[k] = t_get(tdx);
-    }
-    CHECK_OK(rlkd_context_set_num_threads(test_ctx, saved_threads));
-    double *xd = test_to_double(x, nx), *want = malloc(ny * sizeof *want);
-    avgpool_ref(want, xd, &p);
-    test_close("large forward", y[1], want, ny, 1e-6, 1e-6);
-    CHECK(memcmp(y[0], y[1], ny * sizeof(float)) == 0);
-    CHECK(memcmp(dx[0], dx[1], nx * sizeof(float)) == 0);
-    for (int k = 0; k < 2; k++) {
-        free(y[k]);
-        free(dx[k]);
-    }
-    free(x); free(r); free(xd); free(want);
-    rlkd_tensor_destroy(tx); rlkd_tensor_destroy(tdy);
-    rlkd_tensor_destroy(ty); rlkd_tensor_destroy(tdx);
+    pool_check_thread_count(&p, avgpool_ref, run_both_ways, 1e-6, 1e-6);
 }
 
 static void errors(void)
@@ -287,14 +201,7 @@ static void errors(void)
                 RLKD_ERR_SHAPE, "kernel_w 3 does not fit dx's width 2");
 
     /* None of the failures touched an output. */
-    float *got_y = t_get(y), *got_dx = t_get(dx);
-    int untouched = 1;
-    for (int i = 0; i < 2 * 3 * 3 * 3; i++)
-        untouched &= got_y[i] == 7.0f;
-    for (int i = 0; i < 2 * 3 * 6 * 6; i++)
-        untouched &= got_dx[i] == 7.0f;
-    CHECK(untouched);
-    free(got_y); free(got_dx);
+    CHECK(test_all_equal(y, 7.0f) && test_all_equal(dx, 7.0f));
     rlkd_tensor *all[] = {x, y, dx, x3d, y_wrong, tiny, tiny_y};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         rlkd_tensor_destroy(all[i]);

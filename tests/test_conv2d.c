@@ -13,7 +13,6 @@
 #include "testlib.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define ATOL 1e-4
 #define RTOL 1e-4
@@ -168,15 +167,8 @@ static void compare(const conv_problem *p, const char *what,
                     const rlkd_tensor *got, const double *want, size_t count,
                     double scale)
 {
-    char label[128];
-    snprintf(label, sizeof label, "%s: %s", p->spec->name, what);
-    double *scaled = malloc(count * sizeof *scaled);
-    for (size_t i = 0; i < count; i++)
-        scaled[i] = scale * want[i];
-    float *values = t_get(got);
-    test_close(label, values, scaled, count, ATOL, RTOL);
-    free(values);
-    free(scaled);
+    test_close_tensor(p->spec->name, what, got, want, count, scale, ATOL,
+                      RTOL);
 }
 
 /* Forward against the reference, then dx, dw (and dbias with a bias)
@@ -262,15 +254,6 @@ static void grouped(void)
     check_all(group_specs, sizeof group_specs / sizeof group_specs[0]);
 }
 
-static int same_values(const rlkd_tensor *a, const rlkd_tensor *b)
-{
-    float *va = t_get(a), *vb = t_get(b);
-    int same = memcmp(va, vb, (size_t)rlkd_tensor_numel(a) * sizeof *va) == 0;
-    free(va);
-    free(vb);
-    return same;
-}
-
 /*
  * Twice backward: dw and dbias double against the reference, dx is written
  * (bit for bit the same as after one call). Each gradient asked for alone
@@ -290,12 +273,12 @@ static void check_accumulation(const conv_spec *s)
     CHECK_OK(backward(&p, NULL, dw_once, NULL));
     CHECK_OK(backward(&p, NULL, NULL, dbias_once));
     CHECK_OK(backward(&p, NULL, NULL, NULL));
-    CHECK(same_values(dx, dx_once));
-    CHECK(same_values(dw, dw_once));
-    CHECK(same_values(dbias, dbias_once));
+    CHECK(test_same_values(dx, dx_once));
+    CHECK(test_same_values(dw, dw_once));
+    CHECK(test_same_values(dbias, dbias_once));
 
     CHECK_OK(backward(&p, dx, dw, dbias));
-    CHECK(same_values(dx, dx_once));
+    CHECK(test_same_values(dx, dx_once));
     double *want_dx = malloc(p.x_count * sizeof *want_dx);
     double *want_dw = malloc(p.w_count * sizeof *want_dw);
     double *want_dbias = malloc((size_t)s->out_c * sizeof *want_dbias);
@@ -337,10 +320,10 @@ static void deterministic(void)
         CHECK_OK(forward(&p, y[run]));
         CHECK_OK(backward(&p, dx[run], dw[run], dbias[run]));
     }
-    CHECK(same_values(y[0], y[1]));
-    CHECK(same_values(dx[0], dx[1]));
-    CHECK(same_values(dw[0], dw[1]));
-    CHECK(same_values(dbias[0], dbias[1]));
+    CHECK(test_same_values(y[0], y[1]));
+    CHECK(test_same_values(dx[0], dx[1]));
+    CHECK(test_same_values(dw[0], dw[1]));
+    CHECK(test_same_values(dbias[0], dbias[1]));
     for (int run = 0; run < 2; run++) {
         rlkd_tensor_destroy(y[run]); rlkd_tensor_destroy(dx[run]);
         rlkd_tensor_destroy(dw[run]); rlkd_tensor_destroy(dbias[run]);
@@ -472,14 +455,9 @@ static void errors(void)
                 RLKD_ERR_SHAPE, "bias");
     CHECK_FAILS(BWD(dx, dw, dbias, dy, x, w_wrong), RLKD_ERR_SHAPE, "w");
     rlkd_tensor *outputs[4] = {y, dx, dw, dbias};
-    for (int i = 0; i < 4; i++) {
-        float *v = t_get(outputs[i]);
-        int untouched = 1;
-        for (int64_t j = 0; j < rlkd_tensor_numel(outputs[i]); j++)
-            untouched &= v[j] == 7.0f;
-        CHECK_MSG(untouched, "output %d was written by a failing call", i);
-        free(v);
-    }
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(test_all_equal(outputs[i], 7.0f),
+                  "output %d was written by a failing call", i);
 #undef FWD
 #undef BWD
 

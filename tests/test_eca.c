@@ -24,12 +24,7 @@ static void eca_ref(eca_problem *p)
     double *v = malloc((size_t)p->c * sizeof *v);
     for (int n = 0; n < p->n; n++) {
         const double *x = p->x.d + (size_t)n * p->c * hw;
-        for (int c = 0; c < p->c; c++) {
-            double sum = 0.0;
-            for (size_t i = 0; i < hw; i++)
-                sum += x[c * hw + i];
-            v[c] = sum / (double)hw;
-        }
+        channel_means_ref(v, x, p->c, hw);
         for (int c = 0; c < p->c; c++) {
             double z = 0.0;
             for (int j = 0; j < p->k; j++) {

@@ -12,7 +12,6 @@
 #include "testlib.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define ATOL 1e-4
 #define RTOL 1e-4
@@ -108,15 +107,8 @@ static void compare(const linear_problem *p, const char *what,
                     const rlkd_tensor *got, const double *want, size_t count,
                     double scale)
 {
-    char label[128];
-    snprintf(label, sizeof label, "%s: %s", p->spec->name, what);
-    double *scaled = malloc(count * sizeof *scaled);
-    for (size_t i = 0; i < count; i++)
-        scaled[i] = scale * want[i];
-    float *values = t_get(got);
-    test_close(label, values, scaled, count, ATOL, RTOL);
-    free(values);
-    free(scaled);
+    test_close_tensor(p->spec->name, what, got, want, count, scale, ATOL,
+                      RTOL);
 }
 
 /*
@@ -182,15 +174,6 @@ static void shapes(void)
         check_linear(&specs[i]);
 }
 
-static int same_values(const rlkd_tensor *a, const rlkd_tensor *b)
-{
-    float *va = t_get(a), *vb = t_get(b);
-    int same = memcmp(va, vb, (size_t)rlkd_tensor_numel(a) * sizeof *va) == 0;
-    free(va);
-    free(vb);
-    return same;
-}
-
 /* Each gradient asked for alone comes out bit for bit as with all three. */
 static void null_grads(void)
 {
@@ -208,9 +191,9 @@ static void null_grads(void)
                                   p.tx, p.tw));
     CHECK_OK(rlkd_linear_backward(test_ctx, NULL, NULL, NULL, p.tdy, p.tx,
                                   p.tw));
-    CHECK(same_values(dx, dx_alone));
-    CHECK(same_values(dw, dw_alone));
-    CHECK(same_values(dbias, dbias_alone));
+    CHECK(test_same_values(dx, dx_alone));
+    CHECK(test_same_values(dw, dw_alone));
+    CHECK(test_same_values(dbias, dbias_alone));
     rlkd_tensor *all[] = {dx, dx_alone, dw, dw_alone, dbias, dbias_alone};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         rlkd_tensor_destroy(all[i]);
@@ -293,14 +276,9 @@ static void errors(void)
     CHECK_FAILS(rlkd_linear_backward(test_ctx, dx, dw, dbias, y_wrong, x, w),
                 RLKD_ERR_SHAPE, "dy");
     rlkd_tensor *outputs[4] = {y, dx, dw, dbias};
-    for (int i = 0; i < 4; i++) {
-        float *v = t_get(outputs[i]);
-        int untouched = 1;
-        for (int64_t j = 0; j < rlkd_tensor_numel(outputs[i]); j++)
-            untouched &= v[j] == 7.0f;
-        CHECK_MSG(untouched, "output %d was written by a failing call", i);
-        free(v);
-    }
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(test_all_equal(outputs[i], 7.0f),
+                  "output %d was written by a failing call", i);
 
     rlkd_tensor *all[] = {x, w, bias, y, dx, dw, dbias, dy, w7, w3d, vec5,
                           y_wrong, x_flat, labels, w_other};

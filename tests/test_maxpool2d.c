@@ -1,41 +1,10 @@
 /* maxpool2d: forward against a double reference over awkward geometries,
  * backward by finite differences, the tie rule, padding that never wins,
  * NaN propagation and the error paths. */
-#include "testlib.h"
+#include "pool_test.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
-
-typedef struct {
-    int n, c, h, w;
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-} pool_case;
-
-static int out_size(int in, int kernel, int stride, int pad)
-{
-    return (in + 2 * pad - kernel) / stride + 1;
-}
-
-static int out_h(const pool_case *p)
-{
-    return out_size(p->h, p->kernel_h, p->stride_h, p->pad_h);
-}
-
-static int out_w(const pool_case *p)
-{
-    return out_size(p->w, p->kernel_w, p->stride_w, p->pad_w);
-}
-
-static size_t in_count(const pool_case *p)
-{
-    return (size_t)p->n * p->c * p->h * p->w;
-}
-
-static size_t out_count(const pool_case *p)
-{
-    return (size_t)p->n * p->c * out_h(p) * out_w(p);
-}
 
 /* y = max over each window of x, in double; positions outside the input
  * are skipped (PyTorch's -inf padding). */
@@ -74,77 +43,49 @@ static rlkd_status backward(rlkd_tensor *dx, const rlkd_tensor *dy,
                                    p->pad_h, p->pad_w);
 }
 
-/* loss = sum(r * maxpool(x)) in double, for finite differences. */
-typedef struct {
-    double *x;
-    const double *r;
-    const pool_case *p;
-} pool_loss;
-
-static double pool_loss_fn(void *arg)
-{
-    const pool_loss *l = arg;
-    size_t count = out_count(l->p);
-    double *y = malloc(count * sizeof *y), sum = 0;
-    maxpool_ref(y, l->x, l->p);
-    for (size_t i = 0; i < count; i++)
-        sum += l->r[i] * y[i];
-    free(y);
-    return sum;
-}
-
 static void check_case(const pool_case *p)
 {
-    size_t nx = in_count(p), ny = out_count(p);
     /* Random floats from fixed seeds: distinct, and no two in a window
      * closer than the FD step, so no step moves an argmax. */
-    float *x = malloc(nx * sizeof *x), *r = malloc(ny * sizeof *r);
-    test_fill_uniform(x, nx, -1.0f, 1.0f, 3);
-    test_fill_uniform(r, ny, -1.0f, 1.0f, 4);
-    rlkd_tensor *tx = t_from(x, p->n, p->c, p->h, p->w);
-    rlkd_tensor *ty = t_new(p->n, p->c, out_h(p), out_w(p));
-    rlkd_tensor *tdy = t_from(r, p->n, p->c, out_h(p), out_w(p));
-    rlkd_tensor *tdx = t_new(p->n, p->c, p->h, p->w);
-    double *want = malloc(nx * sizeof *want);
-    pool_loss loss = {test_to_double(x, nx), test_to_double(r, ny), p};
+    pool_problem pb = pool_problem_make(p, 3, 4);
+    double *want = malloc(pb.nx * sizeof *want);
+    pool_loss loss = {pb.xd, pb.rd, p, maxpool_ref};
 
-    CHECK_OK(forward(ty, tx, p));
-    float *y = t_get(ty);
+    CHECK_OK(forward(pb.ty, pb.tx, p));
+    float *y = t_get(pb.ty);
     maxpool_ref(want, loss.x, p);
-    CHECK_MSG(test_close("maxpool forward", y, want, ny, 0, 0),
+    CHECK_MSG(test_close("maxpool forward", y, want, pb.ny, 0, 0),
               "x [%d,%d,%d,%d] kernel %dx%d stride %dx%d pad %dx%d", p->n,
               p->c, p->h, p->w, p->kernel_h, p->kernel_w, p->stride_h,
               p->stride_w, p->pad_h, p->pad_w);
 
-    CHECK_OK(rlkd_tensor_fill(tdx, 99.0f)); /* dx is written, not added to */
-    CHECK_OK(backward(tdx, tdy, tx, p));
-    float *dx = t_get(tdx);
-    test_fd_gradient(pool_loss_fn, &loss, loss.x, nx, 1e-6, want);
+    CHECK_OK(rlkd_tensor_fill(pb.tdx, 99.0f)); /* dx is written, not added */
+    CHECK_OK(backward(pb.tdx, pb.tdy, pb.tx, p));
+    float *dx = t_get(pb.tdx);
+    test_fd_gradient(pool_loss_fn, &loss, loss.x, pb.nx, 1e-6, want);
     CHECK_MSG(test_close("maxpool backward vs finite differences", dx, want,
-                         nx, 1e-6, 1e-6),
+                         pb.nx, 1e-6, 1e-6),
               "x [%d,%d,%d,%d] kernel %dx%d stride %dx%d pad %dx%d", p->n,
               p->c, p->h, p->w, p->kernel_h, p->kernel_w, p->stride_h,
               p->stride_w, p->pad_h, p->pad_w);
 
-    free(x); free(r); free(y); free(dx); free(want); free(loss.x);
-    free((double *)loss.r);
-    rlkd_tensor_destroy(tx); rlkd_tensor_destroy(ty);
-    rlkd_tensor_destroy(tdy); rlkd_tensor_destroy(tdx);
+    free(y); free(dx); free(want);
+    pool_problem_free(&pb);
 }
 
 static void geometries(void)
 {
     static const pool_case cases[] = {
         /* n  c  h  w  kh kw sh sw ph pw */
-        {2, 3, 7, 7, 3, 3, 2, 2, 1, 1}, /* overlapping windows, padding */
-        {1, 5, 1, 1, 1, 1, 1, 1, 0, 0}, /* 1x1 spatial, batch 1 */
-        {2, 9, 6, 8, 2, 2, 2, 2, 0, 0}, /* the common 2x2/2, 9 channels */
-        {1, 3, 5, 9, 3, 2, 1, 2, 1, 1}, /* rectangular kernel != stride */
-        {3, 2, 4, 5, 2, 3, 3, 1, 1, 0}, /* stride > kernel along h */
-        {1, 1, 3, 3, 3, 3, 1, 1, 1, 1}, /* every window touches padding */
-        {2, 4, 9, 1, 3, 1, 2, 1, 1, 0}, /* width 1 */
-        {1, 2, 1, 6, 1, 4, 1, 3, 0, 2}, /* height 1, wide padded kernel */
-        {2, 3, 8, 6, 3, 3, 1, 1, 1, 1}, /* stride 1, heavy overlap */
+        {2, 3, 7, 7, 3, 3, 2, 2, 1, 1, 0}, /* overlapping windows, padding */
+        {1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0}, /* 1x1 spatial, batch 1 */
+        {2, 9, 6, 8, 2, 2, 2, 2, 0, 0, 0}, /* the common 2x2/2, 9 channels */
+        {1, 3, 5, 9, 3, 2, 1, 2, 1, 1, 0}, /* rectangular kernel != stride */
+        {3, 2, 4, 5, 2, 3, 3, 1, 1, 0, 0}, /* stride > kernel along h */
+        {1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 0}, /* every window touches padding */
+        {2, 4, 9, 1, 3, 1, 2, 1, 1, 0, 0}, /* width 1 */
+        {1, 2, 1, 6, 1, 4, 1, 3, 0, 2, 0}, /* height 1, wide padded kernel */
+        {2, 3, 8, 6, 3, 3, 1, 1, 1, 1, 0}, /* stride 1, heavy overlap */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_case(&cases[i]);
@@ -154,7 +95,7 @@ static void geometries(void)
  * and takes the whole gradient. */
 static void ties_first_wins(void)
 {
-    const pool_case p = {1, 1, 2, 4, 2, 2, 2, 2, 0, 0};
+    const pool_case p = {1, 1, 2, 4, 2, 2, 2, 2, 0, 0, 0};
     const float x[8] = {1, 1, 1, 1, 1, 1, 1, 1}, dy[2] = {3, 5};
     rlkd_tensor *tx = t_from(x, 1, 1, 2, 4), *tdx = t_new(1, 1, 2, 4);
     rlkd_tensor *tdy = t_from(dy, 1, 1, 1, 2);
@@ -170,7 +111,7 @@ static void ties_first_wins(void)
  * the first real position of each tied window takes its gradient. */
 static void padding_never_wins(void)
 {
-    const pool_case p = {1, 1, 3, 3, 3, 3, 1, 1, 1, 1};
+    const pool_case p = {1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 0};
     float x[9], ones[9];
     for (int i = 0; i < 9; i++) {
         x[i] = -5.0f;
@@ -194,7 +135,7 @@ static void padding_never_wins(void)
 /* As in PyTorch, a NaN in the window is the maximum. */
 static void nan_propagates(void)
 {
-    const pool_case p = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0};
+    const pool_case p = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0};
     const float x[4] = {1, NAN, 3, 2}, dy[1] = {7};
     rlkd_tensor *tx = t_from(x, 1, 1, 2, 2), *ty = t_new(1, 1, 1, 1);
     rlkd_tensor *tdy = t_from(dy, 1, 1, 1, 1), *tdx = t_new(1, 1, 2, 2);
@@ -209,43 +150,17 @@ static void nan_propagates(void)
     rlkd_tensor_destroy(tdy); rlkd_tensor_destroy(tdx);
 }
 
-/* A tensor large enough to go parallel: forward matches the reference, and
- * 1 thread and 4 give the same bits. */
+static void run_both_ways(const pool_problem *pb)
+{
+    CHECK_OK(forward(pb->ty, pb->tx, pb->p));
+    CHECK_OK(backward(pb->tdx, pb->tdy, pb->tx, pb->p));
+}
+
+/* 1 thread and 4 give the same bits (see pool_check_thread_count). */
 static void thread_count(void)
 {
-    const pool_case p = {2, 8, 72, 72, 3, 3, 2, 2, 1, 1};
-    size_t nx = in_count(&p), ny = out_count(&p);
-    float *x = malloc(nx * sizeof *x), *r = malloc(ny * sizeof *r);
-    test_fill_uniform(x, nx, -1.0f, 1.0f, 10);
-    test_fill_uniform(r, ny, -1.0f, 1.0f, 11);
-    rlkd_tensor *tx = t_from(x, p.n, p.c, p.h, p.w);
-    rlkd_tensor *tdy = t_from(r, p.n, p.c, out_h(&p), out_w(&p));
-    rlkd_tensor *ty = t_new(p.n, p.c, out_h(&p), out_w(&p));
-    rlkd_tensor *tdx = t_new(p.n, p.c, p.h, p.w);
-    float *y[2], *dx[2];
-    const int threads[2] = {1, 4};
-    int saved_threads;
-    CHECK_OK(rlkd_context_get_num_threads(test_ctx, &saved_threads));
-    for (int k = 0; k < 2; k++) {
-        CHECK_OK(rlkd_context_set_num_threads(test_ctx, threads[k]));
-        CHECK_OK(forward(ty, tx, &p));
-        CHECK_OK(backward(tdx, tdy, tx, &p));
-        y[k] = t_get(ty);
-        dx[k] = t_get(tdx);
-    }
-    CHECK_OK(rlkd_context_set_num_threads(test_ctx, saved_threads));
-    double *xd = test_to_double(x, nx), *want = malloc(ny * sizeof *want);
-    maxpool_ref(want, xd, &p);
-    test_close("large forward", y[1], want, ny, 0, 0);
-    CHECK(memcmp(y[0], y[1], ny * sizeof(float)) == 0);
-    CHECK(memcmp(dx[0], dx[1], nx * sizeof(float)) == 0);
-    for (int k = 0; k < 2; k++) {
-        free(y[k]);
-        free(dx[k]);
-    }
-    free(x); free(r); free(xd); free(want);
-    rlkd_tensor_destroy(tx); rlkd_tensor_destroy(tdy);
-    rlkd_tensor_destroy(ty); rlkd_tensor_destroy(tdx);
+    const pool_case p = {2, 8, 72, 72, 3, 3, 2, 2, 1, 1, 0};
+    pool_check_thread_count(&p, maxpool_ref, run_both_ways, 0, 0);
 }
 
 static void errors(void)
@@ -323,14 +238,7 @@ static void errors(void)
     rlkd_tensor_destroy(huge);
 
     /* None of the failures touched an output. */
-    float *got_y = t_get(y), *got_dx = t_get(dx);
-    int untouched = 1;
-    for (int i = 0; i < 2 * 3 * 3 * 3; i++)
-        untouched &= got_y[i] == 7.0f;
-    for (int i = 0; i < 2 * 3 * 6 * 6; i++)
-        untouched &= got_dx[i] == 7.0f;
-    CHECK(untouched);
-    free(got_y); free(got_dx);
+    CHECK(test_all_equal(y, 7.0f) && test_all_equal(dx, 7.0f));
     rlkd_tensor *all[] = {x, y, dx, x3d, y_wrong, dx_wrong, tiny, tiny_y};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         rlkd_tensor_destroy(all[i]);

@@ -22,12 +22,7 @@ static void se_ref(se_problem *p)
     double *z = malloc((size_t)p->c * sizeof *z);
     for (int n = 0; n < p->n; n++) {
         const double *x = p->x.d + (size_t)n * p->c * hw;
-        for (int c = 0; c < p->c; c++) {
-            double sum = 0.0;
-            for (size_t i = 0; i < hw; i++)
-                sum += x[c * hw + i];
-            v[c] = sum / (double)hw;
-        }
+        channel_means_ref(v, x, p->c, hw);
         mlp_ref(z, v, p->w1.d, p->b1.d, p->w2.d, p->b2.d, p->c, p->hidden);
         for (int c = 0; c < p->c; c++)
             for (size_t i = 0; i < hw; i++)

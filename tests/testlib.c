@@ -151,6 +151,25 @@ float *t_get(const rlkd_tensor *t)
     return data;
 }
 
+int test_same_values(const rlkd_tensor *a, const rlkd_tensor *b)
+{
+    float *va = t_get(a), *vb = t_get(b);
+    int same = memcmp(va, vb, (size_t)rlkd_tensor_numel(a) * sizeof *va) == 0;
+    free(va);
+    free(vb);
+    return same;
+}
+
+int test_all_equal(const rlkd_tensor *t, float value)
+{
+    float *v = t_get(t);
+    int all = 1;
+    for (int64_t i = 0; i < rlkd_tensor_numel(t); i++)
+        all &= v[i] == value;
+    free(v);
+    return all;
+}
+
 void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)
 {
     uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -195,6 +214,22 @@ int test_close(const char *what, const float *got, const double *want,
                      "%.9g (atol %g, rtol %g)", what, bad, n, worst,
                      n ? (double)got[worst] : 0.0, n ? want[worst] : 0.0, atol,
                      rtol);
+}
+
+int test_close_tensor(const char *prefix, const char *what,
+                      const rlkd_tensor *got, const double *want, size_t n,
+                      double scale, double atol, double rtol)
+{
+    char label[128];
+    snprintf(label, sizeof label, "%s: %s", prefix, what);
+    double *scaled = malloc(n * sizeof *scaled);
+    for (size_t i = 0; i < n; i++)
+        scaled[i] = scale * want[i];
+    float *values = t_get(got);
+    int close = test_close(label, values, scaled, n, atol, rtol);
+    free(values);
+    free(scaled);
+    return close;
 }
 
 void test_fd_gradient(double (*f)(void *ctx), void *ctx, double *var,

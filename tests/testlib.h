@@ -56,6 +56,12 @@ rlkd_tensor *t_labels(const int32_t *labels, int64_t n);
 /* Reads a tensor into a new host array (free() it). */
 float *t_get(const rlkd_tensor *t);
 
+/* 1 when a and b hold the same values bit for bit (same element count). */
+int test_same_values(const rlkd_tensor *a, const rlkd_tensor *b);
+/* 1 when every element of t equals `value`: an output a failed call must
+ * have left alone. */
+int test_all_equal(const rlkd_tensor *t, float value);
+
 /* ---- numbers ---- */
 
 /* Deterministic uniform numbers in [lo, hi) for test inputs. */
@@ -69,6 +75,12 @@ double *test_to_double(const float *x, size_t n);
  */
 int test_close(const char *what, const float *got, const double *want,
                size_t n, double atol, double rtol);
+
+/* test_close of a tensor's n values against scale * want, labelled
+ * "prefix: what" (e.g. a case's name and the output compared). */
+int test_close_tensor(const char *prefix, const char *what,
+                      const rlkd_tensor *got, const double *want, size_t n,
+                      double scale, double atol, double rtol);
 
 /*
  * Central finite differences of a double-precision scalar function:

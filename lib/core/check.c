@@ -2,6 +2,8 @@
  * call, the argument and the offending value. */
 #include "internal.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 
 static const char *dtype_name(rlkd_dtype dtype)
@@ -111,6 +113,73 @@ rlkd_status rlkd_expect_at_least(const char *op, const char *name,
         return RLKD_OK;
     return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s must be >= %lld, got %lld",
                      op, name, (long long)minimum, (long long)value);
+}
+
+rlkd_status rlkd_expect_int_size(rlkd_status status, const char *op,
+                                 const char *what, int64_t value)
+{
+    if (value <= INT_MAX)
+        return RLKD_OK;
+    return rlkd_fail(status, "%s: %s is %lld, more than the %d supported", op,
+                     what, (long long)value, INT_MAX);
+}
+
+rlkd_status rlkd_expect_finite(const char *op, const char *name, float value)
+{
+    if (isfinite(value))
+        return RLKD_OK;
+    return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                     "%s: %s must be finite, got %g", op, name, (double)value);
+}
+
+rlkd_status rlkd_expect_finite_at_least(const char *op, const char *name,
+                                        float value, float minimum)
+{
+    if (isfinite(value) && value >= minimum)
+        return RLKD_OK;
+    return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                     "%s: %s must be finite and >= %g, got %g", op, name,
+                     (double)minimum, (double)value);
+}
+
+rlkd_status rlkd_expect_finite_above(const char *op, const char *name,
+                                     float value, float minimum)
+{
+    if (isfinite(value) && value > minimum)
+        return RLKD_OK;
+    return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                     "%s: %s must be finite and > %g, got %g", op, name,
+                     (double)minimum, (double)value);
+}
+
+rlkd_status rlkd_expect_in_unit_range(const char *op, const char *name,
+                                     float value)
+{
+    if (value >= 0.0f && value < 1.0f)
+        return RLKD_OK;
+    return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                     "%s: %s must be in [0,1), got %g", op, name,
+                     (double)value);
+}
+
+rlkd_status rlkd_check_f32_shaped(const rlkd_context *ctx, const char *op,
+                                  const char *name, const rlkd_tensor *t,
+                                  int optional, int ndim,
+                                  const int64_t *shape)
+{
+    if (optional)
+        RLKD_TRY(rlkd_check_optional_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
+    else
+        RLKD_TRY(rlkd_check_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
+    return t ? rlkd_expect_shape(op, name, t, ndim, shape) : RLKD_OK;
+}
+
+rlkd_status rlkd_check_f32_vector(const rlkd_context *ctx, const char *op,
+                                  const char *name, const rlkd_tensor *t,
+                                  int optional, int64_t length)
+{
+    const int64_t shape[1] = {length};
+    return rlkd_check_f32_shaped(ctx, op, name, t, optional, 1, shape);
 }
 
 rlkd_status rlkd_check_logits_labels(const rlkd_context *ctx, const char *op,

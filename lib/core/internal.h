@@ -81,6 +81,38 @@ rlkd_status rlkd_expect_ndim(const char *op, const char *name,
 rlkd_status rlkd_expect_at_least(const char *op, const char *name,
                                  int64_t value, int64_t minimum);
 
+/* value must fit the backend's int (it indexes with int and hands the BLAS
+ * int sizes); fails with `status`, naming the quantity `what`. */
+rlkd_status rlkd_expect_int_size(rlkd_status status, const char *op,
+                                 const char *what, int64_t value);
+
+/* A float scalar argument must be finite (NaN fails too). */
+rlkd_status rlkd_expect_finite(const char *op, const char *name, float value);
+
+/* ... and >= minimum. */
+rlkd_status rlkd_expect_finite_at_least(const char *op, const char *name,
+                                        float value, float minimum);
+
+/* ... and > minimum. */
+rlkd_status rlkd_expect_finite_above(const char *op, const char *name,
+                                     float value, float minimum);
+
+/* value must be in [0,1) (NaN fails too). */
+rlkd_status rlkd_expect_in_unit_range(const char *op, const char *name,
+                                     float value);
+
+/* t (may be NULL when `optional`) must be an F32 tensor from ctx with `ndim`
+ * dimensions of the sizes in `shape`. */
+rlkd_status rlkd_check_f32_shaped(const rlkd_context *ctx, const char *op,
+                                  const char *name, const rlkd_tensor *t,
+                                  int optional, int ndim,
+                                  const int64_t *shape);
+
+/* The same for a 1-D [length] tensor: a bias, a per-channel vector. */
+rlkd_status rlkd_check_f32_vector(const rlkd_context *ctx, const char *op,
+                                  const char *name, const rlkd_tensor *t,
+                                  int optional, int64_t length);
+
 /* A [N,K] logits tensor with a [N] int32 label tensor (labels may be NULL
  * when `labels_optional`): fills n and k. */
 rlkd_status rlkd_check_logits_labels(const rlkd_context *ctx, const char *op,

@@ -9,20 +9,6 @@ void rlkd_cpu_sigmoid_in_place(float *z, size_t n)
         z[i] = rlkd_cpu_sigmoid(z[i]);
 }
 
-void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
-                          size_t planes, size_t hw)
-{
-    #pragma omp parallel for num_threads(ctx->num_threads) \
-        if (planes * hw > RLKD_CPU_ATTENTION_PARALLEL_WORK)
-    for (size_t p = 0; p < planes; p++) {
-        const float *plane = x + p * hw;
-        double sum = 0.0; /* double: planes can be large */
-        for (size_t i = 0; i < hw; i++)
-            sum += plane[i];
-        mean[p] = (float)(sum / (double)hw);
-    }
-}
-
 void rlkd_cpu_scale_planes(rlkd_context *ctx, float *y, const float *x,
                            const float *gate, size_t planes, size_t hw)
 {

@@ -23,10 +23,6 @@ static inline float rlkd_cpu_sigmoid(float z)
 /* z[i] = sigmoid(z[i]) for n values. */
 void rlkd_cpu_sigmoid_in_place(float *z, size_t n);
 
-/* mean[p] = mean of plane p of x. */
-void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
-                          size_t planes, size_t hw);
-
 /* y = x * gate[p] on plane p. y may be x. */
 void rlkd_cpu_scale_planes(rlkd_context *ctx, float *y, const float *x,
                            const float *gate, size_t planes, size_t hw);

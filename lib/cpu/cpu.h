@@ -94,6 +94,10 @@ rlkd_status rlkd_cpu_avgpool2d_backward(rlkd_context *ctx, float *dx,
 rlkd_status rlkd_cpu_global_avgpool_forward(rlkd_context *ctx, float *y,
                                             const float *x, int planes,
                                             int hw);
+/* mean[p] = mean of plane p of x, summed in double: global average pooling,
+ * and the squeeze step of SE, ECA and CBAM. */
+void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
+                          size_t planes, size_t hw);
 rlkd_status rlkd_cpu_global_avgpool_backward(rlkd_context *ctx, float *dx,
                                              const float *dy, int planes,
                                              int hw);

@@ -1,19 +1,25 @@
 /* Global average pooling on the CPU: one plane (n, c) per task. */
 #include "cpu.h"
 
+void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
+                          size_t planes, size_t hw)
+{
+    #pragma omp parallel for num_threads(ctx->num_threads) \
+        if (planes * hw > 65536)
+    for (size_t p = 0; p < planes; p++) {
+        const float *plane = x + p * hw;
+        double sum = 0.0; /* double: planes can be large */
+        for (size_t i = 0; i < hw; i++)
+            sum += plane[i];
+        mean[p] = (float)(sum / (double)hw);
+    }
+}
+
 rlkd_status rlkd_cpu_global_avgpool_forward(rlkd_context *ctx, float *y,
                                             const float *x, int planes,
                                             int hw)
 {
-    #pragma omp parallel for num_threads(ctx->num_threads) \
-        if ((size_t)planes * hw > 65536)
-    for (int p = 0; p < planes; p++) {
-        const float *plane = x + (size_t)p * hw;
-        double sum = 0.0; /* double: planes can be large */
-        for (int i = 0; i < hw; i++)
-            sum += plane[i];
-        y[p] = (float)(sum / hw);
-    }
+    rlkd_cpu_plane_means(ctx, y, x, (size_t)planes, (size_t)hw);
     return RLKD_OK;
 }
 

@@ -1,29 +1,6 @@
 /* rlkd_adam_step: checks, then the backend. */
 #include "../core/internal.h"
 
-#include <math.h>
-
-/* value must be finite and >= 0. */
-static rlkd_status check_non_negative(const char *op, const char *name,
-                                      float value)
-{
-    if (!(isfinite(value) && value >= 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: %s must be finite and >= 0, got %g", op, name,
-                         (double)value);
-    return RLKD_OK;
-}
-
-/* beta must be in [0,1); the negated test also refuses NaN. */
-static rlkd_status check_beta(const char *op, const char *name, float beta)
-{
-    if (!(beta >= 0.0f && beta < 1.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: %s must be in [0,1), got %g", op, name,
-                         (double)beta);
-    return RLKD_OK;
-}
-
 rlkd_status rlkd_adam_step(rlkd_context *ctx, rlkd_tensor *param,
                            rlkd_tensor *m, rlkd_tensor *v,
                            const rlkd_tensor *grad, float lr, float beta1,
@@ -39,14 +16,12 @@ rlkd_status rlkd_adam_step(rlkd_context *ctx, rlkd_tensor *param,
     RLKD_TRY(rlkd_expect_same_shape(op, "m", m, "param", param));
     RLKD_TRY(rlkd_expect_same_shape(op, "v", v, "param", param));
     RLKD_TRY(rlkd_expect_same_shape(op, "grad", grad, "param", param));
-    RLKD_TRY(check_non_negative(op, "lr", lr));
-    RLKD_TRY(check_beta(op, "beta1", beta1));
-    RLKD_TRY(check_beta(op, "beta2", beta2));
-    if (!(isfinite(eps) && eps > 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: eps must be finite and > 0, got %g", op,
-                         (double)eps);
-    RLKD_TRY(check_non_negative(op, "weight_decay", weight_decay));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "lr", lr, 0.0f));
+    RLKD_TRY(rlkd_expect_in_unit_range(op, "beta1", beta1));
+    RLKD_TRY(rlkd_expect_in_unit_range(op, "beta2", beta2));
+    RLKD_TRY(rlkd_expect_finite_above(op, "eps", eps, 0.0f));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "weight_decay",
+                                         weight_decay, 0.0f));
     RLKD_TRY(rlkd_expect_at_least(op, "step", step, 1));
     return RLKD_DISPATCH(ctx, adam_step, rlkd_f32(param), rlkd_f32(m),
                          rlkd_f32(v), rlkd_f32(grad), (size_t)param->numel, lr,

@@ -16,18 +16,6 @@ rlkd_status rlkd_check_attention_input(const rlkd_context *ctx, const char *op,
     return RLKD_OK;
 }
 
-rlkd_status rlkd_check_attention_tensor(const rlkd_context *ctx,
-                                        const char *op, const char *name,
-                                        const rlkd_tensor *t, int optional,
-                                        int ndim, const int64_t *shape)
-{
-    if (optional)
-        RLKD_TRY(rlkd_check_optional_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    else
-        RLKD_TRY(rlkd_check_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    return t ? rlkd_expect_shape(op, name, t, ndim, shape) : RLKD_OK;
-}
-
 /* The MLP's tensors in the order w1, b1, w2, b2 (or their gradients), each
  * shaped for g. The biases are optional; the weights only when
  * `weights_optional`. */
@@ -41,7 +29,7 @@ static rlkd_status check_mlp_tensors(const rlkd_context *ctx, const char *op,
         {g->hidden, g->c}, {g->hidden, 0}, {g->c, g->hidden}, {g->c, 0}};
     for (int i = 0; i < 4; i++) {
         int is_weight = i % 2 == 0;
-        RLKD_TRY(rlkd_check_attention_tensor(
+        RLKD_TRY(rlkd_check_f32_shaped(
             ctx, op, names[i], tensors[i], !is_weight || weights_optional,
             is_weight ? 2 : 1, shapes[i]));
     }

@@ -10,13 +10,6 @@ rlkd_status rlkd_check_attention_input(const rlkd_context *ctx, const char *op,
                                        const rlkd_tensor *x,
                                        rlkd_attention_geom *g);
 
-/* t (may be NULL when `optional`) must be an F32 tensor from ctx with
- * `ndim` dimensions of the sizes in `shape`. */
-rlkd_status rlkd_check_attention_tensor(const rlkd_context *ctx,
-                                        const char *op, const char *name,
-                                        const rlkd_tensor *t, int optional,
-                                        int ndim, const int64_t *shape);
-
 /* The SE/CBAM MLP weights for g->c channels: w1 [hidden, C], w2 [C, hidden]
  * and the optional b1 [hidden], b2 [C]; fills g->hidden from w1. */
 rlkd_status rlkd_check_attention_mlp(const rlkd_context *ctx, const char *op,

@@ -3,9 +3,6 @@
  * dloss = 1). */
 #include "../core/internal.h"
 
-#include <limits.h>
-#include <math.h>
-
 /* What both calls check: dstudent (may be NULL here) like student
  * [N,Cs,H,W], teacher [N,Ct,H,W] with any Ct. Fills the sizes. */
 static rlkd_status check_arguments(const rlkd_context *ctx, const char *op,
@@ -28,10 +25,8 @@ static rlkd_status check_arguments(const rlkd_context *ctx, const char *op,
         RLKD_TRY(rlkd_expect_same_shape(op, "dstudent", dstudent, "student",
                                         student));
     const int64_t positions = student->shape[2] * student->shape[3];
-    if (positions > INT_MAX)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: student has %lld positions H*W, at most %d are "
-                         "supported", op, (long long)positions, INT_MAX);
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_INVALID_ARGUMENT, op,
+                                  "student's positions H*W", positions));
     *n = (int)student->shape[0];
     *student_c = (int)student->shape[1];
     *teacher_c = (int)teacher->shape[1];
@@ -68,9 +63,7 @@ rlkd_status rlkd_attention_transfer_loss_backward(rlkd_context *ctx,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "dstudent", dstudent, RLKD_DTYPE_F32));
     RLKD_TRY(check_arguments(ctx, op, dstudent, student, teacher, &n,
                              &student_c, &teacher_c, &hw));
-    if (!isfinite(dloss))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: dloss must be finite, got %g", op, (double)dloss);
+    RLKD_TRY(rlkd_expect_finite(op, "dloss", dloss));
     return RLKD_DISPATCH(ctx, attention_transfer_loss, NULL,
                          rlkd_f32(dstudent), rlkd_f32(student),
                          rlkd_f32(teacher), n, student_c, teacher_c, hw,

@@ -1,22 +1,6 @@
 /* rlkd_batchnorm2d_forward / _backward: checks, then the backend. */
 #include "../core/internal.h"
 
-#include <math.h>
-
-/* A per-channel [C] tensor; NULL passes when `required` is 0. */
-static rlkd_status check_channel_vector(const rlkd_context *ctx,
-                                        const char *op, const char *name,
-                                        const rlkd_tensor *t, int64_t c,
-                                        int required)
-{
-    if (required)
-        RLKD_TRY(rlkd_check_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    else
-        RLKD_TRY(rlkd_check_optional_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    const int64_t shape[1] = {c};
-    return t ? rlkd_expect_shape(op, name, t, 1, shape) : RLKD_OK;
-}
-
 /* x must be [N,C,H,W]; fills the backend's sizes (a tensor's element count
  * fits an int). */
 static rlkd_status check_input(const char *op, const rlkd_tensor *x, int *n,
@@ -46,16 +30,17 @@ rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
     int n, c, hw;
     RLKD_TRY(check_input(op, x, &n, &c, &hw));
     RLKD_TRY(rlkd_expect_same_shape(op, "y", y, "x", x));
-    RLKD_TRY(check_channel_vector(ctx, op, "gamma", gamma, c, 1));
-    RLKD_TRY(check_channel_vector(ctx, op, "beta", beta, c, 1));
-    RLKD_TRY(check_channel_vector(ctx, op, "save_mean", save_mean, c, 0));
-    RLKD_TRY(check_channel_vector(ctx, op, "save_invstd", save_invstd, c, 0));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "gamma", gamma, 0, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "beta", beta, 0, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "save_mean", save_mean, 1, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "save_invstd", save_invstd, 1,
+                                   c));
     /* Inference normalises with the running statistics, so needs them;
      * training keeps both or neither. */
-    RLKD_TRY(check_channel_vector(ctx, op, "running_mean", running_mean, c,
-                                  !training));
-    RLKD_TRY(check_channel_vector(ctx, op, "running_var", running_var, c,
-                                  !training));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "running_mean", running_mean,
+                                   training, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "running_var", running_var,
+                                   training, c));
     if (!running_mean != !running_var)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: running_mean is %s but running_var is %s; pass "
@@ -66,10 +51,7 @@ rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: momentum must be in [0, 1], got %g", op,
                          (double)momentum);
-    if (!isfinite(eps) || eps <= 0.0f)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: eps must be finite and > 0, got %g", op,
-                         (double)eps);
+    RLKD_TRY(rlkd_expect_finite_above(op, "eps", eps, 0.0f));
     /* The unbiased variance divides by N*H*W - 1 (PyTorch refuses too). */
     if (training && (int64_t)n * hw == 1)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
@@ -101,11 +83,12 @@ rlkd_status rlkd_batchnorm2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
     RLKD_TRY(rlkd_expect_same_shape(op, "dy", dy, "x", x));
     if (dx)
         RLKD_TRY(rlkd_expect_same_shape(op, "dx", dx, "x", x));
-    RLKD_TRY(check_channel_vector(ctx, op, "dgamma", dgamma, c, 0));
-    RLKD_TRY(check_channel_vector(ctx, op, "dbeta", dbeta, c, 0));
-    RLKD_TRY(check_channel_vector(ctx, op, "gamma", gamma, c, 1));
-    RLKD_TRY(check_channel_vector(ctx, op, "save_mean", save_mean, c, 1));
-    RLKD_TRY(check_channel_vector(ctx, op, "save_invstd", save_invstd, c, 1));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "dgamma", dgamma, 1, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "dbeta", dbeta, 1, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "gamma", gamma, 0, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "save_mean", save_mean, 0, c));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "save_invstd", save_invstd, 0,
+                                   c));
     return RLKD_DISPATCH(ctx, batchnorm2d_backward, rlkd_f32(dx),
                          rlkd_f32(dgamma), rlkd_f32(dbeta), rlkd_f32(dy),
                          rlkd_f32(x), rlkd_f32(gamma), rlkd_f32(save_mean),

@@ -21,8 +21,7 @@ static rlkd_status check_cbam_inputs(const rlkd_context *ctx, const char *op,
     const int64_t ws_shape[4] = {1, 2, ws->shape[2], ws->shape[2]};
     RLKD_TRY(rlkd_expect_shape(op, "ws", ws, 4, ws_shape));
     RLKD_TRY(rlkd_check_odd_kernel(op, "ws", ws, 2, &g->kernel));
-    const int64_t bs_shape[1] = {1};
-    return rlkd_check_attention_tensor(ctx, op, "bs", bs, 1, 1, bs_shape);
+    return rlkd_check_f32_vector(ctx, op, "bs", bs, 1, 1);
 }
 
 rlkd_status rlkd_cbam_forward(rlkd_context *ctx, rlkd_tensor *y,
@@ -34,7 +33,7 @@ rlkd_status rlkd_cbam_forward(rlkd_context *ctx, rlkd_tensor *y,
     static const char op[] = "rlkd_cbam_forward";
     rlkd_attention_geom g;
     RLKD_TRY(check_cbam_inputs(ctx, op, x, w1, b1, w2, b2, ws, bs, &g));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "y", y, 0, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "y", y, 0, 4, x->shape));
     return RLKD_DISPATCH(ctx, cbam_forward, rlkd_f32(y), rlkd_f32(x),
                          rlkd_f32(w1), rlkd_f32(b1), rlkd_f32(w2),
                          rlkd_f32(b2), rlkd_f32(ws), rlkd_f32(bs), &g);
@@ -52,14 +51,11 @@ rlkd_status rlkd_cbam_backward(rlkd_context *ctx, rlkd_tensor *dx,
     static const char op[] = "rlkd_cbam_backward";
     rlkd_attention_geom g;
     RLKD_TRY(check_cbam_inputs(ctx, op, x, w1, b1, w2, b2, ws, bs, &g));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dy", dy, 0, 4, x->shape));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dx", dx, 1, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dy", dy, 0, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dx", dx, 1, 4, x->shape));
     RLKD_TRY(rlkd_check_attention_mlp_grads(ctx, op, dw1, db1, dw2, db2, &g));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dws", dws, 1, 4,
-                                         ws->shape));
-    const int64_t bs_shape[1] = {1};
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dbs", dbs, 1, 1,
-                                         bs_shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dws", dws, 1, 4, ws->shape));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "dbs", dbs, 1, 1));
     return RLKD_DISPATCH(ctx, cbam_backward, rlkd_f32(dx), rlkd_f32(dw1),
                          rlkd_f32(db1), rlkd_f32(dw2), rlkd_f32(db2),
                          rlkd_f32(dws), rlkd_f32(dbs), rlkd_f32(dy),

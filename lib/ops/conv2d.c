@@ -1,18 +1,7 @@
 /* rlkd_conv2d_forward / rlkd_conv2d_backward: checks, then the backend. */
 #include "../core/internal.h"
 
-#include <limits.h>
 #include <stdio.h>
-
-/* The backend indexes with int and hands the BLAS int matrix sizes. */
-static rlkd_status expect_int_size(const char *op, const char *what,
-                                   int64_t value)
-{
-    if (value <= INT_MAX)
-        return RLKD_OK;
-    return rlkd_fail(RLKD_ERR_SHAPE, "%s: %s is %lld, more than the %d "
-                     "supported", op, what, (long long)value, INT_MAX);
-}
 
 /* One axis of the output: the window must fit the padded input. */
 static rlkd_status output_extent(const char *op, const char *axis,
@@ -21,7 +10,8 @@ static rlkd_status output_extent(const char *op, const char *axis,
 {
     char what[32];
     snprintf(what, sizeof what, "padded input %s", axis);
-    RLKD_TRY(expect_int_size(op, what, in + 2 * (int64_t)pad));
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_SHAPE, op, what,
+                                  in + 2 * (int64_t)pad));
     /* The kernel is a tensor dimension, so at most INT32_MAX. */
     if (rlkd_window_output_size(out, in, (int)kernel, stride, pad, dilation)
         != RLKD_OK)
@@ -74,10 +64,13 @@ static rlkd_status conv2d_geometry(rlkd_conv2d_geom *g,
                            stride_h, pad_h, dilation_h));
     RLKD_TRY(output_extent(op, "width", &out_w, x->shape[3], kernel_w,
                            stride_w, pad_w, dilation_w));
-    RLKD_TRY(expect_int_size(op, "the output plane (height x width)",
-                             out_h * out_w));
-    RLKD_TRY(expect_int_size(op, "one output's taps (w's channels x kernel "
-                             "height x kernel width)", w->numel / out_c));
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_SHAPE, op,
+                                  "the output plane (height x width)",
+                                  out_h * out_w));
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_SHAPE, op,
+                                  "one output's taps (w's channels x kernel "
+                                  "height x kernel width)",
+                                  w->numel / out_c));
 
     /* Tensor dimensions are at most INT32_MAX, so these all fit an int. */
     *g = (rlkd_conv2d_geom){
@@ -102,16 +95,6 @@ static rlkd_status expect_output_shape(const char *op, const char *name,
     return rlkd_expect_shape(op, name, t, 4, shape);
 }
 
-/* bias or dbias: NULL, or an F32 [Cout]. */
-static rlkd_status check_bias(const rlkd_context *ctx, const char *op,
-                              const char *name, const rlkd_tensor *t,
-                              const rlkd_conv2d_geom *g)
-{
-    RLKD_TRY(rlkd_check_optional_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    const int64_t shape[1] = {g->out_c};
-    return t ? rlkd_expect_shape(op, name, t, 1, shape) : RLKD_OK;
-}
-
 rlkd_status rlkd_conv2d_forward(rlkd_context *ctx, rlkd_tensor *y,
                                 const rlkd_tensor *x, const rlkd_tensor *w,
                                 const rlkd_tensor *bias, int stride_h,
@@ -124,7 +107,7 @@ rlkd_status rlkd_conv2d_forward(rlkd_context *ctx, rlkd_tensor *y,
     rlkd_conv2d_geom g;
     RLKD_TRY(conv2d_geometry(&g, ctx, op, x, w, stride_h, stride_w, pad_h,
                              pad_w, dilation_h, dilation_w, groups));
-    RLKD_TRY(check_bias(ctx, op, "bias", bias, &g));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "bias", bias, 1, g.out_c));
     RLKD_TRY(expect_output_shape(op, "y", y, &g));
     return RLKD_DISPATCH(ctx, conv2d_forward, rlkd_f32(y), rlkd_f32(x),
                          rlkd_f32(w), rlkd_f32(bias), &g);
@@ -145,7 +128,7 @@ rlkd_status rlkd_conv2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
     rlkd_conv2d_geom g;
     RLKD_TRY(conv2d_geometry(&g, ctx, op, x, w, stride_h, stride_w, pad_h,
                              pad_w, dilation_h, dilation_w, groups));
-    RLKD_TRY(check_bias(ctx, op, "dbias", dbias, &g));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "dbias", dbias, 1, g.out_c));
     RLKD_TRY(expect_output_shape(op, "dy", dy, &g));
     if (dx)
         RLKD_TRY(rlkd_expect_same_shape(op, "dx", dx, "x", x));

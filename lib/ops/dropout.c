@@ -12,9 +12,7 @@ rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "x", x, RLKD_DTYPE_F32));
     RLKD_TRY(rlkd_expect_same_shape(op, "y", y, "x", x));
     RLKD_TRY(rlkd_expect_same_shape(op, "mask", mask, "x", x));
-    if (!(p >= 0.0f && p < 1.0f)) /* also refuses NaN */
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: p must be in [0,1), got %g", op, (double)p);
+    RLKD_TRY(rlkd_expect_in_unit_range(op, "p", p));
     /* Only a real draw consumes a random stream; otherwise p = 0 makes the
      * backend keep every element with scale 1. */
     const int drops = training && p > 0.0f;

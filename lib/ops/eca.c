@@ -36,7 +36,7 @@ rlkd_status rlkd_eca_forward(rlkd_context *ctx, rlkd_tensor *y,
     static const char op[] = "rlkd_eca_forward";
     rlkd_attention_geom g;
     RLKD_TRY(check_eca_inputs(ctx, op, x, w, &g));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "y", y, 0, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "y", y, 0, 4, x->shape));
     return RLKD_DISPATCH(ctx, eca_forward, rlkd_f32(y), rlkd_f32(x),
                          rlkd_f32(w), &g);
 }
@@ -48,9 +48,9 @@ rlkd_status rlkd_eca_backward(rlkd_context *ctx, rlkd_tensor *dx,
     static const char op[] = "rlkd_eca_backward";
     rlkd_attention_geom g;
     RLKD_TRY(check_eca_inputs(ctx, op, x, w, &g));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dy", dy, 0, 4, x->shape));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dx", dx, 1, 4, x->shape));
-    RLKD_TRY(rlkd_check_attention_tensor(ctx, op, "dw", dw, 1, 1, w->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dy", dy, 0, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dx", dx, 1, 4, x->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dw", dw, 1, 1, w->shape));
     return RLKD_DISPATCH(ctx, eca_backward, rlkd_f32(dx), rlkd_f32(dw),
                          rlkd_f32(dy), rlkd_f32(x), rlkd_f32(w), &g);
 }

@@ -2,8 +2,6 @@
  * (the forward's optional gradient is taken with dloss = 1). */
 #include "../core/internal.h"
 
-#include <math.h>
-
 /* What both calls check: dstudent (may be NULL here), student [N,K], teacher
  * like student, labels [N] (NULL only when alpha == 1), alpha in [0,1],
  * 0 < temperature < inf. Fills n and k. */
@@ -32,11 +30,7 @@ static rlkd_status check_arguments(const rlkd_context *ctx, const char *op,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: labels is NULL but alpha is %g (labels may be "
                          "NULL only when alpha == 1)", op, (double)alpha);
-    if (!(temperature > 0.0f && isfinite(temperature)))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: temperature must be > 0 and finite, got %g", op,
-                         (double)temperature);
-    return RLKD_OK;
+    return rlkd_expect_finite_above(op, "temperature", temperature, 0.0f);
 }
 
 rlkd_status rlkd_kd_loss_forward(rlkd_context *ctx, rlkd_tensor *loss,
@@ -69,9 +63,7 @@ rlkd_status rlkd_kd_loss_backward(rlkd_context *ctx, rlkd_tensor *dstudent,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "dstudent", dstudent, RLKD_DTYPE_F32));
     RLKD_TRY(check_arguments(ctx, op, dstudent, student, teacher, labels, alpha,
                              temperature, &n, &k));
-    if (!isfinite(dloss))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: dloss must be finite, got %g", op, (double)dloss);
+    RLKD_TRY(rlkd_expect_finite(op, "dloss", dloss));
     return RLKD_DISPATCH(ctx, kd_loss, NULL, rlkd_f32(dstudent),
                          rlkd_f32(student), rlkd_f32(teacher),
                          rlkd_i32(labels), n, k, alpha, temperature, dloss);

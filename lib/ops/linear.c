@@ -1,8 +1,6 @@
 /* rlkd_linear_forward / rlkd_linear_backward: checks, then the backend. */
 #include "../core/internal.h"
 
-#include <limits.h>
-
 /* Sizes forward and backward share, from x (flattened to [N, in]) and
  * w [out, in]. */
 typedef struct {
@@ -17,11 +15,9 @@ static rlkd_status linear_geometry(linear_sizes *s, const rlkd_context *ctx,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "w", w, RLKD_DTYPE_F32));
     RLKD_TRY(rlkd_expect_ndim(op, "w", w, 2));
     const int64_t in_features = x->numel / x->shape[0];
-    /* The BLAS takes int matrix sizes; tensor dimensions already fit. */
-    if (in_features > INT_MAX)
-        return rlkd_fail(RLKD_ERR_SHAPE,
-                         "%s: x has %lld features per sample, more than the "
-                         "%d supported", op, (long long)in_features, INT_MAX);
+    /* Tensor dimensions already fit an int; their product may not. */
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_SHAPE, op,
+                                  "x's features per sample", in_features));
     const int64_t w_shape[2] = {w->shape[0], in_features};
     RLKD_TRY(rlkd_expect_shape(op, "w", w, 2, w_shape));
     *s = (linear_sizes){.n = (int)x->shape[0],
@@ -39,16 +35,6 @@ static rlkd_status expect_output_shape(const char *op, const char *name,
     return rlkd_expect_shape(op, name, t, 2, shape);
 }
 
-/* bias or dbias: NULL, or an F32 [out]. */
-static rlkd_status check_bias(const rlkd_context *ctx, const char *op,
-                              const char *name, const rlkd_tensor *t,
-                              const linear_sizes *s)
-{
-    RLKD_TRY(rlkd_check_optional_tensor(ctx, op, name, t, RLKD_DTYPE_F32));
-    const int64_t shape[1] = {s->out_features};
-    return t ? rlkd_expect_shape(op, name, t, 1, shape) : RLKD_OK;
-}
-
 rlkd_status rlkd_linear_forward(rlkd_context *ctx, rlkd_tensor *y,
                                 const rlkd_tensor *x, const rlkd_tensor *w,
                                 const rlkd_tensor *bias)
@@ -58,7 +44,8 @@ rlkd_status rlkd_linear_forward(rlkd_context *ctx, rlkd_tensor *y,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "y", y, RLKD_DTYPE_F32));
     linear_sizes s;
     RLKD_TRY(linear_geometry(&s, ctx, op, x, w));
-    RLKD_TRY(check_bias(ctx, op, "bias", bias, &s));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "bias", bias, 1,
+                                   s.out_features));
     RLKD_TRY(expect_output_shape(op, "y", y, &s));
     return RLKD_DISPATCH(ctx, linear_forward, rlkd_f32(y), rlkd_f32(x),
                          rlkd_f32(w), rlkd_f32(bias), s.n, s.in_features,
@@ -77,7 +64,8 @@ rlkd_status rlkd_linear_backward(rlkd_context *ctx, rlkd_tensor *dx,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "dy", dy, RLKD_DTYPE_F32));
     linear_sizes s;
     RLKD_TRY(linear_geometry(&s, ctx, op, x, w));
-    RLKD_TRY(check_bias(ctx, op, "dbias", dbias, &s));
+    RLKD_TRY(rlkd_check_f32_vector(ctx, op, "dbias", dbias, 1,
+                                   s.out_features));
     RLKD_TRY(expect_output_shape(op, "dy", dy, &s));
     if (dx)
         RLKD_TRY(rlkd_expect_same_shape(op, "dx", dx, "x", x));

@@ -6,13 +6,10 @@ rlkd_status rlkd_maxpool2d_forward(rlkd_context *ctx, rlkd_tensor *y,
                                    int kernel_w, int stride_h, int stride_w,
                                    int pad_h, int pad_w)
 {
-    static const char op[] = "rlkd_maxpool2d_forward";
-    RLKD_TRY(rlkd_check_context(ctx, op));
-    RLKD_TRY(rlkd_check_tensor(ctx, op, "y", y, RLKD_DTYPE_F32));
-    RLKD_TRY(rlkd_check_tensor(ctx, op, "x", x, RLKD_DTYPE_F32));
     rlkd_pool2d_geom g;
-    RLKD_TRY(rlkd_pool2d_check_geom(op, "x", x, "y", y, kernel_h, kernel_w,
-                                    stride_h, stride_w, pad_h, pad_w, &g));
+    RLKD_TRY(rlkd_pool2d_check_forward(ctx, "rlkd_maxpool2d_forward", y, x,
+                                       kernel_h, kernel_w, stride_h, stride_w,
+                                       pad_h, pad_w, &g));
     return RLKD_DISPATCH(ctx, maxpool2d_forward, rlkd_f32(y), rlkd_f32(x),
                          &g);
 }

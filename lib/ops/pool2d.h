@@ -1,5 +1,5 @@
 /*
- * Private check shared by the max- and average-pooling wrappers in lib/ops.
+ * Private checks shared by the max- and average-pooling wrappers in lib/ops.
  */
 #ifndef RLKD_OPS_POOL2D_H
 #define RLKD_OPS_POOL2D_H
@@ -21,5 +21,14 @@ rlkd_status rlkd_pool2d_check_geom(const char *op, const char *in_name,
                                    const rlkd_tensor *out, int kernel_h,
                                    int kernel_w, int stride_h, int stride_w,
                                    int pad_h, int pad_w, rlkd_pool2d_geom *g);
+
+/* Everything a forward call (y from x) checks: the context, both tensors,
+ * then the window as rlkd_pool2d_check_geom does. */
+rlkd_status rlkd_pool2d_check_forward(rlkd_context *ctx, const char *op,
+                                      const rlkd_tensor *y,
+                                      const rlkd_tensor *x, int kernel_h,
+                                      int kernel_w, int stride_h, int stride_w,
+                                      int pad_h, int pad_w,
+                                      rlkd_pool2d_geom *g);
 
 #endif

@@ -1,7 +1,6 @@
-/* The window checks shared by the max- and average-pooling wrappers. */
+/* The checks shared by the max- and average-pooling wrappers. */
 #include "pool2d.h"
 
-#include <limits.h>
 #include <stdio.h>
 
 /* One axis of the window: `axis` is 'h' or 'w', `in` the input's size along
@@ -11,7 +10,7 @@ static rlkd_status check_window_axis(const char *op, char axis,
                                      int64_t in, int kernel, int stride,
                                      int pad, int *out)
 {
-    char kernel_name[16], stride_name[16], pad_name[16];
+    char kernel_name[16], stride_name[16], pad_name[16], padded_name[48];
     snprintf(kernel_name, sizeof kernel_name, "kernel_%c", axis);
     snprintf(stride_name, sizeof stride_name, "stride_%c", axis);
     snprintf(pad_name, sizeof pad_name, "pad_%c", axis);
@@ -24,11 +23,10 @@ static rlkd_status check_window_axis(const char *op, char axis,
                          pad_name, pad, kernel_name, kernel);
     /* Tensor sizes fit an int, but the padded extent the backend's window
      * arithmetic reaches may not. */
-    if (in + 2 * (int64_t)pad > INT_MAX)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: %s's padded %s is %lld, more than the backend's "
-                         "limit of %d", op, in_name, in_dim,
-                         (long long)(in + 2 * (int64_t)pad), INT_MAX);
+    snprintf(padded_name, sizeof padded_name, "%s's padded %s", in_name,
+             in_dim);
+    RLKD_TRY(rlkd_expect_int_size(RLKD_ERR_INVALID_ARGUMENT, op, padded_name,
+                                  in + 2 * (int64_t)pad));
     int64_t size;
     if (rlkd_window_output_size(&size, in, kernel, stride, pad, 1) != RLKD_OK)
         return rlkd_fail(RLKD_ERR_SHAPE,
@@ -37,6 +35,20 @@ static rlkd_status check_window_axis(const char *op, char axis,
                          pad_name, pad);
     *out = (int)size;
     return RLKD_OK;
+}
+
+rlkd_status rlkd_pool2d_check_forward(rlkd_context *ctx, const char *op,
+                                      const rlkd_tensor *y,
+                                      const rlkd_tensor *x, int kernel_h,
+                                      int kernel_w, int stride_h, int stride_w,
+                                      int pad_h, int pad_w,
+                                      rlkd_pool2d_geom *g)
+{
+    RLKD_TRY(rlkd_check_context(ctx, op));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "y", y, RLKD_DTYPE_F32));
+    RLKD_TRY(rlkd_check_tensor(ctx, op, "x", x, RLKD_DTYPE_F32));
+    return rlkd_pool2d_check_geom(op, "x", x, "y", y, kernel_h, kernel_w,
+                                  stride_h, stride_w, pad_h, pad_w, g);
 }
 
 rlkd_status rlkd_pool2d_check_geom(const char *op, const char *in_name,

@@ -1,19 +1,6 @@
 /* rlkd_sgd_step: checks, then the backend. */
 #include "../core/internal.h"
 
-#include <math.h>
-
-/* value must be finite and >= 0. */
-static rlkd_status check_non_negative(const char *op, const char *name,
-                                      float value)
-{
-    if (!(isfinite(value) && value >= 0.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: %s must be finite and >= 0, got %g", op, name,
-                         (double)value);
-    return RLKD_OK;
-}
-
 rlkd_status rlkd_sgd_step(rlkd_context *ctx, rlkd_tensor *param,
                           rlkd_tensor *momentum_buf, const rlkd_tensor *grad,
                           float lr, float momentum, float weight_decay,
@@ -29,9 +16,11 @@ rlkd_status rlkd_sgd_step(rlkd_context *ctx, rlkd_tensor *param,
     if (momentum_buf)
         RLKD_TRY(rlkd_expect_same_shape(op, "momentum_buf", momentum_buf,
                                         "param", param));
-    RLKD_TRY(check_non_negative(op, "lr", lr));
-    RLKD_TRY(check_non_negative(op, "momentum", momentum));
-    RLKD_TRY(check_non_negative(op, "weight_decay", weight_decay));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "lr", lr, 0.0f));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "momentum", momentum,
+                                         0.0f));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "weight_decay",
+                                         weight_decay, 0.0f));
     if (nesterov && momentum == 0.0f)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: nesterov needs momentum > 0, got momentum 0",

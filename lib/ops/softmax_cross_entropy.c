@@ -2,8 +2,6 @@
  * backend entry (the forward's optional gradient is taken with dloss = 1). */
 #include "../core/internal.h"
 
-#include <math.h>
-
 /* What both calls check: dlogits (may be NULL here) and logits [N,K], labels
  * [N], label_smoothing in [0,1). Fills n and k. */
 static rlkd_status check_arguments(const rlkd_context *ctx, const char *op,
@@ -19,11 +17,7 @@ static rlkd_status check_arguments(const rlkd_context *ctx, const char *op,
     if (dlogits)
         RLKD_TRY(rlkd_expect_same_shape(op, "dlogits", dlogits, "logits",
                                         logits));
-    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: label_smoothing must be in [0,1), got %g", op,
-                         (double)label_smoothing);
-    return RLKD_OK;
+    return rlkd_expect_in_unit_range(op, "label_smoothing", label_smoothing);
 }
 
 rlkd_status rlkd_softmax_cross_entropy_forward(rlkd_context *ctx,
@@ -57,9 +51,7 @@ rlkd_status rlkd_softmax_cross_entropy_backward(rlkd_context *ctx,
     RLKD_TRY(rlkd_check_tensor(ctx, op, "dlogits", dlogits, RLKD_DTYPE_F32));
     RLKD_TRY(check_arguments(ctx, op, dlogits, logits, labels, label_smoothing,
                              &n, &k));
-    if (!isfinite(dloss))
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: dloss must be finite, got %g", op, (double)dloss);
+    RLKD_TRY(rlkd_expect_finite(op, "dloss", dloss));
     return RLKD_DISPATCH(ctx, softmax_cross_entropy, NULL, rlkd_f32(dlogits),
                          rlkd_f32(logits), rlkd_i32(labels), n, k,
                          label_smoothing, dloss);
