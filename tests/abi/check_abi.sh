@@ -26,6 +26,13 @@ header_count=$(grep -o 'rlkd_[a-z0-9_]*(' include/rlkd.h | sort -u | wc -l)
 if [ "$count" -eq "$header_count" ]; then pass exports_match_header
 else fail exports_match_header "$count exported, $header_count declared in rlkd.h"; fi
 
+# The library never exits, aborts or prints: it must not even reference the
+# C library's functions for that.
+banned=$(nm -D --undefined-only "$so" | awk '{print $2}' | sed 's/@.*//' |
+  grep -xE 'exit|_exit|_Exit|abort|__assert_fail|printf|fprintf|vprintf|vfprintf|puts|fputs|putchar|perror|fwrite|write' || true)
+if [ -z "$banned" ]; then pass never_exits_or_prints
+else fail never_exits_or_prints "librlkd references:" $banned; fi
+
 soname=$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\].*/\1/p')
 if [ "$soname" = "librlkd.so.$major" ]; then pass soname
 else fail soname "soname is '$soname', expected librlkd.so.$major"; fi

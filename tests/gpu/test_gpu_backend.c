@@ -97,6 +97,17 @@ static void device_mismatch(void)
     rlkd_tensor_destroy(c);
 }
 
+/* An op the CUDA backend does not have yet says so by name. */
+static void missing_op_is_unsupported(void)
+{
+    const float x[4] = {1, 2, 3, 4};
+    rlkd_tensor *g = gpu_from(x, 4), *y = gpu_from(x, 4);
+    CHECK_FAILS(rlkd_add_forward(gpu, y, g, g), RLKD_ERR_UNSUPPORTED,
+                "add is not implemented on the cuda backend");
+    rlkd_tensor_destroy(g);
+    rlkd_tensor_destroy(y);
+}
+
 int main(void)
 {
     test_main_begin();
@@ -111,6 +122,7 @@ int main(void)
     test_run("gpu/fill_uniform_matches_cpu", fill_uniform_matches_cpu);
     test_run("gpu/relu_matches_cpu", relu_matches_cpu);
     test_run("gpu/device_mismatch", device_mismatch);
+    test_run("gpu/missing_op_is_unsupported", missing_op_is_unsupported);
     rlkd_context_destroy(gpu);
     test_main_end();
     return test_finish();
