@@ -607,6 +607,224 @@ RLKD_API rlkd_status rlkd_adam_step(rlkd_context *ctx, rlkd_tensor *param,
                                     float weight_decay, int decoupled,
                                     int64_t step);
 
+/* ------------------------------------------------------------------------ */
+/* L2 networks: a graph of layers, the model zoo, checkpoints, costs         */
+/*                                                                           */
+/* A network is a list of nodes in topological order. Node 0 is the input   */
+/* [N, C, H, W] (C, H, W fixed when the network is created, N free); every  */
+/* layer added reads earlier nodes and makes one new node, whose index the  */
+/* builder call returns. The network's output is the last node added.       */
+/* Parameters and buffers are named as torchvision names them: a layer's    */
+/* name is a prefix ("features.0", "layer1.0.conv1") and its tensors are    */
+/* "<prefix>.weight", "<prefix>.bias", "<prefix>.running_mean", ...        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct rlkd_net rlkd_net;
+
+/**
+ * Creates an empty network on ctx for inputs [N, channels, height, width].
+ * Ownership: *out belongs to the caller (rlkd_net_destroy); the network
+ * keeps ctx and must be destroyed before it.
+ */
+RLKD_API rlkd_status rlkd_net_create(rlkd_context *ctx, int channels,
+                                     int height, int width, rlkd_net **out);
+/** Frees a network with its parameters and activations. Accepts NULL. */
+RLKD_API void rlkd_net_destroy(rlkd_net *net);
+
+/*
+ * Builder calls. Each appends a layer reading node `input` (an index
+ * returned earlier, 0 for the input) and writes the new node's index to
+ * *node (which may be NULL). `name` is the layer's unique name prefix; it is
+ * required for layers with parameters or buffers, and may be NULL for the
+ * others. New parameters are initialised as torchvision does: conv weights
+ * Kaiming-normal (fan_out, ReLU gain), linear weights and biases
+ * U(-1/sqrt(in), 1/sqrt(in)), batch-norm weight 1 and bias 0, running mean 0
+ * and variance 1; attention weights as their papers' code (PyTorch defaults).
+ * A failed call leaves the network unchanged.
+ */
+
+/** Square-kernel convolution; bias != 0 adds "<name>.bias". */
+RLKD_API rlkd_status rlkd_net_add_conv2d(rlkd_net *net, int *node,
+                                         const char *name, int input,
+                                         int out_channels, int kernel,
+                                         int stride, int padding,
+                                         int dilation, int groups, int bias);
+/** Batch norm with "<name>.weight/.bias/.running_mean/.running_var/
+ * .num_batches_tracked" (PyTorch's defaults are eps 1e-5, momentum 0.1). */
+RLKD_API rlkd_status rlkd_net_add_batchnorm2d(rlkd_net *net, int *node,
+                                              const char *name, int input,
+                                              float eps, float momentum);
+RLKD_API rlkd_status rlkd_net_add_relu(rlkd_net *net, int *node,
+                                       const char *name, int input);
+RLKD_API rlkd_status rlkd_net_add_maxpool2d(rlkd_net *net, int *node,
+                                            const char *name, int input,
+                                            int kernel, int stride,
+                                            int padding);
+RLKD_API rlkd_status rlkd_net_add_avgpool2d(rlkd_net *net, int *node,
+                                            const char *name, int input,
+                                            int kernel, int stride,
+                                            int padding,
+                                            int count_include_pad);
+/** Mean over H and W: [N, C, 1, 1]. */
+RLKD_API rlkd_status rlkd_net_add_global_avgpool(rlkd_net *net, int *node,
+                                                 const char *name, int input);
+/** Fully connected on the flattened input: [N, out_features] (its node's
+ * shape reads out_features x 1 x 1). */
+RLKD_API rlkd_status rlkd_net_add_linear(rlkd_net *net, int *node,
+                                         const char *name, int input,
+                                         int out_features, int bias);
+/** Dropout with drop probability p in [0,1); identity in inference. */
+RLKD_API rlkd_status rlkd_net_add_dropout(rlkd_net *net, int *node,
+                                          const char *name, int input,
+                                          float p);
+/** Elementwise sum of two nodes of the same shape (a residual add). */
+RLKD_API rlkd_status rlkd_net_add_add(rlkd_net *net, int *node,
+                                      const char *name, int input_a,
+                                      int input_b);
+/** Channel concatenation of `count` nodes sharing H and W. */
+RLKD_API rlkd_status rlkd_net_add_concat(rlkd_net *net, int *node,
+                                         const char *name, const int *inputs,
+                                         int count);
+/** Squeeze-excitation with hidden width max(1, C / reduction):
+ * "<name>.fc1.weight/.bias" [hidden, C], "<name>.fc2.weight/.bias" [C, hidden]. */
+RLKD_API rlkd_status rlkd_net_add_se(rlkd_net *net, int *node,
+                                     const char *name, int input,
+                                     int reduction);
+/** ECA with a 1-D kernel of `kernel` taps (0: rlkd_eca_kernel_size(C, 2, 1)):
+ * "<name>.conv.weight" [kernel]. */
+RLKD_API rlkd_status rlkd_net_add_eca(rlkd_net *net, int *node,
+                                      const char *name, int input,
+                                      int kernel);
+/** CBAM with MLP reduction `reduction` and a spatial kernel (7 in the
+ * paper): "<name>.fc1.*", "<name>.fc2.*" as SE, "<name>.spatial.weight"
+ * [1, 2, k, k] and "<name>.spatial.bias" [1]. */
+RLKD_API rlkd_status rlkd_net_add_cbam(rlkd_net *net, int *node,
+                                       const char *name, int input,
+                                       int reduction, int kernel);
+
+/** Number of nodes, the input included; the output is node count - 1. */
+RLKD_API rlkd_status rlkd_net_node_count(const rlkd_net *net, int *count);
+/** The shape [C, H, W] of a node's output (batch excluded). */
+RLKD_API rlkd_status rlkd_net_node_shape(const rlkd_net *net, int node,
+                                         int64_t *channels, int64_t *height,
+                                         int64_t *width);
+
+/**
+ * Forward pass. input [N, C, H, W] on the network's context; training != 0
+ * uses batch statistics for batch norm (and updates running statistics) and
+ * applies dropout, and keeps what backward needs. *output (may be NULL)
+ * receives the output node's tensor: [N, K] after a linear layer, else
+ * [N, C, H, W]; owned by the network, valid until its next forward or
+ * destroy. Every node after a linear layer is 2-D [N, C] in the same way.
+ */
+RLKD_API rlkd_status rlkd_net_forward(rlkd_net *net, const rlkd_tensor *input,
+                                      int training, rlkd_tensor **output);
+/**
+ * Backward pass from doutput (the output's shape) after a training forward:
+ * parameter gradients ACCUMULATE; dinput (may be NULL) is written.
+ */
+RLKD_API rlkd_status rlkd_net_backward(rlkd_net *net,
+                                       const rlkd_tensor *doutput,
+                                       rlkd_tensor *dinput);
+/** Sets every parameter gradient to zero. */
+RLKD_API rlkd_status rlkd_net_zero_grad(rlkd_net *net);
+
+/** Parameters (trained) in creation order: count, then each by index with
+ * its name and its gradient. Names and tensors are owned by the network. */
+RLKD_API rlkd_status rlkd_net_param_count(const rlkd_net *net, int *count);
+RLKD_API rlkd_status rlkd_net_param(const rlkd_net *net, int index,
+                                    const char **name, rlkd_tensor **value,
+                                    rlkd_tensor **grad);
+/** Buffers (running statistics; num_batches_tracked is an I32 tensor). */
+RLKD_API rlkd_status rlkd_net_buffer_count(const rlkd_net *net, int *count);
+RLKD_API rlkd_status rlkd_net_buffer(const rlkd_net *net, int index,
+                                     const char **name, rlkd_tensor **value);
+/** A parameter or buffer by name; RLKD_ERR_INVALID_ARGUMENT if none. */
+RLKD_API rlkd_status rlkd_net_find(const rlkd_net *net, const char *name,
+                                   rlkd_tensor **value);
+
+/** One layer's cost, as rlkd_net_layer_cost fills it. */
+typedef struct rlkd_layer_cost {
+    size_t struct_size;   /**< set by rlkd_layer_cost_init */
+    const char *name;     /**< the layer's name prefix, owned by the network */
+    const char *kind;     /**< "conv2d", "linear", "batchnorm2d", ... */
+    int node;             /**< the node the layer makes */
+    int64_t out_channels, out_height, out_width;
+    int64_t params;       /**< trained parameters */
+    int64_t macs;         /**< multiply-accumulates per image; FLOPs = 2 x MACs */
+} rlkd_layer_cost;
+
+RLKD_API void rlkd_layer_cost_init(rlkd_layer_cost *cost);
+/** Number of layers (nodes other than the input). */
+RLKD_API rlkd_status rlkd_net_layer_count(const rlkd_net *net, int *count);
+/** The cost of layer `index` (0-based, layer i makes node i + 1). */
+RLKD_API rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
+                                         rlkd_layer_cost *cost);
+/**
+ * Totals per image: trained parameters and multiply-accumulates of the
+ * convolutions and linear layers (as torchvision's published counts;
+ * FLOPs = 2 x MACs). Either pointer may be NULL.
+ */
+RLKD_API rlkd_status rlkd_net_cost(const rlkd_net *net, int64_t *params,
+                                   int64_t *macs);
+
+/** Attention placed in zoo networks. */
+typedef enum rlkd_attention {
+    RLKD_ATTENTION_NONE = 0,
+    RLKD_ATTENTION_SE = 1,
+    RLKD_ATTENTION_ECA = 2,
+    RLKD_ATTENTION_CBAM = 3
+} rlkd_attention;
+
+/** Options of rlkd_zoo_create; fill with rlkd_zoo_options_init. */
+typedef struct rlkd_zoo_options {
+    size_t struct_size;      /**< set by rlkd_zoo_options_init */
+    int num_classes;         /**< default 1000 */
+    int in_channels;         /**< default 3 */
+    int in_height, in_width; /**< default 224 x 224 */
+    rlkd_attention attention; /**< default none */
+    int attention_reduction; /**< SE/CBAM MLP reduction, default 16 */
+    float width_multiplier;  /**< VGG channel widths, default 1 */
+    int densenet_depth;      /**< "densenet_bc": depth L, default 100 */
+    int densenet_growth;     /**< "densenet_bc": growth k, default 12 */
+} rlkd_zoo_options;
+
+RLKD_API void rlkd_zoo_options_init(rlkd_zoo_options *options);
+
+/**
+ * Builds a zoo network by name (see rlkd_zoo_name for the list):
+ * "vgg11_bn" ... "vgg19_bn" (torchvision's ImageNet form),
+ * "vgg11_cifar" ... "vgg19_cifar", "resnet18" ... "resnet101",
+ * "resnet20" ... "resnet110" (CIFAR), "densenet121", "densenet169",
+ * "densenet201", "densenet_bc", and the small-image variants "vgg_small",
+ * "resnet_small", "densenet_small" for 28x28 inputs. Weights are freshly
+ * initialised from the context's seed. options may be NULL (defaults).
+ */
+RLKD_API rlkd_status rlkd_zoo_create(rlkd_context *ctx, const char *name,
+                                     const rlkd_zoo_options *options,
+                                     rlkd_net **out);
+/** The index-th zoo name, or NULL past the end. Static storage. */
+RLKD_API const char *rlkd_zoo_name(int index);
+
+/**
+ * Saves parameters and buffers to a safetensors file, with the network's
+ * architecture (its layer list) in the header's __metadata__, atomically:
+ * the file appears whole or not at all.
+ */
+RLKD_API rlkd_status rlkd_net_save(const rlkd_net *net, const char *path);
+/**
+ * Loads weights by name into an existing network. Every tensor of the
+ * network must be in the file with its shape, and every tensor of the file
+ * must belong to the network; F32 and F64/F16/BF16 data are accepted for
+ * float tensors, I64 and I32 for integer buffers. On any error (I/O,
+ * corrupt or truncated file, unknown or missing name, shape mismatch) the
+ * network is left untouched.
+ */
+RLKD_API rlkd_status rlkd_net_load_weights(rlkd_net *net, const char *path);
+/** Rebuilds a network saved by rlkd_net_save (architecture and weights). */
+RLKD_API rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path,
+                                   rlkd_net **out);
+
 #ifdef __cplusplus
 }
 #endif

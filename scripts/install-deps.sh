@@ -3,8 +3,9 @@
 #   build-essential  the C compiler and make
 #   pkg-config       the ABI test reads the installed rlkd.pc
 #   libopenblas-dev  the CPU backend's GEMMs (OpenBLAS)
+#   libcjson-dev     safetensors headers and saved architectures (JSON)
 #   valgrind         `make test-valgrind` (memcheck over the unit tests)
-#   python3-numpy, python3-torch
+#   python3-numpy, python3-torch, python3-torchvision
 #                    the PyTorch parity tests (skipped, saying so, without them)
 # The CUDA toolkit (nvcc, cudart) is optional: when nvcc is on PATH or in
 # /usr/local/cuda, `make` builds the CUDA backend too.
@@ -12,6 +13,6 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libopenblas-dev valgrind \
-  python3-numpy python3-torch >/dev/null
+  build-essential pkg-config libopenblas-dev libcjson-dev valgrind \
+  python3-numpy python3-torch python3-torchvision >/dev/null
 echo "rlkd dependencies installed"

@@ -1,0 +1,89 @@
+/*
+ * Private view of a network for the files of lib/nets: the layer records
+ * (what the builder was asked for), the named tensors, and the activations.
+ * Everything here is reached through the public L1 ops only.
+ */
+#ifndef RLKD_NET_INTERNAL_H
+#define RLKD_NET_INTERNAL_H
+
+#include "../core/internal.h"
+
+typedef enum rlkd_layer_kind {
+    RLKD_LAYER_CONV2D,
+    RLKD_LAYER_BATCHNORM2D,
+    RLKD_LAYER_RELU,
+    RLKD_LAYER_MAXPOOL2D,
+    RLKD_LAYER_AVGPOOL2D,
+    RLKD_LAYER_GLOBAL_AVGPOOL,
+    RLKD_LAYER_LINEAR,
+    RLKD_LAYER_DROPOUT,
+    RLKD_LAYER_ADD,
+    RLKD_LAYER_CONCAT,
+    RLKD_LAYER_SE,
+    RLKD_LAYER_ECA,
+    RLKD_LAYER_CBAM,
+    RLKD_LAYER_KIND_COUNT
+} rlkd_layer_kind;
+
+/* The settings a builder call took; fields a kind does not use stay 0. */
+typedef struct rlkd_layer_spec {
+    rlkd_layer_kind kind;
+    int out_channels;      /* conv2d; linear: out_features */
+    int kernel, stride, padding, dilation, groups;
+    int bias;              /* conv2d, linear */
+    int count_include_pad; /* avgpool2d */
+    int reduction;         /* se, cbam */
+    float eps, momentum;   /* batchnorm2d */
+    float p;               /* dropout */
+} rlkd_layer_spec;
+
+/* A named parameter (grad set) or buffer (grad NULL). */
+typedef struct rlkd_named_tensor {
+    char *name;
+    rlkd_tensor *value;
+    rlkd_tensor *grad;
+} rlkd_named_tensor;
+
+typedef struct rlkd_layer {
+    rlkd_layer_spec spec;
+    char *name;
+    int *inputs;
+    int input_count;
+    int out_c, out_h, out_w;
+    int flat;              /* the node is 2-D [N, C] (linear output) */
+    /* this layer's parameters and buffers: ranges in the network's lists */
+    int param_first, param_count;
+    int buffer_first, buffer_count;
+    int64_t params, macs;
+    /* forward state kept for backward */
+    rlkd_tensor *save_mean, *save_invstd, *dropout_mask;
+} rlkd_layer;
+
+struct rlkd_net {
+    rlkd_context *ctx;
+    int in_c, in_h, in_w;
+    rlkd_layer *layers; /* layer i makes node i + 1 */
+    int layer_count, layer_capacity;
+    rlkd_named_tensor *params;
+    int param_count, param_capacity;
+    rlkd_named_tensor *buffers;
+    int buffer_count, buffer_capacity;
+    /* activations for the current batch size: node i's output and grad */
+    int64_t batch;
+    rlkd_tensor **values, **grads;
+    rlkd_tensor *scratch_grad; /* for nodes read by several layers */
+    int trained;           /* the last forward was in training mode */
+};
+
+/* The kind's name as used in costs and saved architectures ("conv2d"). */
+const char *rlkd_layer_kind_name(rlkd_layer_kind kind);
+/* The kind with that name; RLKD_LAYER_KIND_COUNT if none. */
+rlkd_layer_kind rlkd_layer_kind_from_name(const char *name);
+
+/* Appends a layer from its record: what every rlkd_net_add_* call does, and
+ * what rlkd_net_load does with a saved architecture. */
+rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
+                            const int *inputs, int input_count,
+                            const rlkd_layer_spec *spec);
+
+#endif
