@@ -761,9 +761,11 @@ RLKD_API rlkd_status rlkd_net_layer_count(const rlkd_net *net, int *count);
 RLKD_API rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
                                          rlkd_layer_cost *cost);
 /**
- * Totals per image: trained parameters and multiply-accumulates of the
- * convolutions and linear layers (as torchvision's published counts;
- * FLOPs = 2 x MACs). Either pointer may be NULL.
+ * Totals per image: trained parameters, and multiply-accumulates of the
+ * convolutions, linear layers and attention modules (their MLPs and
+ * convolutions). Batch norm, ReLU, pooling and adds are not counted, as in
+ * torchvision's published counts. FLOPs = 2 x MACs. Either pointer may be
+ * NULL. Unnamed layers are named "<kind>#<node>".
  */
 RLKD_API rlkd_status rlkd_net_cost(const rlkd_net *net, int64_t *params,
                                    int64_t *macs);

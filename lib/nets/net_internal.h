@@ -71,7 +71,10 @@ struct rlkd_net {
     /* activations for the current batch size: node i's output and grad */
     int64_t batch;
     rlkd_tensor **values, **grads;
-    rlkd_tensor *scratch_grad; /* for nodes read by several layers */
+    /* scratch_views[i] views one shared buffer with node i's shape: where a
+     * node read by several layers collects its gradient contributions */
+    rlkd_tensor *scratch, **scratch_views;
+    int *grad_ready;       /* backward: grads[i] holds a contribution */
     int trained;           /* the last forward was in training mode */
 };
 
@@ -85,5 +88,12 @@ rlkd_layer_kind rlkd_layer_kind_from_name(const char *name);
 rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
                             const int *inputs, int input_count,
                             const rlkd_layer_spec *spec);
+
+/* Node `node`'s output shape [C, H, W] (node 0 is the input). */
+void rlkd_net_node_dims(const rlkd_net *net, int node, int *c, int *h, int *w);
+
+/* Frees the activations and gradients sized for the last batch (net_run.c);
+ * the next forward makes them again. */
+void rlkd_net_release_activations(rlkd_net *net);
 
 #endif

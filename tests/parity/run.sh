@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Runs the PyTorch parity cases with the first interpreter that imports torch
-# and numpy (Debian's python3-torch belongs to /usr/bin/python3, which may not
-# be the python3 first on PATH). Skips, saying so, when there is none.
+# Runs the PyTorch parity checks with the first interpreter that imports
+# torch and numpy (Debian's python3-torch belongs to /usr/bin/python3, which
+# may not be the python3 first on PATH): the ops, then the torchvision zoo
+# networks where torchvision imports. Skips, saying so, what it cannot run.
 set -u
 LIBDIR=${LIBDIR:-lib}
 so=$(ls "$LIBDIR"/librlkd.so.*.*.* 2>/dev/null | head -1)
 for py in /usr/bin/python3 python3; do
-  if "$py" -c 'import torch, numpy' 2>/dev/null; then
-    # An ASan build's library can only be loaded with the runtime preloaded.
-    if [ "${SAN:-0}" = 1 ]; then
-      export LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
-      export ASAN_OPTIONS=detect_leaks=0
-    fi
-    exec "$py" tests/parity/torch_parity.py "$so"
+  "$py" -c 'import torch, numpy' 2>/dev/null || continue
+  # An ASan build's library can only be loaded with the runtime preloaded.
+  if [ "${SAN:-0}" = 1 ]; then
+    export LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+    export ASAN_OPTIONS=detect_leaks=0
   fi
+  "$py" tests/parity/torch_parity.py "$so"
+  status=$?
+  if "$py" -c 'import torchvision' 2>/dev/null; then
+    "$py" tests/parity/torchvision_parity.py "$so" || status=1
+  else
+    echo "SKIP parity/torchvision: $py cannot import torchvision (apt-get install python3-torchvision)"
+  fi
+  exit $status
 done
 echo "SKIP parity/torch: no Python interpreter here imports torch and numpy (apt-get install python3-torch python3-numpy)"
 exit 77

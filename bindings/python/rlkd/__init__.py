@@ -45,6 +45,11 @@ def load_library(path=None):
         library.rlkd_version_string.restype = ctypes.c_char_p
         library.rlkd_tensor_destroy.restype = None
         library.rlkd_context_destroy.restype = None
+        library.rlkd_net_destroy.restype = None
+        library.rlkd_zoo_options_init.restype = None
+        library.rlkd_tensor_dim.restype = ctypes.c_int64
+        library.rlkd_tensor_numel.restype = ctypes.c_int64
+        library.rlkd_tensor_data.restype = ctypes.c_void_p
         return library
     raise OSError("librlkd not found: build it with `make`, or set RLKD_LIBRARY")
 
@@ -125,8 +130,19 @@ class Tensor:
               "rlkd_tensor_read")
         return out
 
+    @classmethod
+    def view(cls, handle):
+        """A Tensor over a tensor the library owns (not destroyed here)."""
+        library = _library()
+        tensor = cls.__new__(cls)
+        tensor.handle, tensor.owned = ctypes.c_void_p(handle), False
+        tensor.dtype = library.rlkd_tensor_dtype(tensor.handle)
+        ndim = library.rlkd_tensor_ndim(tensor.handle)
+        tensor.shape = tuple(library.rlkd_tensor_dim(tensor.handle, i) for i in range(ndim))
+        return tensor
+
     def __del__(self):
-        if getattr(self, "handle", None):
+        if getattr(self, "handle", None) and getattr(self, "owned", True):
             lib.rlkd_tensor_destroy(self.handle)
 
 
@@ -147,3 +163,86 @@ def call(ctx, op, *args):
         else:
             converted.append(arg)
     check(getattr(_library(), "rlkd_" + op)(ctx.handle, *converted), "rlkd_" + op)
+
+
+ATTENTION = {"none": 0, "se": 1, "eca": 2, "cbam": 3}
+
+
+class ZooOptions(ctypes.Structure):
+    """rlkd_zoo_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("num_classes", ctypes.c_int),
+                ("in_channels", ctypes.c_int), ("in_height", ctypes.c_int),
+                ("in_width", ctypes.c_int), ("attention", ctypes.c_int),
+                ("attention_reduction", ctypes.c_int), ("width_multiplier", ctypes.c_float),
+                ("densenet_depth", ctypes.c_int), ("densenet_growth", ctypes.c_int)]
+
+
+class Net:
+    """An rlkd_net: build one with Net.zoo or Net.load; close() it before
+    its context."""
+
+    def __init__(self, ctx, handle):
+        self.ctx, self.handle = ctx, handle
+
+    @classmethod
+    def zoo(cls, ctx, name, attention="none", **options):
+        opts = ZooOptions()
+        _library().rlkd_zoo_options_init(ctypes.byref(opts))
+        opts.attention = ATTENTION[attention]
+        for key, value in options.items():
+            setattr(opts, key, value)
+        handle = ctypes.c_void_p()
+        check(lib.rlkd_zoo_create(ctx.handle, name.encode(), ctypes.byref(opts),
+                                  ctypes.byref(handle)), "rlkd_zoo_create")
+        return cls(ctx, handle)
+
+    @classmethod
+    def load(cls, ctx, path):
+        handle = ctypes.c_void_p()
+        check(_library().rlkd_net_load(ctx.handle, str(path).encode(), ctypes.byref(handle)),
+              "rlkd_net_load")
+        return cls(ctx, handle)
+
+    def forward(self, x, training=False):
+        out = ctypes.c_void_p()
+        check(lib.rlkd_net_forward(self.handle, x.handle, int(training), ctypes.byref(out)),
+              "rlkd_net_forward")
+        return Tensor.view(out.value)
+
+    def backward(self, doutput, dinput=None):
+        check(lib.rlkd_net_backward(self.handle, doutput.handle,
+                                    dinput.handle if dinput else None), "rlkd_net_backward")
+
+    def zero_grad(self):
+        check(lib.rlkd_net_zero_grad(self.handle), "rlkd_net_zero_grad")
+
+    def save(self, path):
+        check(lib.rlkd_net_save(self.handle, str(path).encode()), "rlkd_net_save")
+
+    def load_weights(self, path):
+        check(lib.rlkd_net_load_weights(self.handle, str(path).encode()),
+              "rlkd_net_load_weights")
+
+    def params(self):
+        """[(name, value, grad)] as Tensor views."""
+        count = ctypes.c_int()
+        check(lib.rlkd_net_param_count(self.handle, ctypes.byref(count)), "rlkd_net_param_count")
+        out = []
+        for i in range(count.value):
+            name, value, grad = ctypes.c_char_p(), ctypes.c_void_p(), ctypes.c_void_p()
+            check(lib.rlkd_net_param(self.handle, i, ctypes.byref(name), ctypes.byref(value),
+                                     ctypes.byref(grad)), "rlkd_net_param")
+            out.append((name.value.decode(), Tensor.view(value.value), Tensor.view(grad.value)))
+        return out
+
+    def cost(self):
+        """(parameters, MACs per image); FLOPs = 2 x MACs."""
+        params, macs = ctypes.c_int64(), ctypes.c_int64()
+        check(lib.rlkd_net_cost(self.handle, ctypes.byref(params), ctypes.byref(macs)),
+              "rlkd_net_cost")
+        return params.value, macs.value
+
+    def close(self):
+        if self.handle:
+            lib.rlkd_net_destroy(self.handle)
+            self.handle = None
