@@ -1,0 +1,867 @@
+/*
+ * Checkpoints in the safetensors format (https://huggingface.co/docs/safetensors):
+ * an 8-byte little-endian header length N, N bytes of JSON header
+ *   {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
+ *    ..., "__metadata__": {string: string}}
+ * then the data, tensors back to back. Saving writes a temporary file in
+ * the target's directory and renames it over the target, so the target is
+ * whole or absent. Loading reads and checks the whole file before it writes
+ * any tensor, so a bad file leaves the network as it was.
+ */
+#include "architecture.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* safetensors is little-endian, as is every host rlkd supports: the header
+ * length and the tensor data are copied with memcpy, without swapping. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "rlkd checkpoints need a little-endian host (safetensors data is copied as is)"
+#endif
+
+#define LENGTH_BYTES 8
+/* The safetensors reference implementation refuses longer headers too. */
+#define MAX_HEADER_BYTES 100000000u
+/* Largest single read() or write(); Linux moves at most ~2 GiB per call. */
+#define IO_CHUNK_BYTES ((size_t)1 << 30)
+
+typedef enum file_dtype_id {
+    FILE_F32, FILE_F64, FILE_F16, FILE_BF16, FILE_I64, FILE_I32,
+    FILE_DTYPE_COUNT
+} file_dtype_id;
+
+/* The safetensors dtypes rlkd reads, and the tensor dtype each loads into. */
+static const struct {
+    const char *name;
+    size_t size;
+    rlkd_dtype loads_into;
+} file_dtypes[FILE_DTYPE_COUNT] = {
+    [FILE_F32] = {"F32", 4, RLKD_DTYPE_F32},
+    [FILE_F64] = {"F64", 8, RLKD_DTYPE_F32},
+    [FILE_F16] = {"F16", 2, RLKD_DTYPE_F32},
+    [FILE_BF16] = {"BF16", 2, RLKD_DTYPE_F32},
+    [FILE_I64] = {"I64", 8, RLKD_DTYPE_I32},
+    [FILE_I32] = {"I32", 4, RLKD_DTYPE_I32},
+};
+
+/* A parameter or buffer of the network under its file name. */
+typedef struct net_tensor {
+    const char *name;
+    rlkd_tensor *value;
+} net_tensor;
+
+/* Prefixes a failure's message with the call and the file. */
+static rlkd_status in_file(rlkd_status status, const char *op,
+                           const char *path)
+{
+    if (status == RLKD_OK)
+        return status;
+    char reason[896];
+    snprintf(reason, sizeof reason, "%s", rlkd_last_error());
+    return rlkd_fail(status, "%s: %s: %s", op, path, reason);
+}
+
+static rlkd_status io_error(const char *what, int error)
+{
+    char reason[128];
+    if (strerror_r(error, reason, sizeof reason) != 0)
+        snprintf(reason, sizeof reason, "error %d", error);
+    return rlkd_fail(RLKD_ERR_IO, "%s: %s", what, reason);
+}
+
+static rlkd_status out_of_memory(void)
+{
+    return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "out of host memory");
+}
+
+/* The network's parameters then buffers (*out: free() it). */
+static rlkd_status list_net_tensors(const rlkd_net *net, net_tensor **out,
+                                    int *count)
+{
+    int params, buffers;
+    RLKD_TRY(rlkd_net_param_count(net, &params));
+    RLKD_TRY(rlkd_net_buffer_count(net, &buffers));
+    net_tensor *list = malloc((size_t)(params + buffers + 1) * sizeof *list);
+    if (!list)
+        return out_of_memory();
+    rlkd_status status = RLKD_OK;
+    for (int i = 0; i < params && status == RLKD_OK; i++)
+        status = rlkd_net_param(net, i, &list[i].name, &list[i].value, NULL);
+    for (int i = 0; i < buffers && status == RLKD_OK; i++)
+        status = rlkd_net_buffer(net, i, &list[params + i].name,
+                                 &list[params + i].value);
+    if (status != RLKD_OK) {
+        free(list);
+        return status;
+    }
+    *out = list;
+    *count = params + buffers;
+    return RLKD_OK;
+}
+
+/* The dtype a tensor is saved as: int32 buffers (num_batches_tracked) as
+ * I64, PyTorch's dtype for them. */
+static file_dtype_id saved_dtype(const rlkd_tensor *t)
+{
+    return t->dtype == RLKD_DTYPE_I32 ? FILE_I64 : FILE_F32;
+}
+
+static size_t saved_bytes(const rlkd_tensor *t)
+{
+    return (size_t)t->numel * file_dtypes[saved_dtype(t)].size;
+}
+
+/* ======================================================================== */
+/* Saving                                                                   */
+/* ======================================================================== */
+
+/* Adds the tensor's header entry at data offset *offset and advances it;
+ * 0 when out of memory. */
+static int add_header_entry(cJSON *header, const net_tensor *tensor,
+                            uint64_t *offset)
+{
+    const rlkd_tensor *t = tensor->value;
+    cJSON *entry = cJSON_AddObjectToObject(header, tensor->name);
+    int ok = entry && cJSON_AddStringToObject(
+                          entry, "dtype", file_dtypes[saved_dtype(t)].name);
+    cJSON *shape = ok ? cJSON_AddArrayToObject(entry, "shape") : NULL;
+    ok = shape != NULL;
+    for (int d = 0; ok && d < t->ndim; d++)
+        ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+    const double offsets[2] = {(double)*offset,
+                               (double)(*offset + saved_bytes(t))};
+    cJSON *data_offsets = ok ? cJSON_CreateDoubleArray(offsets, 2) : NULL;
+    ok = data_offsets && cJSON_AddItemToObject(entry, "data_offsets",
+                                               data_offsets);
+    if (!ok && data_offsets)
+        cJSON_Delete(data_offsets);
+    *offset += saved_bytes(t);
+    return ok;
+}
+
+/* The header JSON padded with spaces to a multiple of 8 bytes, so that the
+ * data after the 8-byte length starts 8-byte aligned (*out: free() it). */
+static rlkd_status build_header(const rlkd_net *net, const net_tensor *tensors,
+                                int count, char **out, size_t *length)
+{
+    char *architecture;
+    RLKD_TRY(rlkd_architecture_to_json(net, &architecture));
+    cJSON *header = cJSON_CreateObject();
+    int ok = header != NULL;
+    uint64_t offset = 0;
+    for (int i = 0; ok && i < count; i++)
+        ok = add_header_entry(header, &tensors[i], &offset);
+    cJSON *metadata = ok ? cJSON_AddObjectToObject(header, "__metadata__")
+                         : NULL;
+    ok = metadata &&
+         cJSON_AddStringToObject(metadata, "format", "pt") &&
+         cJSON_AddStringToObject(metadata, "rlkd_version",
+                                 rlkd_version_string()) &&
+         cJSON_AddStringToObject(metadata, "rlkd_architecture", architecture);
+    char *json = ok ? cJSON_PrintUnformatted(header) : NULL;
+    cJSON_Delete(header);
+    cJSON_free(architecture);
+    if (!json)
+        return out_of_memory();
+    const size_t json_length = strlen(json);
+    const size_t padded = (json_length + 7) / 8 * 8;
+    char *text = malloc(padded);
+    if (text) {
+        memcpy(text, json, json_length);
+        memset(text + json_length, ' ', padded - json_length);
+    }
+    cJSON_free(json);
+    if (!text)
+        return out_of_memory();
+    *out = text;
+    *length = padded;
+    return RLKD_OK;
+}
+
+/* Writes all `size` bytes; 0 with errno set on failure. */
+static int write_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        const ssize_t written =
+            write(fd, p, size < IO_CHUNK_BYTES ? size : IO_CHUNK_BYTES);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written < 0)
+            return 0;
+        p += written;
+        size -= (size_t)written;
+    }
+    return 1;
+}
+
+/* Writes each tensor's data, read from its device, in header order. */
+static rlkd_status write_tensor_data(int fd, const net_tensor *tensors,
+                                     int count, const char *temp_path)
+{
+    size_t largest = 1;
+    for (int i = 0; i < count; i++)
+        if (saved_bytes(tensors[i].value) > largest)
+            largest = saved_bytes(tensors[i].value);
+    unsigned char *host = malloc(largest);
+    if (!host)
+        return out_of_memory();
+    rlkd_status status = RLKD_OK;
+    for (int i = 0; i < count && status == RLKD_OK; i++) {
+        const rlkd_tensor *t = tensors[i].value;
+        const size_t numel = (size_t)t->numel;
+        if (t->dtype == RLKD_DTYPE_F32) {
+            status = rlkd_tensor_read(t, (float *)host, numel);
+        } else {
+            int32_t *narrow = malloc(numel * sizeof *narrow);
+            status = narrow ? rlkd_tensor_read_i32(t, narrow, numel)
+                            : out_of_memory();
+            for (size_t k = 0; status == RLKD_OK && k < numel; k++) {
+                const int64_t wide = narrow[k];
+                memcpy(host + k * sizeof wide, &wide, sizeof wide);
+            }
+            free(narrow);
+        }
+        if (status == RLKD_OK && !write_all(fd, host, saved_bytes(t)))
+            status = io_error(temp_path, errno);
+    }
+    free(host);
+    return status;
+}
+
+/* Writes the file at temp_path (created new), flushed to disk. */
+static rlkd_status write_file(const char *temp_path, const char *header,
+                              size_t header_length, const net_tensor *tensors,
+                              int count)
+{
+    const int fd = open(temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                        0666);
+    if (fd < 0)
+        return io_error(temp_path, errno);
+    const uint64_t length = header_length;
+    rlkd_status status = RLKD_OK;
+    if (!write_all(fd, &length, sizeof length) ||
+        !write_all(fd, header, header_length))
+        status = io_error(temp_path, errno);
+    if (status == RLKD_OK)
+        status = write_tensor_data(fd, tensors, count, temp_path);
+    if (status == RLKD_OK && fsync(fd) != 0)
+        status = io_error(temp_path, errno);
+    if (close(fd) != 0 && status == RLKD_OK)
+        status = io_error(temp_path, errno);
+    return status;
+}
+
+/* Writes the file beside path under a temporary name, then renames it over
+ * path; on failure removes the temporary file. */
+static rlkd_status save_atomically(const char *path, const char *header,
+                                   size_t header_length,
+                                   const net_tensor *tensors, int count)
+{
+    /* Distinguishes concurrent saves to one path within this process; the
+     * pid distinguishes processes. */
+    static atomic_uint save_serial;
+    const size_t temp_size = strlen(path) + 64;
+    char *temp_path = malloc(temp_size);
+    if (!temp_path)
+        return out_of_memory();
+    snprintf(temp_path, temp_size, "%s.tmp.%ld.%u", path, (long)getpid(),
+             atomic_fetch_add(&save_serial, 1u));
+    rlkd_status status =
+        write_file(temp_path, header, header_length, tensors, count);
+    if (status == RLKD_OK && rename(temp_path, path) != 0)
+        status = io_error("cannot rename the saved file into place", errno);
+    if (status != RLKD_OK)
+        unlink(temp_path);
+    free(temp_path);
+    return status;
+}
+
+rlkd_status rlkd_net_save(const rlkd_net *net, const char *path)
+{
+    static const char op[] = "rlkd_net_save";
+    if (!net)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
+    if (!path)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
+    net_tensor *tensors;
+    int count;
+    RLKD_TRY(in_file(list_net_tensors(net, &tensors, &count), op, path));
+    char *header = NULL;
+    size_t header_length = 0;
+    rlkd_status status =
+        build_header(net, tensors, count, &header, &header_length);
+    if (status == RLKD_OK)
+        status = save_atomically(path, header, header_length, tensors, count);
+    free(header);
+    free(tensors);
+    return in_file(status, op, path);
+}
+
+/* ======================================================================== */
+/* Loading                                                                  */
+/* ======================================================================== */
+
+/* An open checkpoint: its parsed header and where its data lies. */
+typedef struct checkpoint_file {
+    int fd;
+    cJSON *header;
+    uint64_t data_start, data_length;
+} checkpoint_file;
+
+/* A tensor of the file, matched with the network's and checked. */
+typedef struct planned_tensor {
+    const net_tensor *target;
+    file_dtype_id dtype;
+    uint64_t begin, end;
+} planned_tensor;
+
+/* Reads `size` bytes at `offset`. */
+static rlkd_status read_at(int fd, void *data, size_t size, uint64_t offset)
+{
+    char *p = data;
+    while (size > 0) {
+        const ssize_t got = pread(fd, p, size < IO_CHUNK_BYTES ? size
+                                                              : IO_CHUNK_BYTES,
+                                  (off_t)offset);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return io_error("cannot read", errno);
+        if (got == 0)
+            return rlkd_fail(RLKD_ERR_IO, "the file ended early (did it change "
+                             "while being read?)");
+        p += got;
+        size -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return RLKD_OK;
+}
+
+static int is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* safetensors metadata maps strings to strings. */
+static rlkd_status check_metadata(const cJSON *header)
+{
+    const cJSON *metadata =
+        cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+    if (!metadata)
+        return RLKD_OK;
+    if (!cJSON_IsObject(metadata))
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the header's __metadata__ is not an object");
+    for (const cJSON *item = metadata->child; item; item = item->next)
+        if (!cJSON_IsString(item))
+            return rlkd_fail(RLKD_ERR_FORMAT,
+                             "__metadata__ \"%s\" is not a string",
+                             item->string);
+    return RLKD_OK;
+}
+
+/* Reads the header length and parses the header JSON. */
+static rlkd_status read_header(checkpoint_file *file, uint64_t file_size)
+{
+    if (file_size < LENGTH_BYTES)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the file is %llu bytes, too short for the 8-byte "
+                         "header length of a safetensors file",
+                         (unsigned long long)file_size);
+    uint64_t length;
+    RLKD_TRY(read_at(file->fd, &length, sizeof length, 0));
+    if (length > MAX_HEADER_BYTES)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the header length %llu is oversized (at most %u "
+                         "bytes)", (unsigned long long)length,
+                         MAX_HEADER_BYTES);
+    if (length < 2 || length > file_size - LENGTH_BYTES)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the header length %llu does not fit the file's %llu "
+                         "bytes", (unsigned long long)length,
+                         (unsigned long long)file_size);
+    char *text = malloc((size_t)length);
+    if (!text)
+        return out_of_memory();
+    rlkd_status status = read_at(file->fd, text, (size_t)length, LENGTH_BYTES);
+    const char *end = NULL;
+    cJSON *header = status == RLKD_OK
+                        ? cJSON_ParseWithLengthOpts(text, (size_t)length, &end, 0)
+                        : NULL;
+    if (status == RLKD_OK && !header)
+        status = rlkd_fail(RLKD_ERR_FORMAT,
+                           "the header is not valid JSON (at byte %td of %llu)",
+                           end ? end - text : (ptrdiff_t)0,
+                           (unsigned long long)length);
+    /* The JSON may be followed by padding (spaces), and nothing else. */
+    for (const char *p = end; status == RLKD_OK && p < text + length; p++)
+        if (!is_json_space(*p))
+            status = rlkd_fail(RLKD_ERR_FORMAT,
+                               "the header has bytes after its JSON (at byte "
+                               "%td)", p - text);
+    if (status == RLKD_OK && !cJSON_IsObject(header))
+        status = rlkd_fail(RLKD_ERR_FORMAT, "the header is not a JSON object");
+    if (status == RLKD_OK)
+        status = check_metadata(header);
+    free(text);
+    if (status != RLKD_OK) {
+        cJSON_Delete(header);
+        return status;
+    }
+    file->header = header;
+    file->data_start = LENGTH_BYTES + length;
+    file->data_length = file_size - LENGTH_BYTES - length;
+    return RLKD_OK;
+}
+
+static void close_checkpoint(checkpoint_file *file)
+{
+    cJSON_Delete(file->header);
+    if (file->fd >= 0)
+        close(file->fd);
+}
+
+/* Opens path and reads its header; close_checkpoint it even on failure. */
+static rlkd_status open_checkpoint(const char *path, checkpoint_file *file)
+{
+    file->header = NULL;
+    file->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (file->fd < 0)
+        return io_error("cannot open", errno);
+    struct stat info;
+    if (fstat(file->fd, &info) != 0)
+        return io_error("cannot stat", errno);
+    if (!S_ISREG(info.st_mode))
+        return rlkd_fail(RLKD_ERR_IO, "not a regular file");
+    return read_header(file, (uint64_t)info.st_size);
+}
+
+/* A string of the header's __metadata__, or NULL. */
+static const char *metadata_string(const cJSON *header, const char *key)
+{
+    const cJSON *metadata =
+        cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(metadata, key);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+/* 1 and *value when item is an integral number in [0, 2^53] (exact in a
+ * double, and beyond any file size). */
+static int json_size(const cJSON *item, uint64_t *value)
+{
+    if (!cJSON_IsNumber(item))
+        return 0;
+    const double d = item->valuedouble;
+    if (!(d >= 0.0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
+        return 0;
+    *value = (uint64_t)d;
+    return 1;
+}
+
+/* "[2,3]" of a JSON shape array, for messages. */
+static void format_file_shape(char *buf, size_t size, const cJSON *shape)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (const cJSON *d = shape->child; d && used < size; d = d->next)
+        used += (size_t)snprintf(buf + used, size - used, "%s%.0f",
+                                 d == shape->child ? "" : ",", d->valuedouble);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+/* The file's shape must be the network tensor's; a one-element tensor may
+ * also be a scalar [], as PyTorch saves num_batches_tracked. */
+static rlkd_status check_shape(const char *name, const cJSON *shape,
+                               const rlkd_tensor *target)
+{
+    if (!cJSON_IsArray(shape))
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\": \"shape\" is not an array", name);
+    int ndim = 0, same = 1;
+    for (const cJSON *d = shape->child; d; d = d->next, ndim++) {
+        uint64_t size;
+        if (!json_size(d, &size))
+            return rlkd_fail(RLKD_ERR_FORMAT,
+                             "tensor \"%s\": shape dimension %d is not a "
+                             "non-negative integer", name, ndim);
+        same = same && ndim < target->ndim &&
+               size == (uint64_t)target->shape[ndim];
+    }
+    const int scalar_for_one = ndim == 0 && target->ndim == 1 &&
+                               target->shape[0] == 1;
+    if ((same && ndim == target->ndim) || scalar_for_one)
+        return RLKD_OK;
+    char file_shape[96], net_shape[96];
+    format_file_shape(file_shape, sizeof file_shape, shape);
+    rlkd_format_shape(net_shape, sizeof net_shape, target);
+    return rlkd_fail(RLKD_ERR_SHAPE,
+                     "tensor \"%s\" is %s in the file but %s in the network",
+                     name, file_shape, net_shape);
+}
+
+/* Checks one header entry against its network tensor and fills *plan. */
+static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
+                              uint64_t data_length, planned_tensor *plan)
+{
+    const char *name = entry->string;
+    if (!cJSON_IsObject(entry))
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\": its header entry is not an object",
+                         name);
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(entry, "dtype");
+    if (!cJSON_IsString(dtype))
+        return rlkd_fail(RLKD_ERR_FORMAT, "tensor \"%s\" has no dtype string",
+                         name);
+    int id = 0;
+    while (id < FILE_DTYPE_COUNT &&
+           strcmp(file_dtypes[id].name, dtype->valuestring) != 0)
+        id++;
+    if (id == FILE_DTYPE_COUNT)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\" has dtype \"%.32s\", which rlkd does "
+                         "not read (F32, F64, F16, BF16; I64, I32 for integer "
+                         "buffers)", name, dtype->valuestring);
+    const rlkd_tensor *t = target->value;
+    if (file_dtypes[id].loads_into != t->dtype)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\" is %s in the file, but the network "
+                         "holds %s", name, file_dtypes[id].name,
+                         t->dtype == RLKD_DTYPE_I32 ? "integers" : "floats");
+    RLKD_TRY(check_shape(name,
+                         cJSON_GetObjectItemCaseSensitive(entry, "shape"), t));
+    const cJSON *offsets =
+        cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
+    uint64_t begin, end;
+    if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 ||
+        !json_size(cJSON_GetArrayItem(offsets, 0), &begin) ||
+        !json_size(cJSON_GetArrayItem(offsets, 1), &end) || end < begin)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\": \"data_offsets\" is not [begin, end] "
+                         "with 0 <= begin <= end", name);
+    const uint64_t bytes = (uint64_t)t->numel * file_dtypes[id].size;
+    if (end - begin != bytes)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\": data_offsets [%llu, %llu] hold %llu "
+                         "bytes, but %lld %s values take %llu", name,
+                         (unsigned long long)begin, (unsigned long long)end,
+                         (unsigned long long)(end - begin),
+                         (long long)t->numel, file_dtypes[id].name,
+                         (unsigned long long)bytes);
+    if (end > data_length)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "tensor \"%s\": data_offsets [%llu, %llu] run past "
+                         "the end of the data (%llu bytes; is the file "
+                         "truncated?)", name, (unsigned long long)begin,
+                         (unsigned long long)end,
+                         (unsigned long long)data_length);
+    plan->target = target;
+    plan->dtype = (file_dtype_id)id;
+    plan->begin = begin;
+    plan->end = end;
+    return RLKD_OK;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(((const net_tensor *)a)->name, ((const net_tensor *)b)->name);
+}
+
+static int compare_begins(const void *a, const void *b)
+{
+    const uint64_t x = ((const planned_tensor *)a)->begin;
+    const uint64_t y = ((const planned_tensor *)b)->begin;
+    return (x > y) - (x < y);
+}
+
+/* safetensors lays the tensors out back to back: sorted by offset, they
+ * must cover the data exactly. */
+static rlkd_status check_layout(planned_tensor *plan, int count,
+                                uint64_t data_length)
+{
+    qsort(plan, (size_t)count, sizeof *plan, compare_begins);
+    uint64_t covered = 0;
+    for (int i = 0; i < count; i++) {
+        if (plan[i].begin < covered)
+            return rlkd_fail(RLKD_ERR_FORMAT,
+                             "tensors \"%s\" and \"%s\" overlap (data_offsets "
+                             "[%llu, %llu] and [%llu, %llu])",
+                             plan[i - 1].target->name, plan[i].target->name,
+                             (unsigned long long)plan[i - 1].begin,
+                             (unsigned long long)plan[i - 1].end,
+                             (unsigned long long)plan[i].begin,
+                             (unsigned long long)plan[i].end);
+        if (plan[i].begin > covered)
+            return rlkd_fail(RLKD_ERR_FORMAT,
+                             "the data has a hole: bytes [%llu, %llu) before "
+                             "tensor \"%s\" belong to no tensor",
+                             (unsigned long long)covered,
+                             (unsigned long long)plan[i].begin,
+                             plan[i].target->name);
+        covered = plan[i].end;
+    }
+    if (covered != data_length)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the data has %llu bytes after the last tensor (the "
+                         "tensors cover %llu of %llu bytes)",
+                         (unsigned long long)(data_length - covered),
+                         (unsigned long long)covered,
+                         (unsigned long long)data_length);
+    return RLKD_OK;
+}
+
+/* Matches every header entry with a network tensor (sorted by name) and
+ * checks it; every network tensor must be matched exactly once. */
+static rlkd_status plan_load(const cJSON *header, const net_tensor *by_name,
+                             int count, uint64_t data_length,
+                             planned_tensor *plan)
+{
+    char *matched = calloc((size_t)count + 1, 1);
+    if (!matched)
+        return out_of_memory();
+    rlkd_status status = RLKD_OK;
+    int planned = 0;
+    for (const cJSON *entry = header->child; entry && status == RLKD_OK;
+         entry = entry->next) {
+        if (strcmp(entry->string, "__metadata__") == 0)
+            continue;
+        const net_tensor key = {.name = entry->string};
+        const net_tensor *target = bsearch(&key, by_name, (size_t)count,
+                                           sizeof *by_name, compare_names);
+        if (!target)
+            status = rlkd_fail(RLKD_ERR_FORMAT,
+                               "the file has a tensor \"%s\" that the network "
+                               "does not have", entry->string);
+        else if (matched[target - by_name])
+            status = rlkd_fail(RLKD_ERR_FORMAT,
+                               "tensor \"%s\" appears twice in the header",
+                               entry->string);
+        else
+            status = plan_entry(entry, target, data_length, &plan[planned]);
+        if (status == RLKD_OK) {
+            matched[target - by_name] = 1;
+            planned++;
+        }
+    }
+    for (int i = 0; i < count && status == RLKD_OK; i++)
+        if (!matched[i])
+            status = rlkd_fail(RLKD_ERR_FORMAT,
+                               "the network's tensor \"%s\" is not in the file",
+                               by_name[i].name);
+    free(matched);
+    if (status == RLKD_OK)
+        status = check_layout(plan, count, data_length);
+    return status;
+}
+
+/* I64 values must fit the int32 buffers they load into. */
+static rlkd_status check_integers(const planned_tensor *plan, int count,
+                                  const unsigned char *data)
+{
+    for (int i = 0; i < count; i++) {
+        if (plan[i].dtype != FILE_I64)
+            continue;
+        const int64_t numel = plan[i].target->value->numel;
+        for (int64_t k = 0; k < numel; k++) {
+            int64_t value;
+            memcpy(&value, data + plan[i].begin + (size_t)k * sizeof value,
+                   sizeof value);
+            if (value < INT32_MIN || value > INT32_MAX)
+                return rlkd_fail(RLKD_ERR_FORMAT,
+                                 "tensor \"%s\": value %lld at index %lld "
+                                 "does not fit int32",
+                                 plan[i].target->name, (long long)value,
+                                 (long long)k);
+        }
+    }
+    return RLKD_OK;
+}
+
+/* IEEE half-precision bits to float (exact). */
+static float half_to_float(uint16_t half)
+{
+    const uint32_t sign = (uint32_t)(half >> 15) << 31;
+    const uint32_t exponent = (half >> 10) & 0x1fu;
+    const uint32_t mantissa = half & 0x3ffu;
+    uint32_t bits;
+    if (exponent == 0x1f) {        /* infinity or NaN */
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent != 0) {    /* normal: rebias 15 -> 127 */
+        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    } else {                       /* zero or subnormal: mantissa * 2^-24 */
+        const float magnitude = (float)mantissa * 0x1p-24f;
+        return sign ? -magnitude : magnitude;
+    }
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* Converts `count` values of a file dtype at src to float32 or int32 (as
+ * the dtype loads into) at dst. */
+static void convert(void *dst, const unsigned char *src, file_dtype_id dtype,
+                    size_t count)
+{
+    float *f = dst;
+    int32_t *i32 = dst;
+    uint16_t u16;
+    uint32_t u32;
+    double f64;
+    int64_t i64;
+    switch (dtype) {
+    case FILE_F32:
+    case FILE_I32:
+        memcpy(dst, src, count * 4);
+        break;
+    case FILE_F64:
+        for (size_t k = 0; k < count; k++) {
+            memcpy(&f64, src + k * 8, 8);
+            f[k] = (float)f64;
+        }
+        break;
+    case FILE_F16:
+        for (size_t k = 0; k < count; k++) {
+            memcpy(&u16, src + k * 2, 2);
+            f[k] = half_to_float(u16);
+        }
+        break;
+    case FILE_BF16: /* the top half of a float32 */
+        for (size_t k = 0; k < count; k++) {
+            memcpy(&u16, src + k * 2, 2);
+            u32 = (uint32_t)u16 << 16;
+            memcpy(&f[k], &u32, 4);
+        }
+        break;
+    case FILE_I64: /* values checked to fit by check_integers */
+        for (size_t k = 0; k < count; k++) {
+            memcpy(&i64, src + k * 8, 8);
+            i32[k] = (int32_t)i64;
+        }
+        break;
+    case FILE_DTYPE_COUNT:
+        break;
+    }
+}
+
+/* 4-byte data already in the tensor's format is written in place. */
+static int writes_in_place(const planned_tensor *plan, const unsigned char *data)
+{
+    return file_dtypes[plan->dtype].size == 4 &&
+           (uintptr_t)(data + plan->begin) % 4 == 0;
+}
+
+/* Writes each planned tensor from the data read. Everything was checked and
+ * allocated before the first write, so only a device failure can stop it
+ * part-way. */
+static rlkd_status write_tensors(const planned_tensor *plan, int count,
+                                 const unsigned char *data)
+{
+    size_t largest = 1;
+    for (int i = 0; i < count; i++)
+        if (!writes_in_place(&plan[i], data) &&
+            (size_t)plan[i].target->value->numel * 4 > largest)
+            largest = (size_t)plan[i].target->value->numel * 4;
+    void *converted = malloc(largest);
+    if (!converted)
+        return out_of_memory();
+    rlkd_status status = RLKD_OK;
+    for (int i = 0; i < count && status == RLKD_OK; i++) {
+        rlkd_tensor *t = plan[i].target->value;
+        const size_t numel = (size_t)t->numel;
+        const void *values = data + plan[i].begin;
+        if (!writes_in_place(&plan[i], data)) {
+            convert(converted, data + plan[i].begin, plan[i].dtype, numel);
+            values = converted;
+        }
+        status = t->dtype == RLKD_DTYPE_F32
+                     ? rlkd_tensor_write(t, values, numel)
+                     : rlkd_tensor_write_i32(t, values, numel);
+    }
+    free(converted);
+    return status;
+}
+
+/* Loads the file's tensors into net: checks the header against the
+ * network, reads the data, checks it, then writes every tensor. */
+static rlkd_status load_into(rlkd_net *net, const checkpoint_file *file)
+{
+    net_tensor *by_name;
+    int count;
+    RLKD_TRY(list_net_tensors(net, &by_name, &count));
+    qsort(by_name, (size_t)count, sizeof *by_name, compare_names);
+    planned_tensor *plan = malloc((size_t)(count + 1) * sizeof *plan);
+    rlkd_status status = plan ? plan_load(file->header, by_name, count,
+                                          file->data_length, plan)
+                              : out_of_memory();
+    unsigned char *data = NULL;
+    if (status == RLKD_OK) {
+        data = malloc(file->data_length ? (size_t)file->data_length : 1);
+        status = data ? read_at(file->fd, data, (size_t)file->data_length,
+                                file->data_start)
+                      : out_of_memory();
+    }
+    if (status == RLKD_OK)
+        status = check_integers(plan, count, data);
+    if (status == RLKD_OK)
+        status = write_tensors(plan, count, data);
+    free(data);
+    free(plan);
+    free(by_name);
+    return status;
+}
+
+rlkd_status rlkd_net_load_weights(rlkd_net *net, const char *path)
+{
+    static const char op[] = "rlkd_net_load_weights";
+    if (!net)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
+    if (!path)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
+    checkpoint_file file;
+    rlkd_status status = open_checkpoint(path, &file);
+    if (status == RLKD_OK)
+        status = load_into(net, &file);
+    close_checkpoint(&file);
+    return in_file(status, op, path);
+}
+
+rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path, rlkd_net **out)
+{
+    static const char op[] = "rlkd_net_load";
+    if (!out)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: out is NULL", op);
+    *out = NULL;
+    RLKD_TRY(rlkd_check_context(ctx, op));
+    if (!path)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
+    checkpoint_file file;
+    rlkd_status status = open_checkpoint(path, &file);
+    const char *architecture =
+        status == RLKD_OK ? metadata_string(file.header, "rlkd_architecture")
+                          : NULL;
+    if (status == RLKD_OK && !architecture)
+        status = rlkd_fail(RLKD_ERR_FORMAT,
+                           "the header has no __metadata__.rlkd_architecture "
+                           "(not saved by rlkd_net_save?): build the network "
+                           "(e.g. rlkd_zoo_create) and use "
+                           "rlkd_net_load_weights");
+    rlkd_net *net = NULL;
+    if (status == RLKD_OK)
+        status = rlkd_architecture_build(ctx, architecture, &net);
+    if (status == RLKD_OK)
+        status = load_into(net, &file);
+    close_checkpoint(&file);
+    if (status != RLKD_OK) {
+        rlkd_net_destroy(net);
+        return in_file(status, op, path);
+    }
+    *out = net;
+    return RLKD_OK;
+}
