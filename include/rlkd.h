@@ -509,7 +509,8 @@ RLKD_API int rlkd_eca_kernel_size(int channels, int gamma, int b);
 
 /**
  * Efficient channel attention: s = sigmoid(conv1d(gap(x), w)) across
- * channels (zero padding (k-1)/2, no bias), y = x * s. w [k], k odd.
+ * channels (zero padding (k-1)/2, no bias), y = x * s. w [k] or [1,1,k]
+ * (PyTorch's Conv1d weight), k odd; dw has w's shape.
  */
 RLKD_API rlkd_status rlkd_eca_forward(rlkd_context *ctx, rlkd_tensor *y,
                                       const rlkd_tensor *x,
@@ -691,7 +692,7 @@ RLKD_API rlkd_status rlkd_net_add_se(rlkd_net *net, int *node,
                                      const char *name, int input,
                                      int reduction);
 /** ECA with a 1-D kernel of `kernel` taps (0: rlkd_eca_kernel_size(C, 2, 1)):
- * "<name>.conv.weight" [kernel]. */
+ * "<name>.conv.weight" [1, 1, kernel], as the ECA-Net code's Conv1d. */
 RLKD_API rlkd_status rlkd_net_add_eca(rlkd_net *net, int *node,
                                       const char *name, int input,
                                       int kernel);

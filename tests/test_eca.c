@@ -5,6 +5,7 @@
 #include "attention_test.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* One ECA problem; loss = sum r * y. */
 typedef struct eca_problem {
@@ -167,9 +168,40 @@ static void errors(void)
         rlkd_tensor_destroy(all[i]);
 }
 
+/* PyTorch's Conv1d weight [1,1,k] holds the same taps as [k]. */
+static void pytorch_weight_shape(void)
+{
+    float xs[2 * 5 * 3 * 3], taps[3] = {0.3f, -0.7f, 1.1f};
+    test_fill_uniform(xs, sizeof xs / sizeof *xs, -1, 1, 41);
+    rlkd_tensor *x = t_from(xs, 2, 5, 3, 3), *dy = t_from(xs, 2, 5, 3, 3);
+    rlkd_tensor *w_flat = t_from(taps, 3, 0, 0, 0);
+    rlkd_tensor *w_conv = t_from(taps, 1, 1, 3, 0);
+    rlkd_tensor *w_wide = t_new(2, 1, 3, 0);
+    rlkd_tensor *y_flat = t_new(2, 5, 3, 3), *y_conv = t_new(2, 5, 3, 3);
+    rlkd_tensor *dw_flat = t_new(3, 0, 0, 0), *dw_conv = t_new(1, 1, 3, 0);
+    CHECK_OK(rlkd_eca_forward(test_ctx, y_flat, x, w_flat));
+    CHECK_OK(rlkd_eca_forward(test_ctx, y_conv, x, w_conv));
+    CHECK_OK(rlkd_eca_backward(test_ctx, NULL, dw_flat, dy, x, w_flat));
+    CHECK_OK(rlkd_eca_backward(test_ctx, NULL, dw_conv, dy, x, w_conv));
+    float *a = t_get(y_flat), *b = t_get(y_conv);
+    float *da = t_get(dw_flat), *db = t_get(dw_conv);
+    CHECK(memcmp(a, b, sizeof xs) == 0);
+    CHECK(memcmp(da, db, 3 * sizeof *da) == 0);
+    CHECK_FAILS(rlkd_eca_backward(test_ctx, NULL, dw_flat, dy, x, w_conv),
+                RLKD_ERR_SHAPE, "dw has shape [3], expected [1,1,3]");
+    CHECK_FAILS(rlkd_eca_forward(test_ctx, y_flat, x, w_wide), RLKD_ERR_SHAPE,
+                "w must be 1-D");
+    free(a); free(b); free(da); free(db);
+    rlkd_tensor *all[] = {x, dy, w_flat, w_conv, w_wide, y_flat, y_conv,
+                          dw_flat, dw_conv};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        rlkd_tensor_destroy(all[i]);
+}
+
 int main(void)
 {
     test_main_begin();
+    test_run("eca/pytorch_weight_shape", pytorch_weight_shape);
     test_run("eca/kernel_sizes", kernel_sizes);
     test_run("eca/kernel_one", kernel_one);
     test_run("eca/kernel_three", kernel_three);

@@ -18,7 +18,8 @@ int rlkd_eca_kernel_size(int channels, int gamma, int b)
     return truncated % 2 ? truncated : truncated + 1;
 }
 
-/* x and w [k] with k odd, common to forward and backward; fills g. */
+/* x and w [k] or [1,1,k] with k odd, common to forward and backward;
+ * fills g. */
 static rlkd_status check_eca_inputs(const rlkd_context *ctx, const char *op,
                                     const rlkd_tensor *x, const rlkd_tensor *w,
                                     rlkd_attention_geom *g)
@@ -26,6 +27,9 @@ static rlkd_status check_eca_inputs(const rlkd_context *ctx, const char *op,
     RLKD_TRY(rlkd_check_context(ctx, op));
     RLKD_TRY(rlkd_check_attention_input(ctx, op, x, g));
     RLKD_TRY(rlkd_check_tensor(ctx, op, "w", w, RLKD_DTYPE_F32));
+    /* [1,1,k] is PyTorch's Conv1d weight: the same k taps. */
+    if (w->ndim == 3 && w->shape[0] == 1 && w->shape[1] == 1)
+        return rlkd_check_odd_kernel(op, "w", w, 2, &g->kernel);
     RLKD_TRY(rlkd_expect_ndim(op, "w", w, 1));
     return rlkd_check_odd_kernel(op, "w", w, 0, &g->kernel);
 }
@@ -50,7 +54,7 @@ rlkd_status rlkd_eca_backward(rlkd_context *ctx, rlkd_tensor *dx,
     RLKD_TRY(check_eca_inputs(ctx, op, x, w, &g));
     RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dy", dy, 0, 4, x->shape));
     RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dx", dx, 1, 4, x->shape));
-    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dw", dw, 1, 1, w->shape));
+    RLKD_TRY(rlkd_check_f32_shaped(ctx, op, "dw", dw, 1, w->ndim, w->shape));
     return RLKD_DISPATCH(ctx, eca_backward, rlkd_f32(dx), rlkd_f32(dw),
                          rlkd_f32(dy), rlkd_f32(x), rlkd_f32(w), &g);
 }
