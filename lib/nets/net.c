@@ -193,9 +193,13 @@ static rlkd_status window_size(const char *op, const char *name, int in,
     int64_t size;
     rlkd_status status =
         rlkd_window_output_size(&size, in, kernel, stride, pad, dilation);
-    if (status != RLKD_OK)
-        return rlkd_fail(status, "%s: layer \"%s\": %s", op, name,
-                         rlkd_last_error());
+    if (status != RLKD_OK) {
+        /* rlkd_fail writes the buffer rlkd_last_error() returns: copy the
+         * window's message out first (overlapping vsnprintf is undefined). */
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", rlkd_last_error());
+        return rlkd_fail(status, "%s: layer \"%s\": %s", op, name, reason);
+    }
     *out = (int)size;
     return RLKD_OK;
 }
@@ -413,6 +417,18 @@ static int name_taken(const rlkd_net *net, const char *name)
     return 0;
 }
 
+/* Whether an earlier layer made a parameter or buffer called `name`. */
+static int tensor_name_taken(const rlkd_net *net, const char *name)
+{
+    for (int i = 0; i < net->param_count; i++)
+        if (strcmp(net->params[i].name, name) == 0)
+            return 1;
+    for (int i = 0; i < net->buffer_count; i++)
+        if (strcmp(net->buffers[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static int kind_has_tensors(rlkd_layer_kind kind)
 {
     return kind == RLKD_LAYER_CONV2D || kind == RLKD_LAYER_BATCHNORM2D ||
@@ -461,19 +477,27 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: layer name \"%s\" is %s", op, name,
                          name[0] ? "taken" : "empty");
+    /* '#' keeps generated names apart from torchvision-style ones, and
+     * "<kind>#<node>" is unique by its node: so a given name may contain
+     * '#' only when it is this layer's own generated name (as a saved
+     * architecture passes it back), or a later unnamed layer could get a
+     * name taken already. */
+    char generated[48];
+    snprintf(generated, sizeof generated, "%s#%d",
+             rlkd_layer_kind_name(spec->kind), net->layer_count + 1);
+    if (name && strchr(name, '#') && strcmp(name, generated) != 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: layer name \"%s\" contains '#', which only "
+                         "generated names have (this layer's is \"%s\")",
+                         op, name, generated);
+    if (!name)
+        name = generated;
     RLKD_TRY(reserve((void **)&net->layers, &net->layer_capacity,
                      net->layer_count + 1, sizeof *net->layers, op));
 
     pending_layer p;
     memset(&p, 0, sizeof p);
     p.layer.spec = *spec;
-    char generated[48];
-    if (!name) {
-        /* '#' keeps generated names apart from torchvision-style ones. */
-        snprintf(generated, sizeof generated, "%s#%d",
-                 rlkd_layer_kind_name(spec->kind), net->layer_count + 1);
-        name = generated;
-    }
     p.layer.name = copy_string(name);
     p.layer.inputs = malloc((size_t)input_count * sizeof *p.layer.inputs);
     if (!p.layer.name || !p.layer.inputs) {
@@ -485,6 +509,15 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
 
     int params = 0, buffers = 0;
     rlkd_status status = shape_layer(net, &p, op);
+    /* Layer names are unique, but "a.fc1" + ".weight" and SE "a" +
+     * ".fc1.weight" are one tensor name: find and checkpoints need each
+     * name once. */
+    for (int i = 0; status == RLKD_OK && i < p.tensor_count; i++)
+        if (tensor_name_taken(net, p.tensors[i].name))
+            status = rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                               "%s: layer \"%s\" would make tensor \"%s\", "
+                               "but that name is taken by an earlier layer",
+                               op, p.layer.name, p.tensors[i].name);
     for (int i = 0; i < p.tensor_count; i++)
         p.is_param[i] ? params++ : buffers++;
     if (status == RLKD_OK)
