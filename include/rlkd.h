@@ -637,7 +637,8 @@ RLKD_API void rlkd_net_destroy(rlkd_net *net);
  * returned earlier, 0 for the input) and writes the new node's index to
  * *node (which may be NULL). `name` is the layer's unique name prefix; it is
  * required for layers with parameters or buffers, and may be NULL for the
- * others. New parameters are initialised as torchvision does: conv weights
+ * others, which are then named "<kind>#<node>" ('#' is reserved for these
+ * generated names). Names and the tensor names made from them are unique. New parameters are initialised as torchvision does: conv weights
  * Kaiming-normal (fan_out, ReLU gain), linear weights and biases
  * U(-1/sqrt(in), 1/sqrt(in)), batch-norm weight 1 and bias 0, running mean 0
  * and variance 1; attention weights as their papers' code (PyTorch defaults).
@@ -766,7 +767,7 @@ RLKD_API rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
  * convolutions, linear layers and attention modules (their MLPs and
  * convolutions). Batch norm, ReLU, pooling and adds are not counted, as in
  * torchvision's published counts. FLOPs = 2 x MACs. Either pointer may be
- * NULL. Unnamed layers are named "<kind>#<node>".
+ * NULL.
  */
 RLKD_API rlkd_status rlkd_net_cost(const rlkd_net *net, int64_t *params,
                                    int64_t *macs);

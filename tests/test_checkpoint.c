@@ -880,7 +880,7 @@ static const bad_file bad_files[] = {
     {"input out of range", EDIT(input_out_of_range), RLKD_ERR_FORMAT,
      "input node 99", 1},
     {"add with one input", EDIT(add_with_one_input), RLKD_ERR_FORMAT,
-     "array of 2 node indices", 1},
+     "reads 2 nodes, got 1", 1},
     {"missing layer field", EDIT(missing_field), RLKD_ERR_FORMAT,
      "\"kernel\"", 1},
     {"unknown layer field", EDIT(unknown_field), RLKD_ERR_FORMAT, "colour", 1},

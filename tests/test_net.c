@@ -812,7 +812,7 @@ static void builder(void)
         {"se.fc1.bias", 1, {2}},
         {"se.fc2.weight", 2, {8, 2}},
         {"se.fc2.bias", 1, {8}},
-        {"eca.conv.weight", 1, {3}},
+        {"eca.conv.weight", 3, {1, 1, 3}},
         {"cbam.fc1.weight", 2, {2, 8}},
         {"cbam.fc1.bias", 1, {2}},
         {"cbam.fc2.weight", 2, {8, 2}},

@@ -73,14 +73,6 @@ static float *spec_float(rlkd_layer_spec *spec, const spec_field *field)
     return (float *)((char *)spec + field->offset);
 }
 
-/* How many inputs a kind reads; 0 for any number (concat). */
-static int kind_input_count(rlkd_layer_kind kind)
-{
-    if (kind == RLKD_LAYER_ADD)
-        return 2;
-    return kind == RLKD_LAYER_CONCAT ? 0 : 1;
-}
-
 /* ---- writing ---- */
 
 /* Adds key: [values...] to object; 0 when out of memory. */
@@ -210,15 +202,15 @@ static rlkd_status read_spec(const cJSON *json, const char *what,
 
 /* Reads the layer's "inputs" into a new array (*inputs, free() it). */
 static rlkd_status read_inputs(const cJSON *json, const char *what,
-                               rlkd_layer_kind kind, int **inputs, int *count)
+                               int **inputs, int *count)
 {
     const cJSON *array = cJSON_GetObjectItemCaseSensitive(json, "inputs");
-    const int expected = kind_input_count(kind);
+    /* How many a kind reads is the builder's check (rlkd_net_append). */
     const int n = cJSON_IsArray(array) ? cJSON_GetArraySize(array) : 0;
-    if (n < 1 || (expected && n != expected))
+    if (n < 1)
         return rlkd_fail(RLKD_ERR_FORMAT,
-                         "%s needs \"inputs\" as an array of %s node indices",
-                         what, expected == 2 ? "2" : expected ? "1" : ">= 1");
+                         "%s needs \"inputs\" as a non-empty array of node "
+                         "indices", what);
     int *values = malloc((size_t)n * sizeof *values);
     if (!values)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -260,9 +252,9 @@ static rlkd_status build_layer(rlkd_net *net, int index, const cJSON *json)
 
     RLKD_TRY(read_spec(json, what, &spec));
     int *inputs = NULL, input_count = 0;
-    RLKD_TRY(read_inputs(json, what, spec.kind, &inputs, &input_count));
+    RLKD_TRY(read_inputs(json, what, &inputs, &input_count));
     rlkd_status status =
-        rlkd_net_append(net, NULL, name_text, inputs, input_count, &spec);
+        rlkd_net_append(net, NULL, name_text, inputs, input_count, &spec, 0);
     free(inputs);
     return refused(status, what);
 }

@@ -128,6 +128,7 @@ typedef struct pending_layer {
     rlkd_named_tensor tensors[8];
     int is_param[8];
     int tensor_count;
+    int randomise;  /* draw initial weights (not when a file follows) */
 } pending_layer;
 
 static void discard_pending(pending_layer *p)
@@ -167,6 +168,8 @@ static rlkd_status add_param_uniform(rlkd_net *net, pending_layer *p,
 {
     rlkd_tensor *t;
     RLKD_TRY(add_tensor(net, p, suffix, 1, RLKD_DTYPE_F32, ndim, shape, &t));
+    if (!p->randomise)
+        return RLKD_OK;
     float bound = (float)(1.0 / sqrt(fan_in));
     return rlkd_tensor_fill_uniform(t, -bound, bound);
 }
@@ -261,8 +264,9 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
         RLKD_TRY(add_tensor(net, p, "weight", 1, RLKD_DTYPE_F32, 4, shape,
                             &weight));
         /* Kaiming normal, fan_out, ReLU gain (torchvision's ResNet init). */
-        RLKD_TRY(rlkd_tensor_fill_normal(weight, 0.0f,
-                                         (float)sqrt(2.0 / (double)fan_out)));
+        if (p->randomise)
+            RLKD_TRY(rlkd_tensor_fill_normal(
+                weight, 0.0f, (float)sqrt(2.0 / (double)fan_out)));
         if (s->bias) {
             const int64_t bias_shape[1] = {s->out_channels};
             RLKD_TRY(add_tensor(net, p, "bias", 1, RLKD_DTYPE_F32, 1,
@@ -277,8 +281,8 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
         RLKD_TRY(rlkd_expect_finite_above(op, "eps", s->eps, 0.0f));
         if (!(s->momentum >= 0.0f && s->momentum <= 1.0f))
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                             "%s: momentum must be in [0,1], got %g", op,
-                             (double)s->momentum);
+                             "%s: layer \"%s\": momentum must be in [0,1], "
+                             "got %g", op, l->name, (double)s->momentum);
         const int64_t shape[1] = {c}, one[1] = {1};
         rlkd_tensor *t;
         RLKD_TRY(add_tensor(net, p, "weight", 1, RLKD_DTYPE_F32, 1, shape, &t));
@@ -397,8 +401,9 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
                              "%s: layer \"%s\": the ECA kernel must be odd and "
                              ">= 1, got %d", op, l->name, kernel);
         l->spec.kernel = kernel;
-        const int64_t shape[1] = {kernel};
-        RLKD_TRY(add_param_uniform(net, p, "conv.weight", 1, shape, kernel));
+        /* [1, 1, k]: the ECA-Net code's Conv1d weight, so its files load. */
+        const int64_t shape[3] = {1, 1, kernel};
+        RLKD_TRY(add_param_uniform(net, p, "conv.weight", 3, shape, kernel));
         l->macs = (int64_t)c * kernel;
         break;
     }
@@ -436,6 +441,21 @@ static int kind_has_tensors(rlkd_layer_kind kind)
            kind == RLKD_LAYER_ECA || kind == RLKD_LAYER_CBAM;
 }
 
+/* add reads two nodes, concat one or more, every other kind one. */
+static rlkd_status check_input_count(const char *op, rlkd_layer_kind kind,
+                                     int input_count)
+{
+    if (kind == RLKD_LAYER_CONCAT)
+        return rlkd_expect_at_least(op, "input count", input_count, 1);
+    const int expected = kind == RLKD_LAYER_ADD ? 2 : 1;
+    if (input_count != expected)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: a layer of kind %s reads %d node%s, got %d", op,
+                         rlkd_layer_kind_name(kind), expected,
+                         expected == 1 ? "" : "s", input_count);
+    return RLKD_OK;
+}
+
 static rlkd_status check_inputs(const rlkd_net *net, const char *op,
                                 const int *inputs, int input_count)
 {
@@ -459,7 +479,7 @@ static rlkd_status check_inputs(const rlkd_net *net, const char *op,
 
 rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
                             const int *inputs, int input_count,
-                            const rlkd_layer_spec *spec)
+                            const rlkd_layer_spec *spec, int randomise)
 {
     static const char op[] = "rlkd_net_add";
     if (!net)
@@ -467,7 +487,7 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
     if (!spec || (unsigned)spec->kind >= RLKD_LAYER_KIND_COUNT)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: unknown layer kind",
                          op);
-    RLKD_TRY(rlkd_expect_at_least(op, "input count", input_count, 1));
+    RLKD_TRY(check_input_count(op, spec->kind, input_count));
     RLKD_TRY(check_inputs(net, op, inputs, input_count));
     if (!name && kind_has_tensors(spec->kind))
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
@@ -497,6 +517,7 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
 
     pending_layer p;
     memset(&p, 0, sizeof p);
+    p.randomise = randomise;
     p.layer.spec = *spec;
     p.layer.name = copy_string(name);
     p.layer.inputs = malloc((size_t)input_count * sizeof *p.layer.inputs);
@@ -558,7 +579,7 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
 static rlkd_status append_one(rlkd_net *net, int *node, const char *name,
                               int input, const rlkd_layer_spec *spec)
 {
-    return rlkd_net_append(net, node, name, &input, 1, spec);
+    return rlkd_net_append(net, node, name, &input, 1, spec, 1);
 }
 
 rlkd_status rlkd_net_add_conv2d(rlkd_net *net, int *node, const char *name,
@@ -639,14 +660,14 @@ rlkd_status rlkd_net_add_add(rlkd_net *net, int *node, const char *name,
 {
     const rlkd_layer_spec spec = {.kind = RLKD_LAYER_ADD};
     const int inputs[2] = {input_a, input_b};
-    return rlkd_net_append(net, node, name, inputs, 2, &spec);
+    return rlkd_net_append(net, node, name, inputs, 2, &spec, 1);
 }
 
 rlkd_status rlkd_net_add_concat(rlkd_net *net, int *node, const char *name,
                                 const int *inputs, int count)
 {
     const rlkd_layer_spec spec = {.kind = RLKD_LAYER_CONCAT};
-    return rlkd_net_append(net, node, name, inputs, count, &spec);
+    return rlkd_net_append(net, node, name, inputs, count, &spec, 1);
 }
 
 rlkd_status rlkd_net_add_se(rlkd_net *net, int *node, const char *name,

@@ -84,10 +84,12 @@ const char *rlkd_layer_kind_name(rlkd_layer_kind kind);
 rlkd_layer_kind rlkd_layer_kind_from_name(const char *name);
 
 /* Appends a layer from its record: what every rlkd_net_add_* call does, and
- * what rlkd_net_load does with a saved architecture. */
+ * what rlkd_net_load does with a saved architecture. randomise == 0 skips
+ * the random initial weights (they stay zero) when a file will fill them:
+ * faster, and it leaves the context's random stream where it was. */
 rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
                             const int *inputs, int input_count,
-                            const rlkd_layer_spec *spec);
+                            const rlkd_layer_spec *spec, int randomise);
 
 /* Node `node`'s output shape [C, H, W] (node 0 is the input). */
 void rlkd_net_node_dims(const rlkd_net *net, int node, int *c, int *h, int *w);
