@@ -33,14 +33,14 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fopenmp \
               -Iinclude -D_POSIX_C_SOURCE=200809L
-LDLIBS := -lopenblas -lcjson -lm -fopenmp
+LDLIBS := -lopenblas -lcjson -lz -lm -fopenmp
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_CFLAGS += $(SAN_FLAGS)
 LDLIBS += $(SAN_FLAGS)
 endif
 
-LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c lib/nets/*.c)
+LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c)
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found; set NVCC or CUDA_HOME)

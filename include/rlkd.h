@@ -92,7 +92,8 @@ typedef enum rlkd_status {
     RLKD_ERR_IO = 7,               /**< a file could not be read or written */
     RLKD_ERR_FORMAT = 8,           /**< a file or buffer is malformed */
     RLKD_ERR_DEVICE = 9,           /**< the device runtime reported an error */
-    RLKD_ERR_INTERNAL = 10         /**< a bug in rlkd; please report it */
+    RLKD_ERR_INTERNAL = 10,        /**< a bug in rlkd; please report it */
+    RLKD_ERR_NUMERIC = 11          /**< a loss or value became NaN or Inf */
 } rlkd_status;
 
 /** A short constant name of a status, e.g. "RLKD_ERR_SHAPE". Never NULL. */
@@ -828,6 +829,287 @@ RLKD_API rlkd_status rlkd_net_load_weights(rlkd_net *net, const char *path);
 /** Rebuilds a network saved by rlkd_net_save (architecture and weights). */
 RLKD_API rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path,
                                    rlkd_net **out);
+
+/* ------------------------------------------------------------------------ */
+/* L3 training: data sets, batches and augmentation, optimisers, schedules,  */
+/* a trainer with knowledge distillation, evaluation                         */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * An in-memory image data set: `count` images of [channels, height, width]
+ * 8-bit pixels (CHW order) with int32 class labels in [0, classes).
+ */
+typedef struct rlkd_dataset rlkd_dataset;
+
+/**
+ * Reads an IDX image file ([N, H, W] unsigned bytes, as MNIST and
+ * Fashion-MNIST) and its IDX label file, each plain or gzip (detected from
+ * the content). Corrupt, truncated or mismatched files (different counts)
+ * give RLKD_ERR_FORMAT or RLKD_ERR_IO with the file and the problem.
+ * classes = 1 + the largest label. Ownership: *out is the caller's.
+ */
+RLKD_API rlkd_status rlkd_dataset_load_idx(const char *images_path,
+                                           const char *labels_path,
+                                           rlkd_dataset **out);
+/**
+ * Reads CIFAR binary files: CIFAR-10 records are <1 label byte><3072 pixel
+ * bytes>, CIFAR-100 records <coarse byte><fine byte><3072 pixel bytes>.
+ * cifar100 selects the format; coarse_labels picks CIFAR-100's 20 coarse
+ * classes instead of the 100 fine ones. The files are concatenated in order
+ * (e.g. the five CIFAR-10 training batches).
+ */
+RLKD_API rlkd_status rlkd_dataset_load_cifar(const char *const *paths,
+                                             int path_count, int cifar100,
+                                             int coarse_labels,
+                                             rlkd_dataset **out);
+/** An empty (zeroed) data set to fill with rlkd_dataset_set_item. */
+RLKD_API rlkd_status rlkd_dataset_create(int64_t count, int channels,
+                                         int height, int width, int classes,
+                                         rlkd_dataset **out);
+RLKD_API void rlkd_dataset_destroy(rlkd_dataset *dataset);
+/** Copies one image (channels*height*width bytes, CHW) and its label in. */
+RLKD_API rlkd_status rlkd_dataset_set_item(rlkd_dataset *dataset,
+                                           int64_t index,
+                                           const uint8_t *pixels,
+                                           int32_t label);
+/** Copies one image and its label out (either pointer may be NULL). */
+RLKD_API rlkd_status rlkd_dataset_get_item(const rlkd_dataset *dataset,
+                                           int64_t index, uint8_t *pixels,
+                                           int32_t *label);
+/** Size and shape; any pointer may be NULL. */
+RLKD_API rlkd_status rlkd_dataset_info(const rlkd_dataset *dataset,
+                                       int64_t *count, int *channels,
+                                       int *height, int *width, int *classes);
+/**
+ * Splits off a validation set of `validation_count` images chosen by a
+ * seeded permutation; the rest (in their original order) is *train. The
+ * RL reward measures accuracy on such a split, never on the test set.
+ * Both results are new data sets owned by the caller.
+ */
+RLKD_API rlkd_status rlkd_dataset_split(const rlkd_dataset *dataset,
+                                        int64_t validation_count,
+                                        uint64_t seed, rlkd_dataset **train,
+                                        rlkd_dataset **validation);
+/** A new data set of images [first, first + count). */
+RLKD_API rlkd_status rlkd_dataset_subset(const rlkd_dataset *dataset,
+                                         int64_t first, int64_t count,
+                                         rlkd_dataset **out);
+
+/** How a loader batches and augments; fill with rlkd_loader_options_init. */
+typedef struct rlkd_loader_options {
+    size_t struct_size;  /**< set by rlkd_loader_options_init */
+    int batch_size;      /**< default 64 */
+    int shuffle;         /**< reshuffle every epoch; default 1 */
+    int drop_last;       /**< skip a last, smaller batch; default 0 */
+    uint64_t seed;       /**< shuffling and augmentation; default 0 */
+    int crop_padding;    /**< random crop after zero padding by this; default 0 (off) */
+    int horizontal_flip; /**< flip with probability 1/2; default 0 */
+    float mean[4];       /**< per channel, after scaling pixels to [0,1]; default 0 */
+    float std[4];        /**< per channel; default 1 */
+} rlkd_loader_options;
+
+RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
+
+/**
+ * Batches of a data set as tensors on ctx. Every random choice (order,
+ * crop, flip) is a function of (seed, epoch, image), so an epoch is the
+ * same whatever came before it, and a resumed run sees the same batches.
+ * The loader keeps `dataset`, which must outlive it.
+ */
+typedef struct rlkd_loader rlkd_loader;
+
+RLKD_API rlkd_status rlkd_loader_create(rlkd_context *ctx,
+                                        const rlkd_dataset *dataset,
+                                        const rlkd_loader_options *options,
+                                        rlkd_loader **out);
+RLKD_API void rlkd_loader_destroy(rlkd_loader *loader);
+/** Starts epoch `epoch` (0-based) at batch `first_batch` (0 normally). */
+RLKD_API rlkd_status rlkd_loader_start_epoch(rlkd_loader *loader,
+                                             int64_t epoch,
+                                             int64_t first_batch);
+/** Batches per epoch. */
+RLKD_API rlkd_status rlkd_loader_batch_count(const rlkd_loader *loader,
+                                             int64_t *count);
+/**
+ * The next batch of the epoch: *images [n, C, H, W] float32 and *labels [n]
+ * int32, owned by the loader and valid until its next call; both NULL when
+ * the epoch is over.
+ */
+RLKD_API rlkd_status rlkd_loader_next(rlkd_loader *loader,
+                                      rlkd_tensor **images,
+                                      rlkd_tensor **labels);
+
+typedef enum rlkd_optimizer_kind {
+    RLKD_OPTIMIZER_SGD = 0,   /**< momentum, Nesterov, weight decay */
+    RLKD_OPTIMIZER_ADAM = 1,  /**< weight decay added to the gradient */
+    RLKD_OPTIMIZER_ADAMW = 2  /**< decoupled weight decay */
+} rlkd_optimizer_kind;
+
+typedef struct rlkd_optimizer_options {
+    size_t struct_size;     /**< set by rlkd_optimizer_options_init */
+    rlkd_optimizer_kind kind; /**< default SGD */
+    float momentum;         /**< SGD; default 0.9 */
+    int nesterov;           /**< SGD; default 0 */
+    float weight_decay;     /**< default 5e-4 */
+    int no_decay_bn_bias;   /**< exempt batch-norm and bias parameters from weight decay; default 0 */
+    float beta1, beta2, eps; /**< Adam; defaults 0.9, 0.999, 1e-8 */
+} rlkd_optimizer_options;
+
+RLKD_API void rlkd_optimizer_options_init(rlkd_optimizer_options *options);
+
+/** An optimiser over every parameter of a network (state zeroed). The
+ * network must outlive it. */
+typedef struct rlkd_optimizer rlkd_optimizer;
+
+RLKD_API rlkd_status rlkd_optimizer_create(rlkd_net *net,
+                                           const rlkd_optimizer_options *options,
+                                           rlkd_optimizer **out);
+RLKD_API void rlkd_optimizer_destroy(rlkd_optimizer *optimizer);
+/** One update of every parameter from its gradient, with learning rate lr. */
+RLKD_API rlkd_status rlkd_optimizer_step(rlkd_optimizer *optimizer, float lr);
+/** Updates taken so far (Adam's bias correction counts them). */
+RLKD_API rlkd_status rlkd_optimizer_step_count(const rlkd_optimizer *optimizer,
+                                               int64_t *steps);
+
+typedef enum rlkd_schedule_kind {
+    RLKD_SCHEDULE_CONSTANT = 0,
+    RLKD_SCHEDULE_STEP = 1,      /**< x gamma every step_epochs */
+    RLKD_SCHEDULE_MULTISTEP = 2, /**< x gamma at each milestone epoch */
+    RLKD_SCHEDULE_COSINE = 3     /**< cosine from base_lr to final_lr over total_epochs */
+} rlkd_schedule_kind;
+
+/** A learning-rate schedule; fill with rlkd_schedule_init. */
+typedef struct rlkd_schedule {
+    size_t struct_size;     /**< set by rlkd_schedule_init */
+    rlkd_schedule_kind kind; /**< default cosine */
+    float base_lr;          /**< default 0.1 */
+    float final_lr;         /**< cosine's floor; default 0 */
+    float gamma;            /**< step and multistep factor; default 0.1 */
+    int step_epochs;        /**< step: period in epochs; default 30 */
+    int milestones[8];      /**< multistep: epochs, increasing */
+    int milestone_count;    /**< default 0 */
+    float warmup_epochs;    /**< linear warm-up from 0 over this many (fractional) epochs; default 0 */
+    int total_epochs;       /**< cosine: length; default 100 */
+} rlkd_schedule;
+
+RLKD_API void rlkd_schedule_init(rlkd_schedule *schedule);
+/** The learning rate at a fractional epoch (epoch + step / steps_per_epoch). */
+RLKD_API rlkd_status rlkd_schedule_lr(const rlkd_schedule *schedule,
+                                      double epoch, float *lr);
+
+/** What a progress callback receives. */
+typedef struct rlkd_progress {
+    size_t struct_size;
+    int evaluating;          /**< 0 training, 1 evaluating */
+    int64_t epoch, epochs;   /**< 0-based epoch of `epochs` */
+    int64_t step, steps;     /**< 0-based step of this epoch's `steps` */
+    double loss;             /**< running mean of this epoch */
+    double accuracy;         /**< running top-1 of this epoch, in [0,1] */
+    double images_per_second;
+    double eta_seconds;      /**< to the end of the run */
+    float lr;
+} rlkd_progress;
+
+typedef void (*rlkd_progress_fn)(const rlkd_progress *progress, void *user);
+
+/** How a trainer trains; fill with rlkd_trainer_options_init. */
+typedef struct rlkd_trainer_options {
+    size_t struct_size;               /**< set by rlkd_trainer_options_init */
+    int epochs;                       /**< default 10 */
+    rlkd_optimizer_options optimizer; /**< rlkd_optimizer_options_init's */
+    rlkd_schedule schedule;           /**< rlkd_schedule_init's, total_epochs = epochs */
+    float label_smoothing;            /**< without a teacher; default 0 */
+    float kd_alpha;                   /**< with a teacher; default 0.9 */
+    float kd_temperature;             /**< default 4 */
+    float at_beta;                    /**< attention-transfer weight; default 0 (off) */
+    int at_pairs[8][2];               /**< (student node, teacher node) pairs */
+    int at_pair_count;                /**< default 0 */
+    const char *checkpoint_path;      /**< saved after every epoch; NULL: none */
+    rlkd_progress_fn progress;        /**< called every progress_every steps; NULL: none */
+    void *progress_user;
+    int progress_every;               /**< default 20 */
+} rlkd_trainer_options;
+
+RLKD_API void rlkd_trainer_options_init(rlkd_trainer_options *options);
+
+/**
+ * Trains `student` (with an optimiser and a schedule of its own) by
+ * cross-entropy, or, when `teacher` is not NULL, by distillation: the
+ * teacher runs in inference mode on the same batch and the loss is
+ * rlkd_kd_loss (kd_alpha, kd_temperature) plus at_beta times the attention-
+ * transfer loss of each node pair. Both networks must live on one context
+ * and outlive the trainer.
+ */
+typedef struct rlkd_trainer rlkd_trainer;
+
+RLKD_API rlkd_status rlkd_trainer_create(rlkd_net *student, rlkd_net *teacher,
+                                         const rlkd_trainer_options *options,
+                                         rlkd_trainer **out);
+RLKD_API void rlkd_trainer_destroy(rlkd_trainer *trainer);
+/**
+ * One step for a caller who owns the loop: forward, loss, backward and an
+ * optimiser update at the schedule's learning rate for the trainer's
+ * position (which the step advances; steps_per_epoch positions it within
+ * an epoch). *loss and *correct (top-1 hits in the batch) may be NULL.
+ * A NaN or Inf loss fails with RLKD_ERR_NUMERIC before any update.
+ */
+RLKD_API rlkd_status rlkd_trainer_step(rlkd_trainer *trainer,
+                                       const rlkd_tensor *images,
+                                       const rlkd_tensor *labels,
+                                       int64_t steps_per_epoch, float *loss,
+                                       int64_t *correct);
+/**
+ * The whole run: from the trainer's position to options.epochs, each epoch
+ * over `train` (then an evaluation on `validation`, if given), with a
+ * checkpoint after every epoch when options.checkpoint_path is set. A NaN
+ * or Inf loss stops it with RLKD_ERR_NUMERIC, keeping the last good
+ * checkpoint.
+ */
+RLKD_API rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer,
+                                      rlkd_loader *train,
+                                      rlkd_loader *validation);
+/** Where the trainer stands: the next epoch and step within it. */
+RLKD_API rlkd_status rlkd_trainer_position(const rlkd_trainer *trainer,
+                                           int64_t *epoch, int64_t *step);
+/**
+ * Saves everything a resumed run needs, atomically, in one safetensors
+ * file: the student's tensors (so rlkd_net_load_weights and rlkd_net_load
+ * read it as a network checkpoint), the optimiser's state under the
+ * reserved prefix "optimizer_state.", and the position, the context's
+ * random stream and the options in the metadata.
+ */
+RLKD_API rlkd_status rlkd_trainer_save(const rlkd_trainer *trainer,
+                                       const char *path);
+/**
+ * Loads a file of rlkd_trainer_save into this trainer (same architecture):
+ * the run then continues exactly as an uninterrupted run would, bit for bit
+ * on the CPU.
+ */
+RLKD_API rlkd_status rlkd_trainer_resume(rlkd_trainer *trainer,
+                                         const char *path);
+
+/**
+ * Evaluates a network in inference mode over a loader's epoch 0: top-1 and
+ * top-5 accuracy in [0,1] and the mean cross-entropy; any output may be
+ * NULL.
+ */
+RLKD_API rlkd_status rlkd_evaluate(rlkd_net *net, rlkd_loader *loader,
+                                   double *top1, double *top5, double *loss);
+
+/** The tensor of node `node` from the last forward (owned by the network). */
+RLKD_API rlkd_status rlkd_net_node_value(const rlkd_net *net, int node,
+                                         rlkd_tensor **value);
+/**
+ * Backward with extra gradients injected at inner nodes (for losses on
+ * intermediate features, such as attention transfer): grads[i] (node
+ * nodes[i]'s shape) is added to that node's gradient. count may be 0.
+ */
+RLKD_API rlkd_status rlkd_net_backward_nodes(rlkd_net *net,
+                                             const rlkd_tensor *doutput,
+                                             rlkd_tensor *dinput,
+                                             const int *nodes,
+                                             const rlkd_tensor *const *grads,
+                                             int count);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 #   pkg-config       the ABI test reads the installed rlkd.pc
 #   libopenblas-dev  the CPU backend's GEMMs (OpenBLAS)
 #   libcjson-dev     safetensors headers and saved architectures (JSON)
+#   zlib1g-dev       gzip-compressed IDX data sets (MNIST, Fashion-MNIST)
 #   valgrind         `make test-valgrind` (memcheck over the unit tests)
 #   python3-numpy, python3-torch, python3-torchvision
 #                    the PyTorch parity tests (skipped, saying so, without them)
@@ -13,6 +14,6 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libopenblas-dev libcjson-dev valgrind \
+  build-essential pkg-config libopenblas-dev libcjson-dev zlib1g-dev valgrind \
   python3-numpy python3-torch python3-torchvision >/dev/null
 echo "rlkd dependencies installed"

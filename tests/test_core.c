@@ -56,6 +56,7 @@ static void status_strings(void)
         {RLKD_ERR_FORMAT, "RLKD_ERR_FORMAT"},
         {RLKD_ERR_DEVICE, "RLKD_ERR_DEVICE"},
         {RLKD_ERR_INTERNAL, "RLKD_ERR_INTERNAL"},
+        {RLKD_ERR_NUMERIC, "RLKD_ERR_NUMERIC"},
     };
     const size_t count = sizeof names / sizeof names[0];
     for (size_t i = 0; i < count; i++) {
@@ -67,7 +68,7 @@ static void status_strings(void)
                   "rlkd_status_string(%zu) = \"%s\", expected \"%s\"", i,
                   got ? got : "(null)", names[i].name);
     }
-    const rlkd_status unknown[2] = {(rlkd_status)11, (rlkd_status)-1};
+    const rlkd_status unknown[2] = {(rlkd_status)12, (rlkd_status)-1};
     for (int k = 0; k < 2; k++) {
         const char *got = rlkd_status_string(unknown[k]);
         CHECK_MSG(got != NULL && got[0] != '\0',

@@ -35,6 +35,7 @@ const char *rlkd_status_string(rlkd_status status)
     case RLKD_ERR_FORMAT: return "RLKD_ERR_FORMAT";
     case RLKD_ERR_DEVICE: return "RLKD_ERR_DEVICE";
     case RLKD_ERR_INTERNAL: return "RLKD_ERR_INTERNAL";
+    case RLKD_ERR_NUMERIC: return "RLKD_ERR_NUMERIC";
     }
     return "RLKD_ERR_UNKNOWN";
 }
