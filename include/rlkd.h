@@ -951,14 +951,16 @@ typedef struct rlkd_optimizer_options {
     float momentum;         /**< SGD; default 0.9 */
     int nesterov;           /**< SGD; default 0 */
     float weight_decay;     /**< default 5e-4 */
-    int no_decay_bn_bias;   /**< exempt batch-norm and bias parameters from weight decay; default 0 */
+    int no_decay_bn_bias;   /**< exempt every batch-norm parameter and every "*.bias" from weight decay; default 0 */
     float beta1, beta2, eps; /**< Adam; defaults 0.9, 0.999, 1e-8 */
 } rlkd_optimizer_options;
 
 RLKD_API void rlkd_optimizer_options_init(rlkd_optimizer_options *options);
 
-/** An optimiser over every parameter of a network (state zeroed). The
- * network must outlive it. */
+/** An optimiser over every parameter of a network (state zeroed, on the
+ * network's context; options NULL: the defaults). The network must outlive
+ * it; a step fails with RLKD_ERR_SHAPE, changing nothing, if the network's
+ * parameters changed since. */
 typedef struct rlkd_optimizer rlkd_optimizer;
 
 RLKD_API rlkd_status rlkd_optimizer_create(rlkd_net *net,
@@ -986,14 +988,15 @@ typedef struct rlkd_schedule {
     float final_lr;         /**< cosine's floor; default 0 */
     float gamma;            /**< step and multistep factor; default 0.1 */
     int step_epochs;        /**< step: period in epochs; default 30 */
-    int milestones[8];      /**< multistep: epochs, increasing */
+    int milestones[8];      /**< multistep: epochs >= 0, increasing; each applies from its epoch on */
     int milestone_count;    /**< default 0 */
-    float warmup_epochs;    /**< linear warm-up from 0 over this many (fractional) epochs; default 0 */
-    int total_epochs;       /**< cosine: length; default 100 */
+    float warmup_epochs;    /**< W: for epoch < W, lr = lr(W) * epoch / W (from 0); the schedule is not shifted; default 0 */
+    int total_epochs;       /**< cosine: length, final_lr after it; default 100 */
 } rlkd_schedule;
 
 RLKD_API void rlkd_schedule_init(rlkd_schedule *schedule);
-/** The learning rate at a fractional epoch (epoch + step / steps_per_epoch). */
+/** The learning rate at a fractional epoch (epoch + step / steps_per_epoch).
+ * A rate beyond float's range gives RLKD_ERR_NUMERIC. */
 RLKD_API rlkd_status rlkd_schedule_lr(const rlkd_schedule *schedule,
                                       double epoch, float *lr);
 
