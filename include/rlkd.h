@@ -914,7 +914,10 @@ RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
  * Batches of a data set as tensors on ctx. Every random choice (order,
  * crop, flip) is a function of (seed, epoch, image), so an epoch is the
  * same whatever came before it, and a resumed run sees the same batches.
- * The loader keeps `dataset`, which must outlive it.
+ * Each image is cropped, then flipped, then normalised (padding counts as
+ * pixel 0). A new loader stands at epoch 0, batch 0. The loader keeps
+ * `dataset` and ctx, which must outlive it. More than 4 channels are
+ * allowed only without normalisation.
  */
 typedef struct rlkd_loader rlkd_loader;
 
@@ -933,7 +936,7 @@ RLKD_API rlkd_status rlkd_loader_batch_count(const rlkd_loader *loader,
 /**
  * The next batch of the epoch: *images [n, C, H, W] float32 and *labels [n]
  * int32, owned by the loader and valid until its next call; both NULL when
- * the epoch is over.
+ * the epoch is over. The next batch of the same size overwrites them.
  */
 RLKD_API rlkd_status rlkd_loader_next(rlkd_loader *loader,
                                       rlkd_tensor **images,
