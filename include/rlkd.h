@@ -1003,7 +1003,13 @@ RLKD_API void rlkd_schedule_init(rlkd_schedule *schedule);
 RLKD_API rlkd_status rlkd_schedule_lr(const rlkd_schedule *schedule,
                                       double epoch, float *lr);
 
-/** What a progress callback receives. */
+/**
+ * What a progress callback receives: after step `step` of a training epoch
+ * (evaluating 0), and once more after the epoch's validation (evaluating 1:
+ * the same report of the epoch's last step, with loss and accuracy the
+ * validation's mean cross-entropy and top-1). An epoch resumed part-way
+ * counts its running means from the resumed step.
+ */
 typedef struct rlkd_progress {
     size_t struct_size;
     int evaluating;          /**< 0 training, 1 evaluating */
@@ -1023,14 +1029,17 @@ typedef struct rlkd_trainer_options {
     size_t struct_size;               /**< set by rlkd_trainer_options_init */
     int epochs;                       /**< default 10 */
     rlkd_optimizer_options optimizer; /**< rlkd_optimizer_options_init's */
-    rlkd_schedule schedule;           /**< rlkd_schedule_init's, total_epochs = epochs */
+    rlkd_schedule schedule;           /**< rlkd_schedule_init's, total_epochs = epochs
+                                           (used as given: set it again when
+                                           changing epochs) */
     float label_smoothing;            /**< without a teacher; default 0 */
     float kd_alpha;                   /**< with a teacher; default 0.9 */
     float kd_temperature;             /**< default 4 */
     float at_beta;                    /**< attention-transfer weight; default 0 (off) */
-    int at_pairs[8][2];               /**< (student node, teacher node) pairs */
+    int at_pairs[8][2];               /**< (student node, teacher node) pairs: layer
+                                           nodes [N,C,H,W] of one H and W */
     int at_pair_count;                /**< default 0 */
-    const char *checkpoint_path;      /**< saved after every epoch; NULL: none */
+    const char *checkpoint_path;      /**< saved after every epoch; NULL: none (copied) */
     rlkd_progress_fn progress;        /**< called every progress_every steps; NULL: none */
     void *progress_user;
     int progress_every;               /**< default 20 */
@@ -1044,7 +1053,9 @@ RLKD_API void rlkd_trainer_options_init(rlkd_trainer_options *options);
  * teacher runs in inference mode on the same batch and the loss is
  * rlkd_kd_loss (kd_alpha, kd_temperature) plus at_beta times the attention-
  * transfer loss of each node pair. Both networks must live on one context
- * and outlive the trainer.
+ * and outlive the trainer, and both end in class scores [N, K] (a linear
+ * layer) of one K for one input shape. options may be NULL (the defaults);
+ * they are checked whole and copied.
  */
 typedef struct rlkd_trainer rlkd_trainer;
 
@@ -1056,8 +1067,11 @@ RLKD_API void rlkd_trainer_destroy(rlkd_trainer *trainer);
  * One step for a caller who owns the loop: forward, loss, backward and an
  * optimiser update at the schedule's learning rate for the trainer's
  * position (which the step advances; steps_per_epoch positions it within
- * an epoch). *loss and *correct (top-1 hits in the batch) may be NULL.
- * A NaN or Inf loss fails with RLKD_ERR_NUMERIC before any update.
+ * an epoch; it must exceed the current step). *loss (attention transfer
+ * included) and *correct (top-1 hits in the batch) may be NULL.
+ * A NaN or Inf loss fails with RLKD_ERR_NUMERIC before any update of the
+ * parameters, the optimiser or the position (the training forward has
+ * already moved batch-norm running statistics and the random stream).
  */
 RLKD_API rlkd_status rlkd_trainer_step(rlkd_trainer *trainer,
                                        const rlkd_tensor *images,
@@ -1089,7 +1103,12 @@ RLKD_API rlkd_status rlkd_trainer_save(const rlkd_trainer *trainer,
 /**
  * Loads a file of rlkd_trainer_save into this trainer (same architecture):
  * the run then continues exactly as an uninterrupted run would, bit for bit
- * on the CPU.
+ * on the CPU. It restores the student's tensors, the optimiser's state and
+ * step count, the position, and the context's seed and stream position; the
+ * trainer keeps its own options (so a run may be extended to more epochs).
+ * The whole file is checked first (architecture, names, shapes, optimiser
+ * state of this trainer's kind, trainer metadata: RLKD_ERR_FORMAT for a
+ * plain network checkpoint); on failure nothing changes.
  */
 RLKD_API rlkd_status rlkd_trainer_resume(rlkd_trainer *trainer,
                                          const char *path);
@@ -1097,18 +1116,21 @@ RLKD_API rlkd_status rlkd_trainer_resume(rlkd_trainer *trainer,
 /**
  * Evaluates a network in inference mode over a loader's epoch 0: top-1 and
  * top-5 accuracy in [0,1] and the mean cross-entropy; any output may be
- * NULL.
+ * NULL. The output must be class scores [N, K]; with fewer than 5 classes
+ * top-5 counts all K. Tied scores rank the lower class first.
  */
 RLKD_API rlkd_status rlkd_evaluate(rlkd_net *net, rlkd_loader *loader,
                                    double *top1, double *top5, double *loss);
 
-/** The tensor of node `node` from the last forward (owned by the network). */
+/** The tensor of node `node` from the last forward (owned by the network,
+ * valid until its next forward; node 0 is the input that forward read). */
 RLKD_API rlkd_status rlkd_net_node_value(const rlkd_net *net, int node,
                                          rlkd_tensor **value);
 /**
  * Backward with extra gradients injected at inner nodes (for losses on
  * intermediate features, such as attention transfer): grads[i] (node
- * nodes[i]'s shape) is added to that node's gradient. count may be 0.
+ * nodes[i]'s shape, nodes[i] in 0..node count - 1) is added to that node's
+ * gradient. count may be 0 (then it is rlkd_net_backward).
  */
 RLKD_API rlkd_status rlkd_net_backward_nodes(rlkd_net *net,
                                              const rlkd_tensor *doutput,

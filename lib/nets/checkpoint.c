@@ -6,8 +6,12 @@
  * then the data, tensors back to back. Saving writes a temporary file in
  * the target's directory and renames it over the target, so the target is
  * whole or absent. Loading reads and checks the whole file before it writes
- * any tensor, so a bad file leaves the network as it was.
+ * any tensor, so a bad file leaves the network (and a trainer's optimiser)
+ * as it was. A trainer's file is a network checkpoint with optimiser state
+ * under RLKD_OPTIMIZER_STATE_PREFIX, which network loads pass over.
  */
+#include "checkpoint.h"
+
 #include "architecture.h"
 
 #include <cjson/cJSON.h>
@@ -51,15 +55,8 @@ static const struct {
     [FILE_I32] = {"I32", 4, RLKD_DTYPE_I32},
 };
 
-/* A parameter or buffer of the network under its file name. */
-typedef struct net_tensor {
-    const char *name;
-    rlkd_tensor *value;
-} net_tensor;
-
-/* Prefixes a failure's message with the call and the file. */
-static rlkd_status in_file(rlkd_status status, const char *op,
-                           const char *path)
+rlkd_status rlkd_checkpoint_in_file(rlkd_status status, const char *op,
+                                    const char *path)
 {
     if (status == RLKD_OK)
         return status;
@@ -81,14 +78,17 @@ static rlkd_status out_of_memory(void)
     return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "out of host memory");
 }
 
-/* The network's parameters then buffers (*out: free() it). */
-static rlkd_status list_net_tensors(const rlkd_net *net, net_tensor **out,
-                                    int *count)
+/* The network's parameters, its buffers, then the extras (*out: free() it). */
+static rlkd_status list_tensors(const rlkd_net *net,
+                                const rlkd_checkpoint_tensor *extras,
+                                int extra_count, rlkd_checkpoint_tensor **out,
+                                int *count)
 {
     int params, buffers;
     RLKD_TRY(rlkd_net_param_count(net, &params));
     RLKD_TRY(rlkd_net_buffer_count(net, &buffers));
-    net_tensor *list = malloc((size_t)(params + buffers + 1) * sizeof *list);
+    const int total = params + buffers + extra_count;
+    rlkd_checkpoint_tensor *list = malloc((size_t)(total + 1) * sizeof *list);
     if (!list)
         return out_of_memory();
     rlkd_status status = RLKD_OK;
@@ -101,8 +101,11 @@ static rlkd_status list_net_tensors(const rlkd_net *net, net_tensor **out,
         free(list);
         return status;
     }
+    if (extra_count > 0)
+        memcpy(list + params + buffers, extras,
+               (size_t)extra_count * sizeof *extras);
     *out = list;
-    *count = params + buffers;
+    *count = total;
     return RLKD_OK;
 }
 
@@ -124,7 +127,8 @@ static size_t saved_bytes(const rlkd_tensor *t)
 
 /* Adds the tensor's header entry at data offset *offset and advances it;
  * 0 when out of memory. */
-static int add_header_entry(cJSON *header, const net_tensor *tensor,
+static int add_header_entry(cJSON *header,
+                            const rlkd_checkpoint_tensor *tensor,
                             uint64_t *offset)
 {
     const rlkd_tensor *t = tensor->value;
@@ -148,8 +152,12 @@ static int add_header_entry(cJSON *header, const net_tensor *tensor,
 
 /* The header JSON padded with spaces to a multiple of 8 bytes, so that the
  * data after the 8-byte length starts 8-byte aligned (*out: free() it). */
-static rlkd_status build_header(const rlkd_net *net, const net_tensor *tensors,
-                                int count, char **out, size_t *length)
+static rlkd_status build_header(const rlkd_net *net,
+                                const rlkd_checkpoint_tensor *tensors,
+                                int count,
+                                const rlkd_checkpoint_metadata *extra_metadata,
+                                int extra_metadata_count, char **out,
+                                size_t *length)
 {
     char *architecture;
     RLKD_TRY(rlkd_architecture_to_json(net, &architecture));
@@ -165,6 +173,9 @@ static rlkd_status build_header(const rlkd_net *net, const net_tensor *tensors,
          cJSON_AddStringToObject(metadata, "rlkd_version",
                                  rlkd_version_string()) &&
          cJSON_AddStringToObject(metadata, "rlkd_architecture", architecture);
+    for (int i = 0; ok && i < extra_metadata_count; i++)
+        ok = cJSON_AddStringToObject(metadata, extra_metadata[i].key,
+                                     extra_metadata[i].value) != NULL;
     char *json = ok ? cJSON_PrintUnformatted(header) : NULL;
     cJSON_Delete(header);
     cJSON_free(architecture);
@@ -203,7 +214,8 @@ static int write_all(int fd, const void *data, size_t size)
 }
 
 /* Writes each tensor's data, read from its device, in header order. */
-static rlkd_status write_tensor_data(int fd, const net_tensor *tensors,
+static rlkd_status write_tensor_data(int fd,
+                                     const rlkd_checkpoint_tensor *tensors,
                                      int count, const char *temp_path)
 {
     size_t largest = 1;
@@ -238,7 +250,8 @@ static rlkd_status write_tensor_data(int fd, const net_tensor *tensors,
 
 /* Writes the file at temp_path (created new), flushed to disk. */
 static rlkd_status write_file(const char *temp_path, const char *header,
-                              size_t header_length, const net_tensor *tensors,
+                              size_t header_length,
+                              const rlkd_checkpoint_tensor *tensors,
                               int count)
 {
     const int fd = open(temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -263,7 +276,8 @@ static rlkd_status write_file(const char *temp_path, const char *header,
  * path; on failure removes the temporary file. */
 static rlkd_status save_atomically(const char *path, const char *header,
                                    size_t header_length,
-                                   const net_tensor *tensors, int count)
+                                   const rlkd_checkpoint_tensor *tensors,
+                                   int count)
 {
     /* Distinguishes concurrent saves to one path within this process; the
      * pid distinguishes processes. */
@@ -284,6 +298,26 @@ static rlkd_status save_atomically(const char *path, const char *header,
     return status;
 }
 
+rlkd_status rlkd_checkpoint_save(const rlkd_net *net, const char *path,
+                                 const rlkd_checkpoint_tensor *extras,
+                                 int extra_count,
+                                 const rlkd_checkpoint_metadata *metadata,
+                                 int metadata_count)
+{
+    rlkd_checkpoint_tensor *tensors;
+    int count;
+    RLKD_TRY(list_tensors(net, extras, extra_count, &tensors, &count));
+    char *header = NULL;
+    size_t header_length = 0;
+    rlkd_status status = build_header(net, tensors, count, metadata,
+                                      metadata_count, &header, &header_length);
+    if (status == RLKD_OK)
+        status = save_atomically(path, header, header_length, tensors, count);
+    free(header);
+    free(tensors);
+    return status;
+}
+
 rlkd_status rlkd_net_save(const rlkd_net *net, const char *path)
 {
     static const char op[] = "rlkd_net_save";
@@ -291,34 +325,18 @@ rlkd_status rlkd_net_save(const rlkd_net *net, const char *path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
     if (!path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
-    net_tensor *tensors;
-    int count;
-    RLKD_TRY(in_file(list_net_tensors(net, &tensors, &count), op, path));
-    char *header = NULL;
-    size_t header_length = 0;
-    rlkd_status status =
-        build_header(net, tensors, count, &header, &header_length);
-    if (status == RLKD_OK)
-        status = save_atomically(path, header, header_length, tensors, count);
-    free(header);
-    free(tensors);
-    return in_file(status, op, path);
+    return rlkd_checkpoint_in_file(
+        rlkd_checkpoint_save(net, path, NULL, 0, NULL, 0), op, path);
 }
 
 /* ======================================================================== */
 /* Loading                                                                  */
 /* ======================================================================== */
 
-/* An open checkpoint: its parsed header and where its data lies. */
-typedef struct checkpoint_file {
-    int fd;
-    cJSON *header;
-    uint64_t data_start, data_length;
-} checkpoint_file;
-
-/* A tensor of the file, matched with the network's and checked. */
+/* A tensor of the file, matched with its target and checked. */
 typedef struct planned_tensor {
-    const net_tensor *target;
+    const char *name;                     /* as the file names it */
+    const rlkd_checkpoint_tensor *target; /* NULL: skipped */
     file_dtype_id dtype;
     uint64_t begin, end;
 } planned_tensor;
@@ -369,7 +387,7 @@ static rlkd_status check_metadata(const cJSON *header)
 }
 
 /* Reads the header length and parses the header JSON. */
-static rlkd_status read_header(checkpoint_file *file, uint64_t file_size)
+static rlkd_status read_header(rlkd_checkpoint_file *file, uint64_t file_size)
 {
     if (file_size < LENGTH_BYTES)
         return rlkd_fail(RLKD_ERR_FORMAT,
@@ -422,15 +440,14 @@ static rlkd_status read_header(checkpoint_file *file, uint64_t file_size)
     return RLKD_OK;
 }
 
-static void close_checkpoint(checkpoint_file *file)
+void rlkd_checkpoint_close(rlkd_checkpoint_file *file)
 {
     cJSON_Delete(file->header);
     if (file->fd >= 0)
         close(file->fd);
 }
 
-/* Opens path and reads its header; close_checkpoint it even on failure. */
-static rlkd_status open_checkpoint(const char *path, checkpoint_file *file)
+rlkd_status rlkd_checkpoint_open(const char *path, rlkd_checkpoint_file *file)
 {
     file->header = NULL;
     file->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -444,11 +461,11 @@ static rlkd_status open_checkpoint(const char *path, checkpoint_file *file)
     return read_header(file, (uint64_t)info.st_size);
 }
 
-/* A string of the header's __metadata__, or NULL. */
-static const char *metadata_string(const cJSON *header, const char *key)
+const char *rlkd_checkpoint_metadata_value(const rlkd_checkpoint_file *file,
+                                           const char *key)
 {
     const cJSON *metadata =
-        cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+        cJSON_GetObjectItemCaseSensitive(file->header, "__metadata__");
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(metadata, key);
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
@@ -477,39 +494,61 @@ static void format_file_shape(char *buf, size_t size, const cJSON *shape)
         snprintf(buf + used, size - used, "]");
 }
 
-/* The file's shape must be the network tensor's; a one-element tensor may
- * also be a scalar [], as PyTorch saves num_batches_tracked. */
-static rlkd_status check_shape(const char *name, const cJSON *shape,
-                               const rlkd_tensor *target)
+/* The number of values of a file's shape (its dimensions checked). */
+static rlkd_status file_numel(const char *name, const cJSON *shape,
+                              uint64_t *numel)
 {
     if (!cJSON_IsArray(shape))
         return rlkd_fail(RLKD_ERR_FORMAT,
                          "tensor \"%s\": \"shape\" is not an array", name);
-    int ndim = 0, same = 1;
+    uint64_t product = 1;
+    int ndim = 0;
     for (const cJSON *d = shape->child; d; d = d->next, ndim++) {
         uint64_t size;
         if (!json_size(d, &size))
             return rlkd_fail(RLKD_ERR_FORMAT,
                              "tensor \"%s\": shape dimension %d is not a "
                              "non-negative integer", name, ndim);
-        same = same && ndim < target->ndim &&
-               size == (uint64_t)target->shape[ndim];
+        /* Bounded so that the byte count of the widest dtype fits too. */
+        if (size != 0 && product > UINT64_MAX / 8 / size)
+            return rlkd_fail(RLKD_ERR_FORMAT,
+                             "tensor \"%s\": the shape holds more values "
+                             "than any file could", name);
+        product *= size;
     }
+    *numel = product;
+    return RLKD_OK;
+}
+
+/* The file's shape (checked by file_numel) must be the target's; a
+ * one-element tensor may also be a scalar [], as PyTorch saves
+ * num_batches_tracked. */
+static rlkd_status check_shape(const char *name, const cJSON *shape,
+                               const rlkd_tensor *target, const char *holder)
+{
+    int ndim = 0, same = 1;
+    for (const cJSON *d = shape->child; d; d = d->next, ndim++)
+        same = same && ndim < target->ndim &&
+               d->valuedouble == (double)target->shape[ndim];
     const int scalar_for_one = ndim == 0 && target->ndim == 1 &&
                                target->shape[0] == 1;
     if ((same && ndim == target->ndim) || scalar_for_one)
         return RLKD_OK;
-    char file_shape[96], net_shape[96];
+    char file_shape[96], target_shape[96];
     format_file_shape(file_shape, sizeof file_shape, shape);
-    rlkd_format_shape(net_shape, sizeof net_shape, target);
+    rlkd_format_shape(target_shape, sizeof target_shape, target);
     return rlkd_fail(RLKD_ERR_SHAPE,
-                     "tensor \"%s\" is %s in the file but %s in the network",
-                     name, file_shape, net_shape);
+                     "tensor \"%s\" is %s in the file but %s in %s",
+                     name, file_shape, target_shape, holder);
 }
 
-/* Checks one header entry against its network tensor and fills *plan. */
-static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
-                              uint64_t data_length, planned_tensor *plan)
+/* Checks one header entry (against its target, unless that is NULL: a
+ * skipped tensor must still be well formed, as the layout covers it) and
+ * fills *plan. */
+static rlkd_status plan_entry(const cJSON *entry,
+                              const rlkd_checkpoint_tensor *target,
+                              const char *holder, uint64_t data_length,
+                              planned_tensor *plan)
 {
     const char *name = entry->string;
     if (!cJSON_IsObject(entry))
@@ -529,14 +568,17 @@ static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
                          "tensor \"%s\" has dtype \"%.32s\", which rlkd does "
                          "not read (F32, F64, F16, BF16; I64, I32 for integer "
                          "buffers)", name, dtype->valuestring);
-    const rlkd_tensor *t = target->value;
-    if (file_dtypes[id].loads_into != t->dtype)
+    if (target && file_dtypes[id].loads_into != target->value->dtype)
         return rlkd_fail(RLKD_ERR_FORMAT,
-                         "tensor \"%s\" is %s in the file, but the network "
-                         "holds %s", name, file_dtypes[id].name,
-                         t->dtype == RLKD_DTYPE_I32 ? "integers" : "floats");
-    RLKD_TRY(check_shape(name,
-                         cJSON_GetObjectItemCaseSensitive(entry, "shape"), t));
+                         "tensor \"%s\" is %s in the file, but %s holds %s",
+                         name, file_dtypes[id].name, holder,
+                         target->value->dtype == RLKD_DTYPE_I32 ? "integers"
+                                                                : "floats");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry, "shape");
+    uint64_t numel = 0;
+    RLKD_TRY(file_numel(name, shape, &numel));
+    if (target)
+        RLKD_TRY(check_shape(name, shape, target->value, holder));
     const cJSON *offsets =
         cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
     uint64_t begin, end;
@@ -546,14 +588,14 @@ static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
         return rlkd_fail(RLKD_ERR_FORMAT,
                          "tensor \"%s\": \"data_offsets\" is not [begin, end] "
                          "with 0 <= begin <= end", name);
-    const uint64_t bytes = (uint64_t)t->numel * file_dtypes[id].size;
+    const uint64_t bytes = numel * file_dtypes[id].size;
     if (end - begin != bytes)
         return rlkd_fail(RLKD_ERR_FORMAT,
                          "tensor \"%s\": data_offsets [%llu, %llu] hold %llu "
-                         "bytes, but %lld %s values take %llu", name,
+                         "bytes, but %llu %s values take %llu", name,
                          (unsigned long long)begin, (unsigned long long)end,
                          (unsigned long long)(end - begin),
-                         (long long)t->numel, file_dtypes[id].name,
+                         (unsigned long long)numel, file_dtypes[id].name,
                          (unsigned long long)bytes);
     if (end > data_length)
         return rlkd_fail(RLKD_ERR_FORMAT,
@@ -562,6 +604,7 @@ static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
                          "truncated?)", name, (unsigned long long)begin,
                          (unsigned long long)end,
                          (unsigned long long)data_length);
+    plan->name = name;
     plan->target = target;
     plan->dtype = (file_dtype_id)id;
     plan->begin = begin;
@@ -571,7 +614,8 @@ static rlkd_status plan_entry(const cJSON *entry, const net_tensor *target,
 
 static int compare_names(const void *a, const void *b)
 {
-    return strcmp(((const net_tensor *)a)->name, ((const net_tensor *)b)->name);
+    return strcmp(((const rlkd_checkpoint_tensor *)a)->name,
+                  ((const rlkd_checkpoint_tensor *)b)->name);
 }
 
 static int compare_begins(const void *a, const void *b)
@@ -593,7 +637,7 @@ static rlkd_status check_layout(planned_tensor *plan, int count,
             return rlkd_fail(RLKD_ERR_FORMAT,
                              "tensors \"%s\" and \"%s\" overlap (data_offsets "
                              "[%llu, %llu] and [%llu, %llu])",
-                             plan[i - 1].target->name, plan[i].target->name,
+                             plan[i - 1].name, plan[i].name,
                              (unsigned long long)plan[i - 1].begin,
                              (unsigned long long)plan[i - 1].end,
                              (unsigned long long)plan[i].begin,
@@ -604,7 +648,7 @@ static rlkd_status check_layout(planned_tensor *plan, int count,
                              "tensor \"%s\" belong to no tensor",
                              (unsigned long long)covered,
                              (unsigned long long)plan[i].begin,
-                             plan[i].target->name);
+                             plan[i].name);
         covered = plan[i].end;
     }
     if (covered != data_length)
@@ -617,47 +661,61 @@ static rlkd_status check_layout(planned_tensor *plan, int count,
     return RLKD_OK;
 }
 
-/* Matches every header entry with a network tensor (sorted by name) and
- * checks it; every network tensor must be matched exactly once. */
-static rlkd_status plan_load(const cJSON *header, const net_tensor *by_name,
-                             int count, uint64_t data_length,
-                             planned_tensor *plan)
+static int is_optimizer_state(const char *name)
+{
+    return strncmp(name, RLKD_OPTIMIZER_STATE_PREFIX,
+                   strlen(RLKD_OPTIMIZER_STATE_PREFIX)) == 0;
+}
+
+/* Matches every header entry with a target (by_name, sorted by name) and
+ * checks it; every target must be matched exactly once. *planned counts
+ * the entries planned, skipped ones included. */
+static rlkd_status plan_load(const cJSON *header,
+                             const rlkd_checkpoint_tensor *by_name, int count,
+                             uint64_t data_length, int skip_optimizer_state,
+                             const char *holder, planned_tensor *plan,
+                             int *planned)
 {
     char *matched = calloc((size_t)count + 1, 1);
     if (!matched)
         return out_of_memory();
     rlkd_status status = RLKD_OK;
-    int planned = 0;
+    *planned = 0;
     for (const cJSON *entry = header->child; entry && status == RLKD_OK;
          entry = entry->next) {
         if (strcmp(entry->string, "__metadata__") == 0)
             continue;
-        const net_tensor key = {.name = entry->string};
-        const net_tensor *target = bsearch(&key, by_name, (size_t)count,
-                                           sizeof *by_name, compare_names);
-        if (!target)
+        const rlkd_checkpoint_tensor key = {.name = entry->string};
+        const rlkd_checkpoint_tensor *target =
+            bsearch(&key, by_name, (size_t)count, sizeof *by_name,
+                    compare_names);
+        const int skipped =
+            !target && skip_optimizer_state && is_optimizer_state(key.name);
+        if (!target && !skipped)
             status = rlkd_fail(RLKD_ERR_FORMAT,
-                               "the file has a tensor \"%s\" that the network "
-                               "does not have", entry->string);
-        else if (matched[target - by_name])
+                               "the file has a tensor \"%s\" that %s does "
+                               "not have", entry->string, holder);
+        else if (target && matched[target - by_name])
             status = rlkd_fail(RLKD_ERR_FORMAT,
                                "tensor \"%s\" appears twice in the header",
                                entry->string);
         else
-            status = plan_entry(entry, target, data_length, &plan[planned]);
+            status = plan_entry(entry, target, holder, data_length,
+                                &plan[*planned]);
         if (status == RLKD_OK) {
-            matched[target - by_name] = 1;
-            planned++;
+            if (target)
+                matched[target - by_name] = 1;
+            (*planned)++;
         }
     }
     for (int i = 0; i < count && status == RLKD_OK; i++)
         if (!matched[i])
             status = rlkd_fail(RLKD_ERR_FORMAT,
-                               "the network's tensor \"%s\" is not in the file",
+                               "%s's tensor \"%s\" is not in the file", holder,
                                by_name[i].name);
     free(matched);
     if (status == RLKD_OK)
-        status = check_layout(plan, count, data_length);
+        status = check_layout(plan, *planned, data_length);
     return status;
 }
 
@@ -666,7 +724,7 @@ static rlkd_status check_integers(const planned_tensor *plan, int count,
                                   const unsigned char *data)
 {
     for (int i = 0; i < count; i++) {
-        if (plan[i].dtype != FILE_I64)
+        if (!plan[i].target || plan[i].dtype != FILE_I64)
             continue;
         const int64_t numel = plan[i].target->value->numel;
         for (int64_t k = 0; k < numel; k++) {
@@ -757,15 +815,15 @@ static int writes_in_place(const planned_tensor *plan, const unsigned char *data
            (uintptr_t)(data + plan->begin) % 4 == 0;
 }
 
-/* Writes each planned tensor from the data read. Everything was checked and
- * allocated before the first write, so only a device failure can stop it
- * part-way. */
+/* Writes each planned tensor from the data read (skipped ones aside).
+ * Everything was checked and allocated before the first write, so only a
+ * device failure can stop it part-way. */
 static rlkd_status write_tensors(const planned_tensor *plan, int count,
                                  const unsigned char *data)
 {
     size_t largest = 1;
     for (int i = 0; i < count; i++)
-        if (!writes_in_place(&plan[i], data) &&
+        if (plan[i].target && !writes_in_place(&plan[i], data) &&
             (size_t)plan[i].target->value->numel * 4 > largest)
             largest = (size_t)plan[i].target->value->numel * 4;
     void *converted = malloc(largest);
@@ -773,6 +831,8 @@ static rlkd_status write_tensors(const planned_tensor *plan, int count,
         return out_of_memory();
     rlkd_status status = RLKD_OK;
     for (int i = 0; i < count && status == RLKD_OK; i++) {
+        if (!plan[i].target)
+            continue;
         rlkd_tensor *t = plan[i].target->value;
         const size_t numel = (size_t)t->numel;
         const void *values = data + plan[i].begin;
@@ -788,18 +848,23 @@ static rlkd_status write_tensors(const planned_tensor *plan, int count,
     return status;
 }
 
-/* Loads the file's tensors into net: checks the header against the
- * network, reads the data, checks it, then writes every tensor. */
-static rlkd_status load_into(rlkd_net *net, const checkpoint_file *file)
+rlkd_status rlkd_checkpoint_load(const rlkd_checkpoint_file *file,
+                                 rlkd_net *net,
+                                 const rlkd_checkpoint_tensor *extras,
+                                 int extra_count, int skip_optimizer_state,
+                                 const char *holder)
 {
-    net_tensor *by_name;
+    rlkd_checkpoint_tensor *by_name;
     int count;
-    RLKD_TRY(list_net_tensors(net, &by_name, &count));
+    RLKD_TRY(list_tensors(net, extras, extra_count, &by_name, &count));
     qsort(by_name, (size_t)count, sizeof *by_name, compare_names);
-    planned_tensor *plan = malloc((size_t)(count + 1) * sizeof *plan);
-    rlkd_status status = plan ? plan_load(file->header, by_name, count,
-                                          file->data_length, plan)
-                              : out_of_memory();
+    const int entries = cJSON_GetArraySize(file->header);
+    planned_tensor *plan = malloc((size_t)(entries + 1) * sizeof *plan);
+    int planned = 0;
+    rlkd_status status =
+        plan ? plan_load(file->header, by_name, count, file->data_length,
+                         skip_optimizer_state, holder, plan, &planned)
+             : out_of_memory();
     unsigned char *data = NULL;
     if (status == RLKD_OK) {
         data = malloc(file->data_length ? (size_t)file->data_length : 1);
@@ -808,12 +873,76 @@ static rlkd_status load_into(rlkd_net *net, const checkpoint_file *file)
                       : out_of_memory();
     }
     if (status == RLKD_OK)
-        status = check_integers(plan, count, data);
+        status = check_integers(plan, planned, data);
     if (status == RLKD_OK)
-        status = write_tensors(plan, count, data);
+        status = write_tensors(plan, planned, data);
     free(data);
     free(plan);
     free(by_name);
+    return status;
+}
+
+/* A string field of a saved layer, for messages. */
+static const char *layer_field(const cJSON *layer, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(layer, key);
+    return cJSON_IsString(item) ? item->valuestring : "?";
+}
+
+/* Why two architectures (that differ) differ: the first layer that does,
+ * else the layer count, else the rest (input shape, version). */
+static rlkd_status architecture_difference(const cJSON *saved,
+                                           const cJSON *own)
+{
+    const cJSON *saved_layers =
+        cJSON_GetObjectItemCaseSensitive(saved, "layers");
+    const cJSON *own_layers = cJSON_GetObjectItemCaseSensitive(own, "layers");
+    const cJSON *a = cJSON_IsArray(saved_layers) ? saved_layers->child : NULL;
+    const cJSON *b = own_layers->child;
+    int index = 0;
+    for (; a && b && cJSON_Compare(a, b, 1); a = a->next, b = b->next)
+        index++;
+    if (a && b)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "it was saved from another architecture: its layer "
+                         "%d is %s \"%s\", this network's is %s \"%s\" (or "
+                         "their settings differ)", index,
+                         layer_field(a, "kind"), layer_field(a, "name"),
+                         layer_field(b, "kind"), layer_field(b, "name"));
+    if (a || b)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "it was saved from another architecture: a network "
+                         "of %d layers, this one has %d",
+                         cJSON_GetArraySize(saved_layers),
+                         cJSON_GetArraySize(own_layers));
+    return rlkd_fail(RLKD_ERR_FORMAT,
+                     "it was saved from another architecture (the input "
+                     "shape or the architecture version differs)");
+}
+
+rlkd_status rlkd_checkpoint_check_architecture(const rlkd_checkpoint_file *file,
+                                               const rlkd_net *net)
+{
+    const char *saved_text =
+        rlkd_checkpoint_metadata_value(file, "rlkd_architecture");
+    if (!saved_text)
+        return rlkd_fail(RLKD_ERR_FORMAT,
+                         "the header has no __metadata__.rlkd_architecture");
+    char *own_text;
+    RLKD_TRY(rlkd_architecture_to_json(net, &own_text));
+    cJSON *saved = cJSON_Parse(saved_text);
+    cJSON *own = cJSON_Parse(own_text);
+    cJSON_free(own_text);
+    rlkd_status status = RLKD_OK;
+    if (!own)
+        status = out_of_memory();
+    else if (!saved)
+        status = rlkd_fail(RLKD_ERR_FORMAT,
+                           "the saved architecture is not valid JSON");
+    else if (!cJSON_Compare(saved, own, 1))
+        status = architecture_difference(saved, own);
+    cJSON_Delete(saved);
+    cJSON_Delete(own);
     return status;
 }
 
@@ -824,12 +953,12 @@ rlkd_status rlkd_net_load_weights(rlkd_net *net, const char *path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
     if (!path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
-    checkpoint_file file;
-    rlkd_status status = open_checkpoint(path, &file);
+    rlkd_checkpoint_file file;
+    rlkd_status status = rlkd_checkpoint_open(path, &file);
     if (status == RLKD_OK)
-        status = load_into(net, &file);
-    close_checkpoint(&file);
-    return in_file(status, op, path);
+        status = rlkd_checkpoint_load(&file, net, NULL, 0, 1, "the network");
+    rlkd_checkpoint_close(&file);
+    return rlkd_checkpoint_in_file(status, op, path);
 }
 
 rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path, rlkd_net **out)
@@ -841,11 +970,12 @@ rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path, rlkd_net **out)
     RLKD_TRY(rlkd_check_context(ctx, op));
     if (!path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: path is NULL", op);
-    checkpoint_file file;
-    rlkd_status status = open_checkpoint(path, &file);
+    rlkd_checkpoint_file file;
+    rlkd_status status = rlkd_checkpoint_open(path, &file);
     const char *architecture =
-        status == RLKD_OK ? metadata_string(file.header, "rlkd_architecture")
-                          : NULL;
+        status == RLKD_OK
+            ? rlkd_checkpoint_metadata_value(&file, "rlkd_architecture")
+            : NULL;
     if (status == RLKD_OK && !architecture)
         status = rlkd_fail(RLKD_ERR_FORMAT,
                            "the header has no __metadata__.rlkd_architecture "
@@ -856,11 +986,11 @@ rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path, rlkd_net **out)
     if (status == RLKD_OK)
         status = rlkd_architecture_build(ctx, architecture, &net);
     if (status == RLKD_OK)
-        status = load_into(net, &file);
-    close_checkpoint(&file);
+        status = rlkd_checkpoint_load(&file, net, NULL, 0, 1, "the network");
+    rlkd_checkpoint_close(&file);
     if (status != RLKD_OK) {
         rlkd_net_destroy(net);
-        return in_file(status, op, path);
+        return rlkd_checkpoint_in_file(status, op, path);
     }
     *out = net;
     return RLKD_OK;

@@ -497,6 +497,16 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: layer name \"%s\" is %s", op, name,
                          name[0] ? "taken" : "empty");
+    /* Trainer checkpoints keep optimiser state beside the network's tensors
+     * under RLKD_OPTIMIZER_STATE_PREFIX, which network loads pass over: no
+     * layer's tensor may even look like it (the prefix without its dot). */
+    if (name && strncmp(name, RLKD_OPTIMIZER_STATE_PREFIX,
+                        strlen(RLKD_OPTIMIZER_STATE_PREFIX) - 1) == 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: layer name \"%s\" starts with \"%.*s\", which "
+                         "trainer checkpoints reserve for optimiser state",
+                         op, name, (int)strlen(RLKD_OPTIMIZER_STATE_PREFIX) - 1,
+                         RLKD_OPTIMIZER_STATE_PREFIX);
     /* '#' keeps generated names apart from torchvision-style ones, and
      * "<kind>#<node>" is unique by its node: so a given name may contain
      * '#' only when it is this layer's own generated name (as a saved

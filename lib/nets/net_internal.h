@@ -8,6 +8,11 @@
 
 #include "../core/internal.h"
 
+/* Checkpoint tensors under this prefix are a trainer's optimiser state:
+ * network loaders skip them and the builder refuses layer names that start
+ * with it. */
+#define RLKD_OPTIMIZER_STATE_PREFIX "optimizer_state."
+
 typedef enum rlkd_layer_kind {
     RLKD_LAYER_CONV2D,
     RLKD_LAYER_BATCHNORM2D,

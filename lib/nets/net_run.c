@@ -3,10 +3,12 @@
  * (one L1 op per layer) and the backward pass in reverse order. A node read
  * by several layers (a residual, a DenseNet feature) collects its gradient:
  * the first contribution is written into its gradient, later ones go into
- * a scratch view and are added.
+ * a scratch view and are added. Gradients injected at inner nodes (a loss
+ * on features) are such contributions, made before the walk.
  */
 #include "net_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -394,10 +396,72 @@ static rlkd_status backward_layer(rlkd_net *net, const rlkd_layer *l,
     return collect(net, in, grad_target(net, in, want_input) ? dx : NULL);
 }
 
-rlkd_status rlkd_net_backward(rlkd_net *net, const rlkd_tensor *doutput,
-                              rlkd_tensor *dinput)
+rlkd_status rlkd_net_node_value(const rlkd_net *net, int node,
+                                rlkd_tensor **value)
 {
-    static const char op[] = "rlkd_net_backward";
+    static const char op[] = "rlkd_net_node_value";
+    if (!net || !value)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
+                         !net ? "net" : "value");
+    *value = NULL;
+    if (node < 0 || node > net->layer_count)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: node %d is out of range (the network has nodes "
+                         "0..%d)", op, node, net->layer_count);
+    if (!net->values || !net->values[0])
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: the network has no values yet (run a forward "
+                         "first)", op);
+    *value = net->values[node];
+    return RLKD_OK;
+}
+
+/* The gradients injected at inner nodes must fit them: checked before
+ * backward writes anything. */
+static rlkd_status check_injected(const rlkd_net *net, const char *op,
+                                  const int *nodes,
+                                  const rlkd_tensor *const *grads, int count)
+{
+    if (count < 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: count must be >= 0, got %d", op, count);
+    if (count > 0 && (!nodes || !grads))
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL with "
+                         "count %d", op, !nodes ? "nodes" : "grads", count);
+    for (int i = 0; i < count; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "grads[%d]", i);
+        if (nodes[i] < 0 || nodes[i] > net->layer_count)
+            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                             "%s: nodes[%d] = %d is out of range (the network "
+                             "has nodes 0..%d)", op, i, nodes[i],
+                             net->layer_count);
+        RLKD_TRY(rlkd_check_tensor(net->ctx, op, name, grads[i],
+                                   RLKD_DTYPE_F32));
+        RLKD_TRY(rlkd_expect_same_shape(op, name, grads[i], "its node",
+                                        net->values[nodes[i]]));
+    }
+    return RLKD_OK;
+}
+
+/* Seeds node `node`'s gradient with `grad`: written if the node has none
+ * yet, else added. */
+static rlkd_status seed_gradient(rlkd_net *net, int node,
+                                 const rlkd_tensor *grad)
+{
+    if (net->grad_ready[node])
+        return rlkd_add_forward(net->ctx, net->grads[node], net->grads[node],
+                                grad);
+    net->grad_ready[node] = 1;
+    return rlkd_add_backward(net->ctx, net->grads[node], NULL, grad);
+}
+
+/* The backward pass of both public calls, `op` naming the call. */
+static rlkd_status backward(rlkd_net *net, const char *op,
+                            const rlkd_tensor *doutput, rlkd_tensor *dinput,
+                            const int *nodes, const rlkd_tensor *const *grads,
+                            int count)
+{
     if (!net)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
     if (!net->trained)
@@ -415,6 +479,7 @@ rlkd_status rlkd_net_backward(rlkd_net *net, const rlkd_tensor *doutput,
     if (dinput)
         RLKD_TRY(rlkd_expect_same_shape(op, "dinput", dinput, "the input",
                                         net->values[0]));
+    RLKD_TRY(check_injected(net, op, nodes, grads, count));
     if (!net->grads) {
         rlkd_status status = allocate_grads(net);
         if (status != RLKD_OK) {
@@ -432,8 +497,11 @@ rlkd_status rlkd_net_backward(rlkd_net *net, const rlkd_tensor *doutput,
         }
     }
     memset(net->grad_ready, 0, (size_t)(last + 1) * sizeof *net->grad_ready);
-    RLKD_TRY(rlkd_add_backward(net->ctx, net->grads[last], NULL, doutput));
-    net->grad_ready[last] = 1;
+    RLKD_TRY(seed_gradient(net, last, doutput));
+    /* Injected gradients go in before the reverse walk, which then adds
+     * each layer's contribution to them as it adds any node's. */
+    for (int i = 0; i < count; i++)
+        RLKD_TRY(seed_gradient(net, nodes[i], grads[i]));
     const int want_input = dinput != NULL;
     for (int i = last - 1; i >= 0; i--) {
         const int node = i + 1;
@@ -449,4 +517,18 @@ rlkd_status rlkd_net_backward(rlkd_net *net, const rlkd_tensor *doutput,
         return rlkd_tensor_fill(dinput, 0.0f);
     }
     return RLKD_OK;
+}
+
+rlkd_status rlkd_net_backward(rlkd_net *net, const rlkd_tensor *doutput,
+                              rlkd_tensor *dinput)
+{
+    return backward(net, "rlkd_net_backward", doutput, dinput, NULL, NULL, 0);
+}
+
+rlkd_status rlkd_net_backward_nodes(rlkd_net *net, const rlkd_tensor *doutput,
+                                    rlkd_tensor *dinput, const int *nodes,
+                                    const rlkd_tensor *const *grads, int count)
+{
+    return backward(net, "rlkd_net_backward_nodes", doutput, dinput, nodes,
+                    grads, count);
 }

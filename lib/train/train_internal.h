@@ -7,10 +7,6 @@
 
 #include "../nets/net_internal.h"
 
-/* Checkpoint tensors under this prefix are optimiser state: network loaders
- * skip them and the builder refuses layer names that start with it. */
-#define RLKD_OPTIMIZER_STATE_PREFIX "optimizer_state."
-
 struct rlkd_optimizer {
     rlkd_net *net;
     rlkd_optimizer_options options;

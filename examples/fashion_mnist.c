@@ -1,0 +1,301 @@
+/*
+ * Train a zoo network on Fashion-MNIST, from scratch or distilled from a
+ * teacher checkpoint, and report its test accuracy: the paper's first two
+ * tables on data these machines have.
+ *
+ *   fashion_mnist --model densenet_small --attention eca --save teacher.safetensors
+ *   fashion_mnist --model vgg_small --width 0.5 --teacher teacher.safetensors
+ *
+ * A progress line goes to stderr; the result goes to stdout, and with --json
+ * as one JSON line for scripts (scripts/bench-fashion.sh). --checkpoint makes
+ * the run resumable: run the same command again after an interruption.
+ */
+#include <rlkd.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRY(call)                                                          \
+    do {                                                                   \
+        rlkd_status status_ = (call);                                      \
+        if (status_ != RLKD_OK) {                                          \
+            fprintf(stderr, "\nfashion_mnist: %s: %s\n",                   \
+                    rlkd_status_string(status_), rlkd_last_error());       \
+            exit(1);                                                       \
+        }                                                                  \
+    } while (0)
+
+typedef struct settings {
+    const char *data, *model, *attention, *teacher, *save, *checkpoint;
+    float width, lr, weight_decay, warmup, alpha, temperature;
+    int depth, growth, epochs, batch, threads, json;
+    long train_limit, validation;
+    unsigned long seed;
+} settings;
+
+static void usage(FILE *out)
+{
+    fputs("usage: fashion_mnist [options]\n"
+          "  --data DIR          Fashion-MNIST IDX files "
+          "(default /usr/share/datasets/fashion-mnist)\n"
+          "  --model NAME        zoo network (default vgg_small)\n"
+          "  --attention KIND    none, se, eca or cbam (default none)\n"
+          "  --width X           VGG width multiplier (default 1)\n"
+          "  --depth L           densenet_bc depth (default 100)\n"
+          "  --growth K          densenet_bc growth (default 12)\n"
+          "  --epochs N          (default 10)\n"
+          "  --batch N           (default 128)\n"
+          "  --lr X              peak learning rate, SGD Nesterov, cosine "
+          "(default 0.05)\n"
+          "  --weight-decay X    (default 5e-4)\n"
+          "  --warmup X          warm-up epochs (default 0)\n"
+          "  --seed S            initialisation, order and augmentation "
+          "(default 1)\n"
+          "  --train-limit N     use only the first N training images\n"
+          "  --validation N      hold out N training images (default 5000)\n"
+          "  --teacher PATH      distil from this network checkpoint\n"
+          "  --alpha A           distillation weight (default 0.9)\n"
+          "  --temperature T     (default 4)\n"
+          "  --save PATH         save the trained network here\n"
+          "  --checkpoint PATH   per-epoch trainer checkpoint; resumes if "
+          "present\n"
+          "  --threads N         CPU threads (default: all)\n"
+          "  --json              print the result as one JSON line\n",
+          out);
+}
+
+static settings parse(int argc, char **argv)
+{
+    settings s = {.data = "/usr/share/datasets/fashion-mnist",
+                  .model = "vgg_small", .attention = "none", .width = 1.0f,
+                  .lr = 0.05f, .weight_decay = 5e-4f, .warmup = 0.0f,
+                  .alpha = 0.9f, .temperature = 4.0f, .depth = 100,
+                  .growth = 12, .epochs = 10, .batch = 128,
+                  .validation = 5000, .seed = 1};
+    static const struct option options[] = {
+        {"data", required_argument, 0, 'd'},
+        {"model", required_argument, 0, 'm'},
+        {"attention", required_argument, 0, 'a'},
+        {"width", required_argument, 0, 'w'},
+        {"depth", required_argument, 0, 'D'},
+        {"growth", required_argument, 0, 'G'},
+        {"epochs", required_argument, 0, 'e'},
+        {"batch", required_argument, 0, 'b'},
+        {"lr", required_argument, 0, 'l'},
+        {"weight-decay", required_argument, 0, 'W'},
+        {"warmup", required_argument, 0, 'u'},
+        {"seed", required_argument, 0, 's'},
+        {"train-limit", required_argument, 0, 'L'},
+        {"validation", required_argument, 0, 'v'},
+        {"teacher", required_argument, 0, 't'},
+        {"alpha", required_argument, 0, 'A'},
+        {"temperature", required_argument, 0, 'T'},
+        {"save", required_argument, 0, 'S'},
+        {"checkpoint", required_argument, 0, 'c'},
+        {"threads", required_argument, 0, 'j'},
+        {"json", no_argument, 0, 'J'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': s.data = optarg; break;
+        case 'm': s.model = optarg; break;
+        case 'a': s.attention = optarg; break;
+        case 'w': s.width = strtof(optarg, NULL); break;
+        case 'D': s.depth = atoi(optarg); break;
+        case 'G': s.growth = atoi(optarg); break;
+        case 'e': s.epochs = atoi(optarg); break;
+        case 'b': s.batch = atoi(optarg); break;
+        case 'l': s.lr = strtof(optarg, NULL); break;
+        case 'W': s.weight_decay = strtof(optarg, NULL); break;
+        case 'u': s.warmup = strtof(optarg, NULL); break;
+        case 's': s.seed = strtoul(optarg, NULL, 10); break;
+        case 'L': s.train_limit = atol(optarg); break;
+        case 'v': s.validation = atol(optarg); break;
+        case 't': s.teacher = optarg; break;
+        case 'A': s.alpha = strtof(optarg, NULL); break;
+        case 'T': s.temperature = strtof(optarg, NULL); break;
+        case 'S': s.save = optarg; break;
+        case 'c': s.checkpoint = optarg; break;
+        case 'j': s.threads = atoi(optarg); break;
+        case 'J': s.json = 1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(2);
+    }
+    return s;
+}
+
+static rlkd_attention attention_kind(const char *name)
+{
+    static const char *const names[] = {"none", "se", "eca", "cbam"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0)
+            return (rlkd_attention)i;
+    fprintf(stderr, "fashion_mnist: unknown attention \"%s\" (none, se, eca, "
+                    "cbam)\n", name);
+    exit(2);
+}
+
+static rlkd_dataset *load_split(const char *dir, const char *prefix)
+{
+    char images[1024], labels[1024];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    rlkd_dataset *set;
+    TRY(rlkd_dataset_load_idx(images, labels, &set));
+    return set;
+}
+
+/* One line, rewritten in place on a terminal. */
+static void show_progress(const rlkd_progress *p, void *user)
+{
+    (void)user;
+    if (p->evaluating) {
+        fprintf(stderr, "\repoch %lld/%lld  validation top-1 %.2f%%%20s\n",
+                (long long)p->epoch + 1, (long long)p->epochs,
+                100 * p->accuracy, "");
+        return;
+    }
+    fprintf(stderr,
+            "\repoch %lld/%lld  step %lld/%lld  loss %.4f  acc %.2f%%  "
+            "lr %.4f  %.0f img/s  ETA %.0f s ",
+            (long long)p->epoch + 1, (long long)p->epochs,
+            (long long)p->step + 1, (long long)p->steps, p->loss,
+            100 * p->accuracy, (double)p->lr, p->images_per_second,
+            p->eta_seconds);
+    if (!isatty(fileno(stderr)))
+        fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+    settings s = parse(argc, argv);
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+
+    rlkd_context *ctx;
+    TRY(rlkd_context_create(&ctx, RLKD_DEVICE_CPU, 0));
+    TRY(rlkd_context_set_seed(ctx, s.seed));
+    if (s.threads > 0)
+        TRY(rlkd_context_set_num_threads(ctx, s.threads));
+
+    rlkd_dataset *full = load_split(s.data, "train");
+    rlkd_dataset *test = load_split(s.data, "t10k");
+    if (s.train_limit > 0) {
+        rlkd_dataset *limited;
+        TRY(rlkd_dataset_subset(full, 0, s.train_limit, &limited));
+        rlkd_dataset_destroy(full);
+        full = limited;
+    }
+    rlkd_dataset *train, *validation;
+    TRY(rlkd_dataset_split(full, s.validation, s.seed, &train, &validation));
+    rlkd_dataset_destroy(full);
+
+    /* Fashion-MNIST's pixel mean and standard deviation. */
+    rlkd_loader_options augmented;
+    rlkd_loader_options_init(&augmented);
+    augmented.batch_size = s.batch;
+    augmented.seed = s.seed;
+    augmented.crop_padding = 2;
+    augmented.horizontal_flip = 1;
+    augmented.mean[0] = 0.2860f;
+    augmented.std[0] = 0.3530f;
+    rlkd_loader_options plain = augmented;
+    plain.shuffle = 0;
+    plain.crop_padding = 0;
+    plain.horizontal_flip = 0;
+    rlkd_loader *train_loader, *validation_loader, *test_loader;
+    TRY(rlkd_loader_create(ctx, train, &augmented, &train_loader));
+    TRY(rlkd_loader_create(ctx, validation, &plain, &validation_loader));
+    TRY(rlkd_loader_create(ctx, test, &plain, &test_loader));
+
+    rlkd_zoo_options zoo;
+    rlkd_zoo_options_init(&zoo);
+    zoo.num_classes = 10;
+    zoo.in_channels = 1;
+    zoo.in_height = zoo.in_width = 28;
+    zoo.attention = attention_kind(s.attention);
+    zoo.width_multiplier = s.width;
+    zoo.densenet_depth = s.depth;
+    zoo.densenet_growth = s.growth;
+    rlkd_net *net, *teacher = NULL;
+    TRY(rlkd_zoo_create(ctx, s.model, &zoo, &net));
+    if (s.teacher)
+        TRY(rlkd_net_load(ctx, s.teacher, &teacher));
+
+    rlkd_trainer_options options;
+    rlkd_trainer_options_init(&options);
+    options.epochs = s.epochs;
+    options.optimizer.nesterov = 1;
+    options.optimizer.weight_decay = s.weight_decay;
+    options.optimizer.no_decay_bn_bias = 1;
+    options.schedule.kind = RLKD_SCHEDULE_COSINE;
+    options.schedule.base_lr = s.lr;
+    options.schedule.warmup_epochs = s.warmup;
+    options.schedule.total_epochs = s.epochs;
+    options.kd_alpha = s.alpha;
+    options.kd_temperature = s.temperature;
+    options.checkpoint_path = s.checkpoint;
+    options.progress = show_progress;
+    options.progress_every = 20;
+    rlkd_trainer *trainer;
+    TRY(rlkd_trainer_create(net, teacher, &options, &trainer));
+    if (s.checkpoint && access(s.checkpoint, F_OK) == 0) {
+        TRY(rlkd_trainer_resume(trainer, s.checkpoint));
+        int64_t epoch, step;
+        TRY(rlkd_trainer_position(trainer, &epoch, &step));
+        fprintf(stderr, "resuming %s at epoch %lld\n", s.checkpoint,
+                (long long)epoch + 1);
+    }
+    TRY(rlkd_trainer_fit(trainer, train_loader, validation_loader));
+
+    double top1, top5, loss;
+    TRY(rlkd_evaluate(net, test_loader, &top1, &top5, &loss));
+    if (s.save)
+        TRY(rlkd_net_save(net, s.save));
+    int64_t params, macs;
+    TRY(rlkd_net_cost(net, &params, &macs));
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double seconds = (double)(end.tv_sec - start.tv_sec) +
+                     1e-9 * (double)(end.tv_nsec - start.tv_nsec);
+
+    printf("%s%s%s: test top-1 %.2f%%, top-5 %.2f%%, loss %.4f; %lld "
+           "parameters, %.2f M MACs (%.2f M FLOPs); %.0f s\n",
+           s.model, strcmp(s.attention, "none") ? "+" : "",
+           strcmp(s.attention, "none") ? s.attention : "", 100 * top1,
+           100 * top5, loss, (long long)params, macs / 1e6, 2 * macs / 1e6,
+           seconds);
+    if (s.json)
+        printf("{\"model\":\"%s\",\"attention\":\"%s\",\"width\":%g,"
+               "\"teacher\":\"%s\",\"alpha\":%g,\"temperature\":%g,"
+               "\"seed\":%lu,\"epochs\":%d,\"test_top1\":%.6f,"
+               "\"test_top5\":%.6f,\"params\":%lld,\"macs\":%lld,"
+               "\"seconds\":%.1f}\n",
+               s.model, s.attention, (double)s.width,
+               s.teacher ? s.teacher : "", (double)s.alpha,
+               (double)s.temperature, s.seed, s.epochs, top1, top5,
+               (long long)params, (long long)macs, seconds);
+
+    rlkd_trainer_destroy(trainer);
+    rlkd_net_destroy(teacher);
+    rlkd_net_destroy(net);
+    rlkd_loader_destroy(train_loader);
+    rlkd_loader_destroy(validation_loader);
+    rlkd_loader_destroy(test_loader);
+    rlkd_dataset_destroy(train);
+    rlkd_dataset_destroy(validation);
+    rlkd_dataset_destroy(test);
+    rlkd_context_destroy(ctx);
+    return 0;
+}

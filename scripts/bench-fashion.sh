@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The paper's Tables 1 and 2 on Fashion-MNIST, on the CPU:
+#   1. a small CNN trained alone (goal: >= 91% test top-1);
+#   2. the teacher, a small DenseNet-BC, with ECA attention and without;
+#   3. the student, a half-width small VGG, trained alone and distilled from
+#      the ECA teacher of the same seed.
+# Every run appends one JSON line to $OUT_DIR/runs.jsonl and is skipped when
+# that line is already there, so the script resumes after an interruption;
+# at the end the table (mean and spread over the seeds) goes to
+# docs/results.md. Runs: make -j2 && scripts/bench-fashion.sh
+#
+#   SEEDS="1 2 3"       the seeds (default three)
+#   EPOCHS=8            epochs of every run (the longer schedule: EPOCHS=30)
+#   TRAIN_LIMIT=0       use only this many training images (0: all 60,000)
+#   OUT_DIR=results/fashion
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-"1 2 3"}
+EPOCHS=${EPOCHS:-8}
+TRAIN_LIMIT=${TRAIN_LIMIT:-0}
+OUT_DIR=${OUT_DIR:-results/fashion}
+BIN=${BIN:-build/examples/fashion_mnist}
+mkdir -p "$OUT_DIR"
+RUNS="$OUT_DIR/runs.jsonl"
+touch "$RUNS"
+# Idle OpenMP threads spin by default and starve OpenBLAS's on 2 cores.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+common=(--epochs "$EPOCHS" --warmup 1 --json)
+[ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
+start=$(date +%s)
+
+# run TAG SEED ARGS...: trains once unless runs.jsonl has TAG for SEED.
+run() {
+  local tag=$1 seed=$2; shift 2
+  if grep -q "\"tag\":\"$tag\",\"seed_run\":$seed," "$RUNS"; then
+    echo "== $tag seed $seed: done before"
+    return
+  fi
+  echo "== $tag seed $seed"
+  local line
+  line=$("$BIN" "${common[@]}" --seed "$seed" "$@" | tail -1)
+  echo "{\"tag\":\"$tag\",\"seed_run\":$seed,${line#\{}" >>"$RUNS"
+  echo "$line"
+}
+
+for seed in $SEEDS; do
+  run small_cnn "$seed" --model vgg_small
+  run teacher_plain "$seed" --model densenet_small
+  run teacher_eca "$seed" --model densenet_small --attention eca \
+    --save "$OUT_DIR/teacher_eca_$seed.safetensors"
+  run student_alone "$seed" --model vgg_small --width 0.5
+  run student_kd "$seed" --model vgg_small --width 0.5 \
+    --teacher "$OUT_DIR/teacher_eca_$seed.safetensors"
+done
+elapsed=$(( $(date +%s) - start ))
+
+# The table: mean and sample standard deviation of test top-1 per tag.
+python3 - "$RUNS" "$EPOCHS" "$TRAIN_LIMIT" "$elapsed" "$SEEDS" <<'EOF' >docs/results.md
+import json, statistics, sys
+runs_path, epochs, limit, elapsed, seeds = sys.argv[1:]
+runs = [json.loads(line) for line in open(runs_path) if line.strip()]
+rows = [("small_cnn", "small CNN (vgg_small) alone"),
+        ("teacher_plain", "teacher DenseNet-BC (densenet_small), no attention"),
+        ("teacher_eca", "teacher DenseNet-BC (densenet_small) + ECA"),
+        ("student_alone", "student vgg_small x0.5, trained alone"),
+        ("student_kd", "student vgg_small x0.5, distilled from the ECA teacher")]
+print("# Results\n")
+print("## Fashion-MNIST, CPU (the paper's Tables 1 and 2 on data we have)\n")
+print("Test top-1 on the 10,000 test images; mean and sample standard deviation")
+print(f"over seeds {seeds}; {epochs} epochs each, SGD with Nesterov momentum,")
+print("cosine schedule with one warm-up epoch, random crop (padding 2) and")
+print("horizontal flip; 5,000 training images held out for validation;")
+print("distillation alpha 0.9, T 4." + (f" Only the first {limit} training images." if limit != "0" else ""))
+print(f"Measured with `EPOCHS={epochs} scripts/bench-fashion.sh` on 2 CPU cores;")
+print(f"this invocation's training took {int(elapsed) // 60} min (runs reused from")
+print("an earlier invocation are not counted).\n")
+print("| run | seeds | test top-1 (%) | params | MACs (M) | s per run |")
+print("|---|---|---|---|---|---|")
+for tag, label in rows:
+    got = [r for r in runs if r["tag"] == tag]
+    if not got:
+        continue
+    acc = [100 * r["test_top1"] for r in got]
+    spread = statistics.stdev(acc) if len(acc) > 1 else 0.0
+    print(f"| {label} | {len(got)} | {statistics.mean(acc):.2f} ± {spread:.2f} | "
+          f"{got[0]['params']:,} | {got[0]['macs'] / 1e6:.2f} | "
+          f"{statistics.mean(r['seconds'] for r in got):.0f} |")
+EOF
+echo "table written to docs/results.md ($elapsed s)"
