@@ -13,6 +13,20 @@ void rlkd_cpu_gemm(rlkd_context *ctx, int trans_a, int trans_b, int m, int n,
                    int k, float alpha, const float *a, int lda, const float *b,
                    int ldb, float beta, float *c, int ldc);
 
+/*
+ * Serial mode, for work spread over threads that each want a GEMM of their
+ * own (many small GEMMs parallelise better side by side than one by one).
+ * rlkd_cpu_gemm_serial_begin, called outside any parallel region, puts the
+ * BLAS on one thread: OpenBLAS's sgemm then runs on its caller alone and may
+ * be called from several threads at once, which its thread pool may not.
+ * Then rlkd_cpu_gemm_serial is rlkd_cpu_gemm on the calling thread only.
+ * The next rlkd_cpu_gemm ends the mode.
+ */
+void rlkd_cpu_gemm_serial_begin(void);
+void rlkd_cpu_gemm_serial(int trans_a, int trans_b, int m, int n, int k,
+                          float alpha, const float *a, int lda, const float *b,
+                          int ldb, float beta, float *c, int ldc);
+
 /* Host scratch memory; fails with a message on exhaustion. */
 rlkd_status rlkd_cpu_scratch(const char *op, size_t count, float **out);
 
