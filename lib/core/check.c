@@ -215,3 +215,15 @@ rlkd_status rlkd_check_loss_tensor(const rlkd_context *ctx, const char *op,
     }
     return RLKD_OK;
 }
+
+rlkd_status rlkd_expect_struct_size(const char *op, const char *name,
+                                    size_t size, size_t needed,
+                                    const char *init)
+{
+    if (size >= needed)
+        return RLKD_OK;
+    return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                     "%s: %s->struct_size is %zu, less than the %zu bytes of "
+                     "fields read (fill it with %s)", op, name, size, needed,
+                     init);
+}

@@ -77,6 +77,12 @@ rlkd_status rlkd_expect_same_shape(const char *op, const char *name_a,
 rlkd_status rlkd_expect_ndim(const char *op, const char *name,
                              const rlkd_tensor *t, int ndim);
 
+/* A growable public struct must cover the fields this version reads:
+ * name->struct_size (`size`) >= `needed`; `init` names its _init call. */
+rlkd_status rlkd_expect_struct_size(const char *op, const char *name,
+                                    size_t size, size_t needed,
+                                    const char *init);
+
 /* value must be >= minimum. */
 rlkd_status rlkd_expect_at_least(const char *op, const char *name,
                                  int64_t value, int64_t minimum);

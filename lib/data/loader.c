@@ -68,12 +68,9 @@ void rlkd_loader_options_init(rlkd_loader_options *options)
 static rlkd_status check_options(const char *op, const rlkd_loader_options *o,
                                  const rlkd_dataset *dataset)
 {
-    if (o->struct_size < OPTIONS_SIZE_READ)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: options->struct_size is %zu, less than the %zu "
-                         "bytes of fields read (fill it with "
-                         "rlkd_loader_options_init)",
-                         op, o->struct_size, (size_t)OPTIONS_SIZE_READ);
+    RLKD_TRY(rlkd_expect_struct_size(op, "options", o->struct_size,
+                                     OPTIONS_SIZE_READ,
+                                     "rlkd_loader_options_init"));
     RLKD_TRY(rlkd_expect_at_least(op, "options->batch_size", o->batch_size, 1));
     RLKD_TRY(rlkd_expect_at_least(op, "options->crop_padding", o->crop_padding,
                                   0));

@@ -868,11 +868,8 @@ rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
     static const char op[] = "rlkd_net_layer_cost";
     RLKD_TRY(check_net(net, op));
     RLKD_TRY(check_out(cost, op, "cost"));
-    if (cost->struct_size < sizeof *cost)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: cost->struct_size is %zu, expected %zu (call "
-                         "rlkd_layer_cost_init first)", op, cost->struct_size,
-                         sizeof *cost);
+    RLKD_TRY(rlkd_expect_struct_size(op, "cost", cost->struct_size,
+                                     sizeof *cost, "rlkd_layer_cost_init"));
     RLKD_TRY(check_index(op, "layer", index, net->layer_count));
     const rlkd_layer *l = &net->layers[index];
     cost->name = l->name;

@@ -644,12 +644,9 @@ const char *rlkd_zoo_name(int index)
 static rlkd_status check_options(const rlkd_zoo_options *o)
 {
     static const char op[] = "rlkd_zoo_create";
-    if (o->struct_size < ZOO_OPTIONS_SIZE_READ)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: options->struct_size is %zu, less than the %zu "
-                         "bytes of fields read (fill it with "
-                         "rlkd_zoo_options_init)",
-                         op, o->struct_size, (size_t)ZOO_OPTIONS_SIZE_READ);
+    RLKD_TRY(rlkd_expect_struct_size(op, "options", o->struct_size,
+                                     ZOO_OPTIONS_SIZE_READ,
+                                     "rlkd_zoo_options_init"));
     RLKD_TRY(rlkd_expect_at_least(op, "options->num_classes", o->num_classes,
                                   1));
     RLKD_TRY(rlkd_expect_at_least(op, "options->in_channels", o->in_channels,

@@ -34,13 +34,9 @@ void rlkd_optimizer_options_init(rlkd_optimizer_options *options)
  * options that a checkpoint saves and a later run reads with another kind. */
 static rlkd_status check_options(const char *op, const rlkd_optimizer_options *o)
 {
-    if (o->struct_size < OPTIMIZER_OPTIONS_SIZE_READ)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: options->struct_size is %zu, less than the %zu "
-                         "bytes of fields read (fill it with "
-                         "rlkd_optimizer_options_init)",
-                         op, o->struct_size,
-                         (size_t)OPTIMIZER_OPTIONS_SIZE_READ);
+    RLKD_TRY(rlkd_expect_struct_size(op, "options", o->struct_size,
+                                     OPTIMIZER_OPTIONS_SIZE_READ,
+                                     "rlkd_optimizer_options_init"));
     if ((unsigned)o->kind > RLKD_OPTIMIZER_ADAMW)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: options->kind is %d, not an rlkd_optimizer_kind "

@@ -50,12 +50,8 @@ void rlkd_schedule_init(rlkd_schedule *schedule)
  * schedule whose unused fields must still make sense when saved. */
 static rlkd_status check_schedule(const char *op, const rlkd_schedule *s)
 {
-    if (s->struct_size < SCHEDULE_SIZE_READ)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: schedule->struct_size is %zu, less than the %zu "
-                         "bytes of fields read (fill it with "
-                         "rlkd_schedule_init)",
-                         op, s->struct_size, (size_t)SCHEDULE_SIZE_READ);
+    RLKD_TRY(rlkd_expect_struct_size(op, "schedule", s->struct_size,
+                                     SCHEDULE_SIZE_READ, "rlkd_schedule_init"));
     if ((unsigned)s->kind > RLKD_SCHEDULE_COSINE)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: schedule->kind is %d, not an rlkd_schedule_kind "

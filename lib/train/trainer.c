@@ -255,13 +255,9 @@ rlkd_status rlkd_trainer_create(rlkd_net *student, rlkd_net *teacher,
     rlkd_trainer_options chosen;
     rlkd_trainer_options_init(&chosen);
     if (options) {
-        if (options->struct_size < TRAINER_OPTIONS_SIZE_READ)
-            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                             "%s: options->struct_size is %zu, less than the "
-                             "%zu bytes of fields read (fill it with "
-                             "rlkd_trainer_options_init)", op,
-                             options->struct_size,
-                             (size_t)TRAINER_OPTIONS_SIZE_READ);
+        RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
+                                         TRAINER_OPTIONS_SIZE_READ,
+                                         "rlkd_trainer_options_init"));
         memcpy(&chosen, options, TRAINER_OPTIONS_SIZE_READ);
         chosen.struct_size = sizeof chosen;
     }
