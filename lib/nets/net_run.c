@@ -48,26 +48,35 @@ static void destroy_all(rlkd_tensor **list, int count)
         rlkd_tensor_destroy(list[i]);
 }
 
+/* Frees the gradients, their scratch buffer and views (the forward values
+ * stay). */
+static void release_grads(rlkd_net *net)
+{
+    const int nodes = net->layer_count + 1;
+    destroy_all(net->grads, nodes);
+    destroy_all(net->scratch_views, nodes);
+    rlkd_tensor_destroy(net->scratch);
+    free(net->grads);
+    free(net->scratch_views);
+    free(net->grad_ready);
+    net->grads = net->scratch_views = NULL;
+    net->scratch = NULL;
+    net->grad_ready = NULL;
+}
+
 void rlkd_net_release_activations(rlkd_net *net)
 {
     const int nodes = net->layer_count + 1;
     /* values[0] is the caller's input: not ours to free */
     if (net->values)
         destroy_all(net->values + 1, nodes - 1);
-    destroy_all(net->grads, nodes);
-    destroy_all(net->scratch_views, nodes);
-    rlkd_tensor_destroy(net->scratch);
+    release_grads(net);
     for (int i = 0; i < net->layer_count; i++) {
         rlkd_tensor_destroy(net->layers[i].dropout_mask);
         net->layers[i].dropout_mask = NULL;
     }
     free(net->values);
-    free(net->grads);
-    free(net->scratch_views);
-    free(net->grad_ready);
-    net->values = net->grads = net->scratch_views = NULL;
-    net->scratch = NULL;
-    net->grad_ready = NULL;
+    net->values = NULL;
     net->batch = 0;
     net->trained = 0;
 }
@@ -484,15 +493,7 @@ static rlkd_status backward(rlkd_net *net, const char *op,
         rlkd_status status = allocate_grads(net);
         if (status != RLKD_OK) {
             /* Keep the forward values; drop the half-made gradients. */
-            destroy_all(net->grads, last + 1);
-            destroy_all(net->scratch_views, last + 1);
-            rlkd_tensor_destroy(net->scratch);
-            free(net->grads);
-            free(net->scratch_views);
-            free(net->grad_ready);
-            net->grads = net->scratch_views = NULL;
-            net->scratch = NULL;
-            net->grad_ready = NULL;
+            release_grads(net);
             return status;
         }
     }
