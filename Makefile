@@ -6,6 +6,7 @@
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
 #   make test-valgrind      the unit tests under valgrind's memcheck
 #   make check              test, test-sanitize and test-valgrind: what CI runs
+#   make bench-cpu          rlkd's CPU backend against PyTorch; writes docs/benchmarks.md
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make clean
 
@@ -31,6 +32,9 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[
 
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
+# The CPU backend's loops are the hot path: -O3 vectorises them (the rest of
+# the library gains nothing from it).
+CPU_CFLAGS ?= -O3
 ALL_CFLAGS := -std=c11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fopenmp \
               -Iinclude -D_POSIX_C_SOURCE=200809L
 LDLIBS := -lopenblas -lcjson -lz -lm -fopenmp
@@ -64,13 +68,17 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: FORCE all examples test test-sanitize test-valgrind check install uninstall clean
+.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu install uninstall clean
 all: $(SHARED) $(STATIC) examples
 examples: $(EXAMPLE_BIN)
 
 $(BUILD)/%.o: %.c include/rlkd.h $(wildcard lib/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/cpu/%.o: lib/cpu/%.c include/rlkd.h $(wildcard lib/*/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CPU_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.cu include/rlkd.h $(wildcard lib/*/*.h kernels/*.h kernels/*.cuh)
 	@mkdir -p $(@D)
@@ -123,6 +131,28 @@ test-valgrind: $(SHARED) $(VALGRIND_TESTS)
 check: test
 	$(MAKE) test-sanitize
 	$(MAKE) test-valgrind
+
+# The CPU benchmark against PyTorch on the same threads (not a test: the
+# numbers depend on the machine). Passive OpenMP waiting keeps idle spinning
+# threads of one library from stealing the cores of the other.
+THREADS ?= 2
+BENCH_MIN_TIME ?= 0.5
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_DIR := $(BUILD)/bench-cpu
+
+$(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+
+bench-cpu: export OMP_WAIT_POLICY = passive
+bench-cpu: $(SHARED) $(BUILD)/bench/bench_cpu
+	$(BENCH_PYTHON) bench/cpu/cases.py $(LIBDIR)/$(SONAME) $(BENCH_DIR)
+	$(BUILD)/bench/bench_cpu --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
+	  $(BENCH_DIR)/cases.json > $(BENCH_DIR)/rlkd.jsonl
+	$(BENCH_PYTHON) bench/cpu/peer_torch.py --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
+	  $(BENCH_DIR)/cases.json > $(BENCH_DIR)/torch.jsonl
+	$(BENCH_PYTHON) bench/cpu/report.py --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
+	  $(BENCH_DIR)/cases.json $(BENCH_DIR)/rlkd.jsonl $(BENCH_DIR)/torch.jsonl docs/benchmarks.md
 
 $(BUILD)/rlkd.pc: FORCE
 	@mkdir -p $(@D)

@@ -9,6 +9,7 @@ static rlkd_status copy_host(rlkd_context *ctx, void *dst, const void *src,
 
 static const rlkd_backend cpu_backend = {
     .name = "cpu",
+    .context_release = rlkd_cpu_context_release,
     .alloc = rlkd_cpu_alloc,
     .release = rlkd_cpu_release,
     .copy_from_host = copy_host,

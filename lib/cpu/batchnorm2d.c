@@ -3,6 +3,8 @@
  * same for any thread count. */
 #include "cpu.h"
 
+#include "plane_sums.h"
+
 #include <math.h>
 
 /* Start of channel ch's plane in sample i. */
@@ -11,28 +13,29 @@ static inline size_t plane_offset(int i, int ch, int c, int hw)
     return ((size_t)i * (size_t)c + (size_t)ch) * (size_t)hw;
 }
 
-/* Mean and biased variance of channel ch, in double: two passes, so a large
- * mean does not cancel the variance away. */
+/* Mean and biased variance of channel ch: two passes, so a large mean does
+ * not cancel the variance away. */
 static void channel_moments(const float *x, int ch, int n, int c, int hw,
                             double *mean, double *var)
 {
     const double count = (double)n * hw;
     double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *plane = x + plane_offset(i, ch, c, hw);
-        for (int j = 0; j < hw; j++)
-            sum += plane[j];
-    }
+    for (int i = 0; i < n; i++)
+        sum += rlkd_cpu_plane_sum(x + plane_offset(i, ch, c, hw), (size_t)hw);
     *mean = sum / count;
+    /* Squares about the mean rounded to float, which the lanes use; the
+     * rounding's share, (mean - centre)^2, comes off exactly. */
+    const float centre = (float)*mean;
     double squares = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *plane = x + plane_offset(i, ch, c, hw);
-        for (int j = 0; j < hw; j++) {
-            const double d = plane[j] - *mean;
-            squares += d * d;
-        }
-    }
-    *var = squares / count;
+    for (int i = 0; i < n; i++)
+        squares += rlkd_cpu_plane_sums(RLKD_CPU_SUM_SQUARES,
+                                       x + plane_offset(i, ch, c, hw), NULL,
+                                       centre, (size_t)hw)
+                       .second;
+    const double shift = *mean - centre;
+    *var = squares / count - shift * shift;
+    if (*var < 0.0)
+        *var = 0.0;
 }
 
 rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
@@ -96,10 +99,11 @@ rlkd_status rlkd_cpu_batchnorm2d_backward(rlkd_context *ctx, float *dx,
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int i = 0; i < n; i++) {
             const size_t offset = plane_offset(i, ch, c, hw);
-            for (int j = 0; j < hw; j++) {
-                sum_dy += dy[offset + j];
-                sum_dy_xhat += dy[offset + j] * (x[offset + j] - mean);
-            }
+            const rlkd_cpu_sums sums =
+                rlkd_cpu_plane_sums(RLKD_CPU_SUM_WEIGHTED, x + offset,
+                                    dy + offset, (float)mean, (size_t)hw);
+            sum_dy += sums.sum;
+            sum_dy_xhat += sums.second;
         }
         sum_dy_xhat *= invstd;
         if (dgamma)

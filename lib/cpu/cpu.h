@@ -30,6 +30,15 @@ void rlkd_cpu_gemm_serial(int trans_a, int trans_b, int m, int n, int k,
 /* Host scratch memory; fails with a message on exhaustion. */
 rlkd_status rlkd_cpu_scratch(const char *op, size_t count, float **out);
 
+/* The context's workspace: at least `count` floats, owned by the context and
+ * valid until the next request on it (contexts are used by one thread at a
+ * time); its contents do not survive that request. For the scratch that an
+ * op needs on every call, which then costs no allocation after the first. */
+rlkd_status rlkd_cpu_workspace(rlkd_context *ctx, const char *op, size_t count,
+                               float **out);
+/* Frees the workspace: the backend's context_release. */
+void rlkd_cpu_context_release(rlkd_context *ctx);
+
 /* memory.c */
 rlkd_status rlkd_cpu_alloc(rlkd_context *ctx, void **out, size_t bytes);
 void rlkd_cpu_release(rlkd_context *ctx, void *ptr);
@@ -108,7 +117,7 @@ rlkd_status rlkd_cpu_avgpool2d_backward(rlkd_context *ctx, float *dx,
 rlkd_status rlkd_cpu_global_avgpool_forward(rlkd_context *ctx, float *y,
                                             const float *x, int planes,
                                             int hw);
-/* mean[p] = mean of plane p of x, summed in double: global average pooling,
+/* mean[p] = mean of plane p of x (plane_sums.h): global average pooling,
  * and the squeeze step of SE, ECA and CBAM. */
 void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
                           size_t planes, size_t hw);

@@ -1,18 +1,14 @@
 /* Global average pooling on the CPU: one plane (n, c) per task. */
 #include "cpu.h"
+#include "plane_sums.h"
 
 void rlkd_cpu_plane_means(rlkd_context *ctx, float *mean, const float *x,
                           size_t planes, size_t hw)
 {
     #pragma omp parallel for num_threads(ctx->num_threads) \
         if (planes * hw > 65536)
-    for (size_t p = 0; p < planes; p++) {
-        const float *plane = x + p * hw;
-        double sum = 0.0; /* double: planes can be large */
-        for (size_t i = 0; i < hw; i++)
-            sum += plane[i];
-        mean[p] = (float)(sum / (double)hw);
-    }
+    for (size_t p = 0; p < planes; p++)
+        mean[p] = (float)(rlkd_cpu_plane_sum(x + p * hw, hw) / (double)hw);
 }
 
 rlkd_status rlkd_cpu_global_avgpool_forward(rlkd_context *ctx, float *y,

@@ -25,6 +25,45 @@ void rlkd_cpu_release(rlkd_context *ctx, void *ptr)
     free(ptr);
 }
 
+/* The context's workspace (its backend_state): one buffer, grown to the
+ * largest request so far, so that the per-step scratch of the big ops
+ * (convolution columns) is allocated and faulted in once, not every call. */
+typedef struct cpu_workspace {
+    float *data;
+    size_t count;
+} cpu_workspace;
+
+rlkd_status rlkd_cpu_workspace(rlkd_context *ctx, const char *op, size_t count,
+                               float **out)
+{
+    cpu_workspace *ws = ctx->backend_state;
+    if (!ws) {
+        ws = calloc(1, sizeof *ws);
+        if (!ws)
+            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                             "%s: cannot allocate the context's workspace", op);
+        ctx->backend_state = ws;
+    }
+    if (count > ws->count) {
+        float *grown;
+        RLKD_TRY(rlkd_cpu_scratch(op, count, &grown));
+        free(ws->data);
+        ws->data = grown;
+        ws->count = count;
+    }
+    *out = ws->data;
+    return RLKD_OK;
+}
+
+void rlkd_cpu_context_release(rlkd_context *ctx)
+{
+    cpu_workspace *ws = ctx->backend_state;
+    if (ws)
+        free(ws->data);
+    free(ws);
+    ctx->backend_state = NULL;
+}
+
 rlkd_status rlkd_cpu_copy(rlkd_context *ctx, void *dst, const void *src,
                           size_t bytes)
 {

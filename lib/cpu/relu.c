@@ -14,7 +14,9 @@ rlkd_status rlkd_cpu_relu_backward(rlkd_context *ctx, float *dx,
                                    const float *dy, const float *y, size_t n)
 {
     #pragma omp parallel for num_threads(ctx->num_threads) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float g = dy[i]; /* read unconditionally, so the loop vectorises */
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
     return RLKD_OK;
 }

@@ -1,0 +1,190 @@
+"""The PyTorch side of the CPU benchmark: the cases of bench_cpu, timed alike.
+
+Each case runs what a PyTorch program does for the same work: the op's
+functional call forward, torch.autograd.grad for backward (only the
+gradients rlkd's call computes, the graph kept between runs), the unfused
+Hinton loss, and torch.optim.SGD on the torch_module mirror for a training
+step. 2 warm-up runs, then runs until at least --min-time seconds (a case's
+"min_time_s" overrides it) and at least 3 runs; prints the median as
+{"id": ..., "ms": ...} per line.
+
+    /usr/bin/python3 bench/cpu/peer_torch.py --threads N --min-time S cases.json > torch.jsonl
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "bindings", "python"))
+import rlkd.torch_module  # noqa: E402  (after the path is set)
+
+WARMUP_RUNS = 2
+MIN_RUNS = 3
+MAX_RUNS = 20000  # as bench_cpu: tiny ops stop here
+
+
+def measure(run, min_time_s):
+    """The median time of one run in ms."""
+    for _ in range(WARMUP_RUNS):
+        run()
+    times = []
+    started = time.perf_counter()
+    while (len(times) < MIN_RUNS or time.perf_counter() - started < min_time_s) \
+            and len(times) < MAX_RUNS:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def backward_run(output, inputs, doutput):
+    """Backward through a kept graph to `inputs` alone, as rlkd's call does."""
+    return lambda: torch.autograd.grad(output, inputs, doutput, retain_graph=True)
+
+
+def conv_run(case):
+    n, cin, cout, k = case["batch"], case["cin"], case["cout"], case["kernel"]
+    x = torch.randn(n, cin, case["h"], case["w"])
+    w = torch.randn(cout, cin // case["groups"], k, k) * 0.05
+    bias = torch.randn(cout) * 0.1 if case["bias"] else None
+    geometry = dict(stride=case["stride"], padding=case["padding"],
+                    dilation=case["dilation"], groups=case["groups"])
+    direction = case["direction"]
+    if direction == "forward":
+        def forward():
+            with torch.no_grad():
+                F.conv2d(x, w, bias, **geometry)
+        return forward
+    # bias gets no gradient: rlkd's timed call passes dbias NULL
+    wanted = x if direction == "backward_data" else w
+    wanted.requires_grad_()
+    y = F.conv2d(x, w, bias, **geometry)
+    return backward_run(y, [wanted], torch.randn_like(y))
+
+
+def bn_relu_run(case):
+    x = torch.randn(*case["shape"])
+    channels = case["shape"][1]
+    gamma, beta = torch.ones(channels), torch.zeros(channels)
+    running_mean, running_var = torch.zeros(channels), torch.ones(channels)
+
+    def forward():
+        return F.relu(F.batch_norm(x, running_mean, running_var, gamma, beta, True,
+                                   case["momentum"], case["eps"]))
+    if case["direction"] == "forward":
+        def forward_no_grad():
+            with torch.no_grad():
+                forward()
+        return forward_no_grad
+    for t in (x, gamma, beta):
+        t.requires_grad_()
+    y = forward()
+    return backward_run(y, [x, gamma, beta], torch.randn_like(y))
+
+
+def attention_run(case):
+    n, channels, height, width = case["shape"]
+    x = torch.randn(n, channels, height, width)
+    module = case["module"]
+    name = "attention"
+    if module == "eca":
+        params = {name + ".conv.weight": torch.randn(1, 1, case["kernel"]) * 0.5}
+        apply = rlkd.torch_module._eca
+    else:
+        hidden = max(1, channels // case["reduction"])
+        params = {name + ".fc1.weight": torch.randn(hidden, channels) * 0.1,
+                  name + ".fc1.bias": torch.randn(hidden) * 0.1,
+                  name + ".fc2.weight": torch.randn(channels, hidden) * 0.1,
+                  name + ".fc2.bias": torch.randn(channels) * 0.1}
+        apply = rlkd.torch_module._se
+        if module == "cbam":
+            k = case["kernel"]
+            params[name + ".spatial.weight"] = torch.randn(1, 2, k, k) * 0.1
+            params[name + ".spatial.bias"] = torch.randn(1) * 0.1
+            apply = rlkd.torch_module._cbam
+    if case["direction"] == "forward":
+        def forward():
+            with torch.no_grad():
+                apply(x, name, params)
+        return forward
+    inputs = [x] + list(params.values())
+    for t in inputs:
+        t.requires_grad_()
+    y = apply(x, name, params)
+    return backward_run(y, inputs, torch.randn_like(y))
+
+
+def kd_loss_run(case):
+    n, classes = case["shape"]
+    student = (torch.randn(n, classes) * 3).requires_grad_()
+    teacher = torch.randn(n, classes) * 3
+    labels = torch.arange(n) % classes
+    t, alpha = case["temperature"], case["alpha"]
+
+    def forward_backward():
+        kl = F.kl_div(F.log_softmax(student / t, 1), F.softmax(teacher / t, 1),
+                      reduction="batchmean")
+        loss = alpha * t * t * kl + (1 - alpha) * F.cross_entropy(student, labels)
+        torch.autograd.grad(loss, [student])
+    return forward_backward
+
+
+def images_and_labels(case):
+    n = case["batch"]
+    return torch.randn(n, *case["input"]), torch.arange(n) % case["classes"]
+
+
+def train_step_run(case):
+    model = rlkd.torch_module.load(case["path"]).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=case["lr"], momentum=case["momentum"],
+                                weight_decay=case["weight_decay"])
+    images, labels = images_and_labels(case)
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    return step
+
+
+def inference_run(case):
+    model = rlkd.torch_module.load(case["path"]).eval()
+    images, _ = images_and_labels(case)
+
+    def forward():
+        with torch.inference_mode():
+            model(images)
+    return forward
+
+
+RUNS = {"conv": conv_run, "bn_relu": bn_relu_run, "attention": attention_run,
+        "kd_loss": kd_loss_run, "train_step": train_step_run, "inference": inference_run}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--min-time", type=float, default=0.5)
+    parser.add_argument("cases")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    with open(args.cases) as f:
+        cases = json.load(f)
+    print("peer_torch: torch %s, %d threads, %d cases"
+          % (torch.__version__, torch.get_num_threads(), len(cases)), file=sys.stderr)
+    for index, case in enumerate(cases, 1):
+        print("[%d/%d] %s" % (index, len(cases), case["id"]), file=sys.stderr)
+        run = RUNS[case["kind"]](case)
+        ms = measure(run, case.get("min_time_s", args.min_time))
+        print(json.dumps({"id": case["id"], "ms": ms}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
