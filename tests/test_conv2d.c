@@ -232,6 +232,17 @@ static const conv_spec group_specs[] = {
     {"groups 3 dilation 2", 3, 3, 7, 8, 6, 3, 2, 1, 2, 2, 0, 2, 2, 3, 1},
 };
 
+/* 3x3 stride 1 with 16 or more channels each way: the CPU backend's
+ * Winograd path (forward and dx), odd sizes for the edge tiles. */
+static const conv_spec winograd_specs[] = {
+    {"Winograd 3x3 pad 1", 3, 16, 9, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"Winograd 3x3 pad 0", 2, 17, 6, 8, 20, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},
+    {"Winograd 3x3 pad 2x1 no bias", 3, 16, 5, 6, 18, 3, 3, 1, 1, 2, 1, 1, 1,
+     1, 0},
+    {"Winograd 3x3 pad 1 on 1x1 images", 5, 16, 1, 1, 16, 3, 3, 1, 1, 1, 1, 1,
+     1, 1, 1},
+};
+
 static void check_all(const conv_spec *specs, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -247,6 +258,11 @@ static void pointwise(void)
 static void windows(void)
 {
     check_all(window_specs, sizeof window_specs / sizeof window_specs[0]);
+}
+
+static void winograd(void)
+{
+    check_all(winograd_specs, sizeof winograd_specs / sizeof winograd_specs[0]);
 }
 
 static void grouped(void)
@@ -475,6 +491,7 @@ int main(void)
     test_run("conv2d/pointwise", pointwise);
     test_run("conv2d/windows", windows);
     test_run("conv2d/groups", grouped);
+    test_run("conv2d/winograd", winograd);
     test_run("conv2d/accumulation_and_null_grads", accumulation);
     test_run("conv2d/deterministic", deterministic);
     test_run("conv2d/errors", errors);

@@ -18,6 +18,9 @@
  * and the partials are added in block order), so the results depend on the
  * thread count alone, not on scheduling. The buffers live in the context's
  * workspace, so a training step allocates nothing here after its first.
+ *
+ * 3x3 stride-1 convolutions with enough channels go to winograd.c instead
+ * (forward and dx); their dw stays here.
  */
 #include "cpu.h"
 #include "plane_sums.h"
@@ -445,6 +448,8 @@ rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
                                     const float *bias,
                                     const rlkd_conv2d_geom *g)
 {
+    if (rlkd_cpu_winograd_applies(g))
+        return rlkd_cpu_winograd_forward(ctx, y, x, w, bias, g);
     const conv_sizes z = conv_sizes_of(g);
     const conv_split s = conv_split_of(ctx, g);
     float *workspace = NULL;
@@ -538,25 +543,33 @@ rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
 {
     const conv_sizes z = conv_sizes_of(g);
     const conv_split s = conv_split_of(ctx, g);
+    /* Winograd takes dx where it applies, after the GEMMs here. */
+    const int winograd_dx = dx && rlkd_cpu_winograd_applies(g);
+    float *gemm_dx = winograd_dx ? NULL : dx;
     /* Each block has its buffers (the column matrix serves both col, for
      * dw, and dcol, for dx, one after the other) and all but block 0, which
      * adds straight into dw, a dw partial sum; the partials go into dw
-     * after, in block order. Everything is in hand before any output is
-     * touched, so a failure leaves them as they were. */
+     * after, in block order. The workspace is sized for the larger of this
+     * and Winograd's before any output is touched, so a failure leaves them
+     * as they were and Winograd's request cannot fail. */
     const size_t buffers_all =
-        (dx || dw) ? (size_t)s.blocks * block_floats(s, g) : 0;
+        (gemm_dx || dw) ? (size_t)s.blocks * block_floats(s, g) : 0;
     const size_t partials_all = dw ? (size_t)(s.blocks - 1) * z.w_count : 0;
+    size_t workspace_all = buffers_all + partials_all;
+    if (winograd_dx &&
+        rlkd_cpu_winograd_backward_data_floats(ctx, g) > workspace_all)
+        workspace_all = rlkd_cpu_winograd_backward_data_floats(ctx, g);
     float *workspace = NULL;
-    if (buffers_all + partials_all > 0)
-        RLKD_TRY(rlkd_cpu_workspace(ctx, "rlkd_conv2d_backward",
-                                    buffers_all + partials_all, &workspace));
+    if (workspace_all > 0)
+        RLKD_TRY(rlkd_cpu_workspace(ctx, "rlkd_conv2d_backward", workspace_all,
+                                    &workspace));
     float *partials = partials_all > 0 ? workspace + buffers_all : NULL;
     if (partials)
         memset(partials, 0, partials_all * sizeof *partials);
 
     if (dbias)
         accumulate_bias_grad(ctx, dbias, dy, g);
-    if (dx || dw) {
+    if (gemm_dx || dw) {
         if (s.per_image == 1)
             rlkd_cpu_gemm_serial_begin();
         #pragma omp parallel for num_threads(s.blocks) schedule(static, 1)
@@ -570,12 +583,15 @@ rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
             const int end = block_start(b + 1, s, g);
             for (int n0 = block_start(b, s, g); n0 < end; n0 += s.chunk)
                 backward_chunk(ctx, s.per_image, buf,
-                               dx ? dx + n0 * z.x_image : NULL, dw_sum,
-                               dy + n0 * z.y_image, x + n0 * z.x_image, w,
-                               chunk_at(n0, end, s, g), g, &z);
+                               gemm_dx ? gemm_dx + n0 * z.x_image : NULL,
+                               dw_sum, dy + n0 * z.y_image,
+                               x + n0 * z.x_image, w, chunk_at(n0, end, s, g),
+                               g, &z);
         }
     }
     if (partials)
         add_partials(ctx, dw, partials, s.blocks - 1, z.w_count);
+    if (winograd_dx)
+        return rlkd_cpu_winograd_backward_data(ctx, dx, dy, w, g);
     return RLKD_OK;
 }

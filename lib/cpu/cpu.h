@@ -67,6 +67,20 @@ rlkd_status rlkd_cpu_dropout_backward(rlkd_context *ctx, float *dx,
 rlkd_status rlkd_cpu_channel_mask(rlkd_context *ctx, float *y, const float *x,
                                   const float *mask, int n, int c, int hw);
 
+/* winograd.c: F(2x2, 3x3) for 3x3 stride-1 convolutions, which conv2d.c
+ * takes when rlkd_cpu_winograd_applies. Both write their output. */
+int rlkd_cpu_winograd_applies(const rlkd_conv2d_geom *g);
+rlkd_status rlkd_cpu_winograd_forward(rlkd_context *ctx, float *y,
+                                      const float *x, const float *w,
+                                      const float *bias,
+                                      const rlkd_conv2d_geom *g);
+rlkd_status rlkd_cpu_winograd_backward_data(rlkd_context *ctx, float *dx,
+                                            const float *dy, const float *w,
+                                            const rlkd_conv2d_geom *g);
+/* Workspace floats rlkd_cpu_winograd_backward_data takes. */
+size_t rlkd_cpu_winograd_backward_data_floats(const rlkd_context *ctx,
+                                              const rlkd_conv2d_geom *g);
+
 /* conv2d.c, linear.c */
 rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
                                     const float *x, const float *w,
