@@ -134,7 +134,8 @@ check: test
 
 # The CPU benchmark against PyTorch on the same threads (not a test: the
 # numbers depend on the machine). Passive OpenMP waiting keeps idle spinning
-# threads of one library from stealing the cores of the other.
+# threads of one library from stealing the cores of the other; each case is
+# timed in rlkd and right after in PyTorch.
 THREADS ?= 2
 BENCH_MIN_TIME ?= 0.5
 BENCH_PYTHON ?= /usr/bin/python3
@@ -147,9 +148,8 @@ $(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c $(SHARED)
 bench-cpu: export OMP_WAIT_POLICY = passive
 bench-cpu: $(SHARED) $(BUILD)/bench/bench_cpu
 	$(BENCH_PYTHON) bench/cpu/cases.py $(LIBDIR)/$(SONAME) $(BENCH_DIR)
-	$(BUILD)/bench/bench_cpu --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
-	  $(BENCH_DIR)/cases.json > $(BENCH_DIR)/rlkd.jsonl
 	$(BENCH_PYTHON) bench/cpu/peer_torch.py --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
+	  --rlkd $(BUILD)/bench/bench_cpu --rlkd-out $(BENCH_DIR)/rlkd.jsonl \
 	  $(BENCH_DIR)/cases.json > $(BENCH_DIR)/torch.jsonl
 	$(BENCH_PYTHON) bench/cpu/report.py --threads $(THREADS) --min-time $(BENCH_MIN_TIME) \
 	  $(BENCH_DIR)/cases.json $(BENCH_DIR)/rlkd.jsonl $(BENCH_DIR)/torch.jsonl docs/benchmarks.md

@@ -5,7 +5,8 @@
  *
  * For each case: inputs from the context's random stream, 2 warm-up runs,
  * then timed runs until at least S seconds (a case's "min_time_s" overrides
- * it) and at least 3 runs; prints the median as {"id": ..., "ms": ...}.
+ * it) and at least 3 runs; prints the fastest as {"id": ..., "ms": ...}:
+ * on a shared machine the other runs measure the neighbours too.
  * Progress goes to stderr. Any failing call ends the program with status 1
  * and rlkd_last_error().
  */
@@ -19,7 +20,7 @@
 
 #define WARMUP_RUNS 2
 #define MIN_RUNS 3
-/* Times are kept for the median in a buffer sized once; tiny ops stop here. */
+/* Runs of one case at most: tiny ops stop here. */
 #define MAX_RUNS 20000
 #define MAX_CASE_TENSORS 24
 
@@ -152,30 +153,24 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median time of one run in ms; `times` holds MAX_RUNS doubles. */
+/* The fastest run's time in ms. */
 static double measure(run_fn run, void *state, const char *id,
-                      double min_time_s, double *times)
+                      double min_time_s)
 {
     int runs = 0;
-    double started, elapsed = 0.0;
+    double started, elapsed = 0.0, fastest = 0.0;
     for (int i = 0; i < WARMUP_RUNS; i++)
         check(run(state), id);
     started = now_s();
     while ((runs < MIN_RUNS || elapsed < min_time_s) && runs < MAX_RUNS) {
         double t0 = now_s();
         check(run(state), id);
-        times[runs++] = now_s() - t0;
+        const double t = now_s() - t0;
+        if (runs++ == 0 || t < fastest)
+            fastest = t;
         elapsed = now_s() - started;
     }
-    qsort(times, (size_t)runs, sizeof *times, compare_doubles);
-    return 1e3 * (runs % 2 ? times[runs / 2]
-                           : 0.5 * (times[runs / 2 - 1] + times[runs / 2]));
+    return 1e3 * fastest;
 }
 
 /* ---- conv: forward, backward-data, backward-filter ---------------------- */
@@ -200,7 +195,7 @@ static rlkd_status run_conv(void *state)
 }
 
 static double bench_conv(case_tensors *tensors, const cJSON *item,
-                         double min_time_s, double *times)
+                         double min_time_s)
 {
     conv_case c = {.ctx = tensors->ctx};
     int64_t n = json_int(item, "batch"), cin = json_int(item, "cin"),
@@ -232,7 +227,7 @@ static double bench_conv(case_tensors *tensors, const cJSON *item,
         fail("conv: unknown direction");
     if (!c.y)
         c.dy = normal_tensor(tensors, 4, y_shape, 1.0f);
-    return measure(run_conv, &c, json_string(item, "id"), min_time_s, times);
+    return measure(run_conv, &c, json_string(item, "id"), min_time_s);
 }
 
 /* ---- batch norm (training) + ReLU ---------------------------------------- */
@@ -264,7 +259,7 @@ static rlkd_status run_bn_relu(void *state)
 }
 
 static double bench_bn_relu(case_tensors *tensors, const cJSON *item,
-                            double min_time_s, double *times)
+                            double min_time_s)
 {
     bn_relu_case c = {.ctx = tensors->ctx};
     int64_t shape[RLKD_MAX_DIMS];
@@ -296,7 +291,7 @@ static double bench_bn_relu(case_tensors *tensors, const cJSON *item,
         c.dgamma = new_tensor(tensors, RLKD_DTYPE_F32, 1, &shape[1]);
         c.dbeta = new_tensor(tensors, RLKD_DTYPE_F32, 1, &shape[1]);
     }
-    return measure(run_bn_relu, &c, json_string(item, "id"), min_time_s, times);
+    return measure(run_bn_relu, &c, json_string(item, "id"), min_time_s);
 }
 
 /* ---- channel attention: SE, ECA, CBAM ------------------------------------ */
@@ -339,7 +334,7 @@ static rlkd_status run_attention(void *state)
 }
 
 static double bench_attention(case_tensors *tensors, const cJSON *item,
-                              double min_time_s, double *times)
+                              double min_time_s)
 {
     attention_case c = {.ctx = tensors->ctx};
     int64_t shape[RLKD_MAX_DIMS];
@@ -392,7 +387,7 @@ static double bench_attention(case_tensors *tensors, const cJSON *item,
         }
     } else
         fail("attention: unknown module");
-    return measure(run_attention, &c, json_string(item, "id"), min_time_s, times);
+    return measure(run_attention, &c, json_string(item, "id"), min_time_s);
 }
 
 /* ---- Hinton KD loss, forward with the gradient in the same call ------------ */
@@ -411,7 +406,7 @@ static rlkd_status run_kd_loss(void *state)
 }
 
 static double bench_kd_loss(case_tensors *tensors, const cJSON *item,
-                            double min_time_s, double *times)
+                            double min_time_s)
 {
     kd_loss_case c = {.ctx = tensors->ctx};
     int64_t shape[RLKD_MAX_DIMS];
@@ -425,7 +420,7 @@ static double bench_kd_loss(case_tensors *tensors, const cJSON *item,
     c.labels = label_tensor(tensors, shape[0], (int)shape[1]);
     c.loss = new_tensor(tensors, RLKD_DTYPE_F32, 1, &one);
     c.dstudent = new_tensor(tensors, RLKD_DTYPE_F32, 2, shape);
-    return measure(run_kd_loss, &c, json_string(item, "id"), min_time_s, times);
+    return measure(run_kd_loss, &c, json_string(item, "id"), min_time_s);
 }
 
 /* ---- networks: a training step, an inference forward ---------------------- */
@@ -462,7 +457,7 @@ static rlkd_status run_inference(void *state)
 }
 
 static double bench_net(case_tensors *tensors, const cJSON *item, int train,
-                        double min_time_s, double *times)
+                        double min_time_s)
 {
     net_case c = {.ctx = tensors->ctx};
     int64_t input[RLKD_MAX_DIMS];
@@ -489,7 +484,7 @@ static double bench_net(case_tensors *tensors, const cJSON *item, int train,
         c.dlogits = new_tensor(tensors, RLKD_DTYPE_F32, 2, logits_shape);
     }
     ms = measure(train ? run_train_step : run_inference, &c,
-                 json_string(item, "id"), min_time_s, times);
+                 json_string(item, "id"), min_time_s);
     rlkd_optimizer_destroy(c.optimizer);
     rlkd_net_destroy(c.net);
     return ms;
@@ -550,9 +545,6 @@ int main(int argc, char **argv)
     free(text);
     if (!cJSON_IsArray(cases))
         fail("the case file is not a JSON array");
-    double *times = malloc(MAX_RUNS * sizeof *times);
-    if (!times)
-        fail("out of memory");
 
     rlkd_context *ctx;
     check(rlkd_context_create(&ctx, RLKD_DEVICE_CPU, 0), "rlkd_context_create");
@@ -575,16 +567,16 @@ int main(int argc, char **argv)
         double ms;
         fprintf(stderr, "[%d/%d] %s\n", ++index, cJSON_GetArraySize(cases), id);
         if (is(kind, "conv"))
-            ms = bench_conv(&tensors, item, case_min_time_s, times);
+            ms = bench_conv(&tensors, item, case_min_time_s);
         else if (is(kind, "bn_relu"))
-            ms = bench_bn_relu(&tensors, item, case_min_time_s, times);
+            ms = bench_bn_relu(&tensors, item, case_min_time_s);
         else if (is(kind, "attention"))
-            ms = bench_attention(&tensors, item, case_min_time_s, times);
+            ms = bench_attention(&tensors, item, case_min_time_s);
         else if (is(kind, "kd_loss"))
-            ms = bench_kd_loss(&tensors, item, case_min_time_s, times);
+            ms = bench_kd_loss(&tensors, item, case_min_time_s);
         else if (is(kind, "train_step") || is(kind, "inference"))
             ms = bench_net(&tensors, item, is(kind, "train_step"),
-                           case_min_time_s, times);
+                           case_min_time_s);
         else
             fail("unknown case kind");
         destroy_tensors(&tensors);
@@ -602,7 +594,6 @@ int main(int argc, char **argv)
     }
 
     rlkd_context_destroy(ctx);
-    free(times);
     cJSON_Delete(cases);
     return 0;
 }

@@ -5,16 +5,21 @@ functional call forward, torch.autograd.grad for backward (only the
 gradients rlkd's call computes, the graph kept between runs), the unfused
 Hinton loss, and torch.optim.SGD on the torch_module mirror for a training
 step. 2 warm-up runs, then runs until at least --min-time seconds (a case's
-"min_time_s" overrides it) and at least 3 runs; prints the median as
+"min_time_s" overrides it) and at least 3 runs; prints the fastest as
 {"id": ..., "ms": ...} per line.
 
     /usr/bin/python3 bench/cpu/peer_torch.py --threads N --min-time S cases.json > torch.jsonl
+
+With --rlkd BENCH_CPU --rlkd-out rlkd.jsonl it runs bench_cpu on each case
+just before timing PyTorch on it, so that both sides of a row are measured
+within seconds of each other (make bench-cpu does this).
 """
 import argparse
 import json
 import os
-import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -30,7 +35,7 @@ MAX_RUNS = 20000  # as bench_cpu: tiny ops stop here
 
 
 def measure(run, min_time_s):
-    """The median time of one run in ms."""
+    """The fastest run's time in ms (the others measure the neighbours too)."""
     for _ in range(WARMUP_RUNS):
         run()
     times = []
@@ -40,7 +45,7 @@ def measure(run, min_time_s):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * min(times)
 
 
 def backward_run(output, inputs, doutput):
@@ -167,23 +172,49 @@ RUNS = {"conv": conv_run, "bn_relu": bn_relu_run, "attention": attention_run,
         "kd_loss": kd_loss_run, "train_step": train_step_run, "inference": inference_run}
 
 
+def rlkd_time(bench_cpu, case, threads, min_time_s, folder):
+    """bench_cpu's line for one case, run now: the two sides of a row are
+    measured one right after the other, in the same weather on a shared
+    machine, not minutes apart."""
+    path = os.path.join(folder, "case.json")
+    with open(path, "w") as f:
+        json.dump([case], f)
+    out = subprocess.run([bench_cpu, "--threads", str(threads), "--min-time", str(min_time_s),
+                          path], check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout
+    return json.loads(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--min-time", type=float, default=0.5)
+    parser.add_argument("--rlkd", metavar="BENCH_CPU",
+                        help="time each case with this bench_cpu too, just before PyTorch")
+    parser.add_argument("--rlkd-out", metavar="FILE", help="where --rlkd's lines go")
     parser.add_argument("cases")
     args = parser.parse_args()
+    if bool(args.rlkd) != bool(args.rlkd_out):
+        parser.error("--rlkd and --rlkd-out go together")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with open(args.cases) as f:
         cases = json.load(f)
     print("peer_torch: torch %s, %d threads, %d cases"
           % (torch.__version__, torch.get_num_threads(), len(cases)), file=sys.stderr)
-    for index, case in enumerate(cases, 1):
-        print("[%d/%d] %s" % (index, len(cases), case["id"]), file=sys.stderr)
-        run = RUNS[case["kind"]](case)
-        ms = measure(run, case.get("min_time_s", args.min_time))
-        print(json.dumps({"id": case["id"], "ms": ms}), flush=True)
+    rlkd_out = open(args.rlkd_out, "w") if args.rlkd_out else None
+    with tempfile.TemporaryDirectory() as folder:
+        for index, case in enumerate(cases, 1):
+            print("[%d/%d] %s" % (index, len(cases), case["id"]), file=sys.stderr)
+            min_time_s = case.get("min_time_s", args.min_time)
+            if rlkd_out:
+                line = rlkd_time(args.rlkd, case, args.threads, min_time_s, folder)
+                print(json.dumps(line), file=rlkd_out, flush=True)
+            run = RUNS[case["kind"]](case)
+            ms = measure(run, min_time_s)
+            print(json.dumps({"id": case["id"], "ms": ms}), flush=True)
+    if rlkd_out:
+        rlkd_out.close()
 
 
 if __name__ == "__main__":

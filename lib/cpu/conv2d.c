@@ -75,6 +75,7 @@ static inline col_span col_span_of(int kj, const rlkd_conv2d_geom *g)
 typedef struct {
     int images; /* m: images in the chunk */
     int ld;     /* m * Ho * Wo: the GEMMs' N (forward, dx) or depth (dw) */
+    int col_ld; /* the column matrix's row stride: rlkd_cpu_padded_stride */
 } chunk_shape;
 
 /*
@@ -185,7 +186,7 @@ static void im2col(int threads, float *col, const float *x, chunk_shape ch,
         const col_span span = col_span_of(tap % g->kernel_w, g);
         for (int i = 0; i < ch.images; i++) {
             const float *plane = x + i * x_image + (size_t)(row / taps) * in_hw;
-            float *dst = col + (size_t)row * ch.ld + i * out_hw;
+            float *dst = col + (size_t)row * ch.col_ld + i * out_hw;
             if (shifts_planes(g)) {
                 im2col_shifted(dst, plane, ki, span, g);
                 continue;
@@ -241,7 +242,8 @@ static void col2im(int threads, float *dx, float *col, chunk_shape ch,
         for (int tap = 0; tap < taps; tap++) {
             const int ki = tap / g->kernel_w;
             const col_span span = col_span_of(tap % g->kernel_w, g);
-            float *src = col + ((size_t)c * taps + tap) * ch.ld + i * out_hw;
+            float *src =
+                col + ((size_t)c * taps + tap) * ch.col_ld + i * out_hw;
             if (shifts_planes(g)) {
                 col2im_shifted(plane, src, ki, span, g);
                 continue;
@@ -349,7 +351,7 @@ static size_t block_floats(conv_split s, const rlkd_conv2d_geom *g)
     const size_t col = is_pointwise(g) && s.chunk == 1
                            ? 0
                            : (size_t)g->in_c * g->kernel_h * g->kernel_w *
-                                 columns;
+                                 rlkd_cpu_padded_stride((int)columns);
     const size_t staged = s.chunk > 1 ? (size_t)g->out_c * columns : 0;
     return col + staged;
 }
@@ -362,7 +364,7 @@ static block_buffers block_buffers_at(float *workspace, int b, conv_split s,
     block_buffers buf = {base, NULL};
     if (s.chunk > 1)
         buf.staged = base + (size_t)g->in_c * g->kernel_h * g->kernel_w *
-                                columns;
+                                rlkd_cpu_padded_stride((int)columns);
     return buf;
 }
 
@@ -420,8 +422,8 @@ static void forward_chunk(rlkd_context *ctx, int threads, block_buffers buf,
     for (int grp = 0; grp < g->groups; grp++)
         chunk_gemm(ctx, threads, 0, 0, z->out_c_g, ch.ld, z->col_rows,
                    w + grp * z->w_group, z->col_rows,
-                   col + (size_t)grp * z->col_rows * ch.ld, ch.ld, 0.0f,
-                   out + (size_t)grp * z->out_c_g * ch.ld, ch.ld);
+                   col + (size_t)grp * z->col_rows * ch.col_ld, ch.col_ld,
+                   0.0f, out + (size_t)grp * z->out_c_g * ch.ld, ch.ld);
     if (ch.images > 1)
         stage(y, buf.staged, 0, ch, g);
     if (bias) /* while y is still in cache */
@@ -440,6 +442,7 @@ static chunk_shape chunk_at(int n0, int end, conv_split s,
     chunk_shape ch;
     ch.images = end - n0 < s.chunk ? end - n0 : s.chunk;
     ch.ld = ch.images * g->out_h * g->out_w;
+    ch.col_ld = reads_input_directly(ch, g) ? ch.ld : rlkd_cpu_padded_stride(ch.ld);
     return ch;
 }
 
@@ -506,7 +509,8 @@ static void backward_chunk(rlkd_context *ctx, int threads, block_buffers buf,
         for (int grp = 0; grp < g->groups; grp++)
             chunk_gemm(ctx, threads, 0, 1, z->out_c_g, z->col_rows, ch.ld,
                        dy_staged + (size_t)grp * z->out_c_g * ch.ld, ch.ld,
-                       col + (size_t)grp * z->col_rows * ch.ld, ch.ld, 1.0f,
+                       col + (size_t)grp * z->col_rows * ch.col_ld, ch.col_ld,
+                       1.0f,
                        dw_sum + grp * z->w_group, z->col_rows);
     }
     if (dx) {
@@ -516,7 +520,8 @@ static void backward_chunk(rlkd_context *ctx, int threads, block_buffers buf,
             chunk_gemm(ctx, threads, 1, 0, z->col_rows, ch.ld, z->out_c_g,
                        w + grp * z->w_group, z->col_rows,
                        dy_staged + (size_t)grp * z->out_c_g * ch.ld, ch.ld,
-                       0.0f, dcol + (size_t)grp * z->col_rows * ch.ld, ch.ld);
+                       0.0f, dcol + (size_t)grp * z->col_rows * ch.col_ld,
+                       ch.col_ld);
         if (dcol != dx)
             col2im(threads, dx, dcol, ch, g);
     }

@@ -27,6 +27,16 @@ void rlkd_cpu_gemm_serial(int trans_a, int trans_b, int m, int n, int k,
                           float alpha, const float *a, int lda, const float *b,
                           int ldb, float beta, float *c, int ldc);
 
+/* The row stride for a scratch matrix of `columns` floats a row: one more
+ * cache line's worth when rows would start a multiple of 1 KiB apart, where
+ * a GEMM's reads down the rows (packing a transposed operand) fall into the
+ * same cache sets: 4K aliasing, which halves the filter-gradient GEMM of a
+ * 32x32 convolution. */
+static inline int rlkd_cpu_padded_stride(int columns)
+{
+    return columns % 256 == 0 ? columns + 16 : columns;
+}
+
 /* Host scratch memory; fails with a message on exhaustion. */
 rlkd_status rlkd_cpu_scratch(const char *op, size_t count, float **out);
 

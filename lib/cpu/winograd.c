@@ -77,11 +77,18 @@ static winograd_split winograd_split_of(const rlkd_context *ctx,
     return s;
 }
 
-/* Floats of one block's buffers: V [XI][in_c][T] and M [XI][out_c][T]. */
+/* The row stride of V and M for a full chunk's tiles. */
+static size_t chunk_stride(const winograd_split *s, const winograd_geom *wg)
+{
+    return (size_t)rlkd_cpu_padded_stride(s->chunk * wg->tiles_h *
+                                          wg->tiles_w);
+}
+
+/* Floats of one block's buffers: V [XI][in_c][T] and M [XI][out_c][T],
+ * rows of chunk_stride. */
 static size_t block_floats(const winograd_split *s, const winograd_geom *wg)
 {
-    const size_t tiles = (size_t)s->chunk * wg->tiles_h * wg->tiles_w;
-    return (size_t)XI * (wg->in_c + wg->out_c) * tiles;
+    return (size_t)XI * (wg->in_c + wg->out_c) * chunk_stride(s, wg);
 }
 
 /* ---- the three transforms ---- */
@@ -189,14 +196,14 @@ static int run_count(size_t t0, size_t ld)
     return ld - t0 < RUN ? (int)(ld - t0) : RUN;
 }
 
-/* v [XI][in_c][ld] = B^T d B of each tile of the chunk's images `in`,
+/* v [XI][in_c][stride] = B^T d B of each of the chunk's ld tiles of `in`,
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Runs go across rows and
  * images alike, so small images make full runs too. */
 static void transform_input(float *v, const float *in, size_t ld,
-                            const winograd_geom *wg)
+                            size_t stride, const winograd_geom *wg)
 {
     const size_t in_plane = (size_t)wg->in_h * wg->in_w;
-    const size_t xi_stride = (size_t)wg->in_c * ld;
+    const size_t xi_stride = (size_t)wg->in_c * stride;
     float run[XI][RUN];
     for (int c = 0; c < wg->in_c; c++)
         for (size_t t0 = 0; t0 < ld; t0 += RUN) {
@@ -221,7 +228,7 @@ static void transform_input(float *v, const float *in, size_t ld,
                     run[4 * r + 3][k] = bd[r][1] - bd[r][3];
                 }
             }
-            float *dst = v + (size_t)c * ld + t0;
+            float *dst = v + (size_t)c * stride + t0;
             for (int xi = 0; xi < XI; xi++)
                 memcpy(dst + xi * xi_stride, run[xi],
                        (size_t)count * sizeof run[xi][0]);
@@ -229,19 +236,19 @@ static void transform_input(float *v, const float *in, size_t ld,
 }
 
 /* out [images][out_c, out_h, out_w] = A^T m A (+ bias) of each tile of
- * m [XI][out_c][ld], A^T = [1 1 1 0; 0 1 -1 -1]; edge tiles keep what
+ * m [XI][out_c][stride], A^T = [1 1 1 0; 0 1 -1 -1]; edge tiles keep what
  * lies inside the output. */
 static void transform_output(float *out, const float *m, const float *bias,
-                             size_t ld, const winograd_geom *wg)
+                             size_t ld, size_t stride, const winograd_geom *wg)
 {
     const size_t out_plane = (size_t)wg->out_h * wg->out_w;
-    const size_t xi_stride = (size_t)wg->out_c * ld;
+    const size_t xi_stride = (size_t)wg->out_c * stride;
     float run[XI][RUN];
     for (int c = 0; c < wg->out_c; c++) {
         const float b = bias ? bias[c] : 0.0f;
         for (size_t t0 = 0; t0 < ld; t0 += RUN) {
             const int count = run_count(t0, ld);
-            const float *src = m + (size_t)c * ld + t0;
+            const float *src = m + (size_t)c * stride + t0;
             for (int xi = 0; xi < XI; xi++)
                 memcpy(run[xi], src + xi * xi_stride,
                        (size_t)count * sizeof run[xi][0]);
@@ -277,19 +284,20 @@ static void winograd_chunk(rlkd_context *ctx, int threads, float *v, float *m,
                            const winograd_geom *wg)
 {
     const size_t ld = (size_t)images * wg->tiles_h * wg->tiles_w;
-    transform_input(v, in, ld, wg);
+    const int stride = rlkd_cpu_padded_stride((int)ld);
+    transform_input(v, in, ld, (size_t)stride, wg);
     for (int xi = 0; xi < XI; xi++) {
         const float *a = u + (size_t)xi * wg->out_c * wg->in_c;
-        const float *b = v + (size_t)xi * wg->in_c * ld;
-        float *c = m + (size_t)xi * wg->out_c * ld;
+        const float *b = v + (size_t)xi * wg->in_c * stride;
+        float *c = m + (size_t)xi * wg->out_c * stride;
         if (threads == 1)
             rlkd_cpu_gemm_serial(0, 0, wg->out_c, (int)ld, wg->in_c, 1.0f, a,
-                                 wg->in_c, b, (int)ld, 0.0f, c, (int)ld);
+                                 wg->in_c, b, stride, 0.0f, c, stride);
         else
             rlkd_cpu_gemm(ctx, 0, 0, wg->out_c, (int)ld, wg->in_c, 1.0f, a,
-                          wg->in_c, b, (int)ld, 0.0f, c, (int)ld);
+                          wg->in_c, b, stride, 0.0f, c, stride);
     }
-    transform_output(out, m, bias, ld, wg);
+    transform_output(out, m, bias, ld, (size_t)stride, wg);
 }
 
 /* Floats of workspace a Winograd convolution takes: U, then each block's
@@ -315,8 +323,7 @@ static rlkd_status winograd_run(rlkd_context *ctx, const char *op, float *out,
     transform_kernels(ctx->num_threads, u, w, wg->out_c, wg->in_c, turned);
     const size_t in_image = (size_t)wg->in_c * wg->in_h * wg->in_w;
     const size_t out_image = (size_t)wg->out_c * wg->out_h * wg->out_w;
-    const size_t v_floats =
-        (size_t)XI * wg->in_c * s.chunk * wg->tiles_h * wg->tiles_w;
+    const size_t v_floats = (size_t)XI * wg->in_c * chunk_stride(&s, wg);
     if (s.per_image == 1)
         rlkd_cpu_gemm_serial_begin();
     #pragma omp parallel for num_threads(s.blocks) schedule(static, 1)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the PyTorch parity checks with the first interpreter that imports
 # torch and numpy (Debian's python3-torch belongs to /usr/bin/python3, which
-# may not be the python3 first on PATH): the ops, then the torchvision zoo
-# networks where torchvision imports. Skips, saying so, what it cannot run.
+# may not be the python3 first on PATH): the ops, rlkd.torch_module, then the
+# torchvision zoo networks where torchvision imports. Skips, saying so, what it cannot run.
 set -u
 LIBDIR=${LIBDIR:-lib}
 so=$(ls "$LIBDIR"/librlkd.so.*.*.* 2>/dev/null | head -1)
@@ -15,6 +15,7 @@ for py in /usr/bin/python3 python3; do
   fi
   "$py" tests/parity/torch_parity.py "$so"
   status=$?
+  "$py" tests/parity/torch_module_parity.py "$so" || status=1
   if "$py" -c 'import torchvision' 2>/dev/null; then
     # Under the sanitizers one network (the same load, train, save path)
     # keeps the run short; the plain run checks all three.
