@@ -18,13 +18,13 @@ static double kl_row(float *grad, const float *student, const float *teacher,
     for (int j = 0; j < k; j++) {
         double log_p_student = student[j] / temperature - log_sum_student;
         double log_p_teacher = teacher[j] / temperature - log_sum_teacher;
-        double p_teacher = exp(log_p_teacher);
+        double p_teacher = expf((float)log_p_teacher);
         /* p log p -> 0 as p -> 0: a class the teacher rules out adds
          * nothing (and a -inf teacher logit gives no NaN) */
         if (p_teacher > 0.0)
             kl += p_teacher * (log_p_teacher - log_p_student);
         if (grad)
-            grad[j] = (float)(grad_scale * (exp(log_p_student) - p_teacher));
+            grad[j] = (float)(grad_scale * (expf((float)log_p_student) - p_teacher));
     }
     return kl;
 }

@@ -5,12 +5,17 @@
 
 double rlkd_cpu_log_sum_exp(const float *row, int k, double temperature)
 {
-    double max = -INFINITY;
+    /* max(row) / T is max(row / T) for T > 0, and a compare is no call
+     * (fmax is); NaNs are skipped either way. */
+    float largest = -INFINITY;
     for (int j = 0; j < k; j++)
-        max = fmax(max, row[j] / temperature);
+        largest = row[j] > largest ? row[j] : largest;
+    const double max = largest / temperature;
     double sum = 0.0;
+    /* expf: a third of exp's time, and its 1e-7 relative error is far
+     * below what the float results keep. */
     for (int j = 0; j < k; j++)
-        sum += exp(row[j] / temperature - max);
+        sum += expf((float)(row[j] / temperature - max));
     return max + log(sum);
 }
 
@@ -39,7 +44,7 @@ double rlkd_cpu_cross_entropy_row(float *grad, const float *logits, int label,
         if (target > 0.0)
             loss -= target * log_p;
         if (grad) {
-            float g = (float)(grad_scale * (exp(log_p) - target));
+            float g = (float)(grad_scale * (expf((float)log_p) - target));
             grad[j] = accumulate ? grad[j] + g : g;
         }
     }
