@@ -129,6 +129,20 @@ static plane_run plane_run_of(int ki, col_span span, const rlkd_conv2d_geom *g)
     return run;
 }
 
+/* Zeroes the columns outside `span` of each of a tap's Ho rows: the ones
+ * that read the padding. */
+static void zero_edge_columns(float *rows, col_span span,
+                              const rlkd_conv2d_geom *g)
+{
+    for (int oh = 0; oh < g->out_h; oh++) {
+        float *row = rows + (size_t)oh * g->out_w;
+        for (int ow = 0; ow < span.lo; ow++)
+            row[ow] = 0.0f;
+        for (int ow = span.hi; ow < g->out_w; ow++)
+            row[ow] = 0.0f;
+    }
+}
+
 /* dst [Ho*Wo] = one tap's rows of the column matrix of `plane`. */
 static void im2col_shifted(float *restrict dst, const float *restrict plane,
                            int ki, col_span span, const rlkd_conv2d_geom *g)
@@ -142,13 +156,7 @@ static void im2col_shifted(float *restrict dst, const float *restrict plane,
     for (ptrdiff_t i = run.end; i < out_hw; i++)
         dst[i] = 0.0f;
     /* Edge columns of rows inside the run read the neighbouring row. */
-    for (int oh = 0; oh < g->out_h; oh++) {
-        float *row = dst + (size_t)oh * g->out_w;
-        for (int ow = 0; ow < span.lo; ow++)
-            row[ow] = 0.0f;
-        for (int ow = span.hi; ow < g->out_w; ow++)
-            row[ow] = 0.0f;
-    }
+    zero_edge_columns(dst, span, g);
 }
 
 /* plane [H*W] += one tap's rows of a column matrix, src, whose edge columns
@@ -157,13 +165,7 @@ static void im2col_shifted(float *restrict dst, const float *restrict plane,
 static void col2im_shifted(float *restrict plane, float *restrict src, int ki,
                            col_span span, const rlkd_conv2d_geom *g)
 {
-    for (int oh = 0; oh < g->out_h; oh++) {
-        float *row = src + (size_t)oh * g->out_w;
-        for (int ow = 0; ow < span.lo; ow++)
-            row[ow] = 0.0f;
-        for (int ow = span.hi; ow < g->out_w; ow++)
-            row[ow] = 0.0f;
-    }
+    zero_edge_columns(src, span, g);
     const plane_run run = plane_run_of(ki, span, g);
     for (ptrdiff_t i = run.begin; i < run.end; i++)
         plane[i + run.shift] += src[i];
@@ -294,42 +296,17 @@ static conv_sizes conv_sizes_of(const rlkd_conv2d_geom *g)
 /* Floats a block's column matrix may take before chunks stop growing. */
 #define RLKD_CONV2D_CHUNK_FLOATS ((size_t)4 << 20)
 
-/*
- * How a batch goes over ctx's threads: it is cut into `blocks` blocks of
- * consecutive images, one per thread, each image's work runs on
- * `per_image` threads (one of the two is 1), and a block goes through its
- * images `chunk` at a time. Blocks whenever there are enough images, as
- * side-by-side one-thread GEMMs beat one small threaded GEMM after another;
- * with fewer (batch-1 inference) each chunk is threaded instead.
- */
-typedef struct {
-    int blocks, per_image, chunk;
-} conv_split;
-
-static conv_split conv_split_of(const rlkd_context *ctx,
-                                const rlkd_conv2d_geom *g)
+/* How a batch goes over the threads: rlkd_cpu_batch_split, with chunks of
+ * a few hundred GEMM columns whose column matrix stays within bounds. */
+static rlkd_cpu_batch_split conv_split_of(const rlkd_context *ctx,
+                                          const rlkd_conv2d_geom *g)
 {
-    conv_split s = g->n >= ctx->num_threads
-                       ? (conv_split){ctx->num_threads, 1, 1}
-                       : (conv_split){1, ctx->num_threads, 1};
     const int out_hw = g->out_h * g->out_w;
-    const int block_images = (g->n + s.blocks - 1) / s.blocks;
-    const size_t image_columns = (size_t)g->in_c * g->kernel_h * g->kernel_w *
-                                 out_hw;
-    s.chunk = (RLKD_CONV2D_CHUNK_COLUMNS + out_hw - 1) / out_hw;
-    if ((size_t)s.chunk * image_columns > RLKD_CONV2D_CHUNK_FLOATS)
-        s.chunk = (int)(RLKD_CONV2D_CHUNK_FLOATS / image_columns);
-    if (s.chunk > block_images)
-        s.chunk = block_images;
-    if (s.chunk < 1)
-        s.chunk = 1;
-    return s;
-}
-
-/* The first image of block `b` (b == blocks: one past the last image). */
-static int block_start(int b, conv_split s, const rlkd_conv2d_geom *g)
-{
-    return (int)((int64_t)g->n * b / s.blocks);
+    return rlkd_cpu_batch_split_of(ctx, g->n, out_hw,
+                                   (size_t)g->in_c * g->kernel_h *
+                                       g->kernel_w * out_hw,
+                                   RLKD_CONV2D_CHUNK_COLUMNS,
+                                   RLKD_CONV2D_CHUNK_FLOATS);
 }
 
 /* A chunk of one image whose column matrix is the image itself. */
@@ -345,7 +322,7 @@ typedef struct {
 } block_buffers;
 
 /* Floats of a block's buffers: see block_buffers_at. */
-static size_t block_floats(conv_split s, const rlkd_conv2d_geom *g)
+static size_t block_floats(rlkd_cpu_batch_split s, const rlkd_conv2d_geom *g)
 {
     const size_t columns = (size_t)s.chunk * g->out_h * g->out_w;
     const size_t col = is_pointwise(g) && s.chunk == 1
@@ -356,7 +333,8 @@ static size_t block_floats(conv_split s, const rlkd_conv2d_geom *g)
     return col + staged;
 }
 
-static block_buffers block_buffers_at(float *workspace, int b, conv_split s,
+static block_buffers block_buffers_at(float *workspace, int b,
+                                      rlkd_cpu_batch_split s,
                                       const rlkd_conv2d_geom *g)
 {
     const size_t columns = (size_t)s.chunk * g->out_h * g->out_w;
@@ -436,13 +414,14 @@ static void forward_chunk(rlkd_context *ctx, int threads, block_buffers buf,
 }
 
 /* The chunk that starts at image n0 of a block ending at image `end`. */
-static chunk_shape chunk_at(int n0, int end, conv_split s,
+static chunk_shape chunk_at(int n0, int end, rlkd_cpu_batch_split s,
                             const rlkd_conv2d_geom *g)
 {
     chunk_shape ch;
     ch.images = end - n0 < s.chunk ? end - n0 : s.chunk;
     ch.ld = ch.images * g->out_h * g->out_w;
-    ch.col_ld = reads_input_directly(ch, g) ? ch.ld : rlkd_cpu_padded_stride(ch.ld);
+    ch.col_ld =
+        reads_input_directly(ch, g) ? ch.ld : rlkd_cpu_padded_stride(ch.ld);
     return ch;
 }
 
@@ -454,7 +433,7 @@ rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
     if (rlkd_cpu_winograd_applies(g))
         return rlkd_cpu_winograd_forward(ctx, y, x, w, bias, g);
     const conv_sizes z = conv_sizes_of(g);
-    const conv_split s = conv_split_of(ctx, g);
+    const rlkd_cpu_batch_split s = conv_split_of(ctx, g);
     float *workspace = NULL;
     if (block_floats(s, g) > 0)
         RLKD_TRY(rlkd_cpu_workspace(ctx, "rlkd_conv2d_forward",
@@ -467,8 +446,9 @@ rlkd_status rlkd_cpu_conv2d_forward(rlkd_context *ctx, float *y,
         const block_buffers buf =
             workspace ? block_buffers_at(workspace, b, s, g)
                       : (block_buffers){NULL, NULL};
-        const int end = block_start(b + 1, s, g);
-        for (int n0 = block_start(b, s, g); n0 < end; n0 += s.chunk)
+        const int end = rlkd_cpu_block_start(b + 1, s, g->n);
+        for (int n0 = rlkd_cpu_block_start(b, s, g->n); n0 < end;
+             n0 += s.chunk)
             forward_chunk(ctx, s.per_image, buf, y + n0 * z.y_image,
                           x + n0 * z.x_image, w, bias, chunk_at(n0, end, s, g),
                           g, &z);
@@ -547,7 +527,7 @@ rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
                                      const rlkd_conv2d_geom *g)
 {
     const conv_sizes z = conv_sizes_of(g);
-    const conv_split s = conv_split_of(ctx, g);
+    const rlkd_cpu_batch_split s = conv_split_of(ctx, g);
     /* Winograd takes dx where it applies, after the GEMMs here. */
     const int winograd_dx = dx && rlkd_cpu_winograd_applies(g);
     float *gemm_dx = winograd_dx ? NULL : dx;
@@ -585,8 +565,9 @@ rlkd_status rlkd_cpu_conv2d_backward(rlkd_context *ctx, float *dx, float *dw,
             const block_buffers buf =
                 buffers_all > 0 ? block_buffers_at(workspace, b, s, g)
                                 : (block_buffers){NULL, NULL};
-            const int end = block_start(b + 1, s, g);
-            for (int n0 = block_start(b, s, g); n0 < end; n0 += s.chunk)
+            const int end = rlkd_cpu_block_start(b + 1, s, g->n);
+            for (int n0 = rlkd_cpu_block_start(b, s, g->n); n0 < end;
+                 n0 += s.chunk)
                 backward_chunk(ctx, s.per_image, buf,
                                gemm_dx ? gemm_dx + n0 * z.x_image : NULL,
                                dw_sum, dy + n0 * z.y_image,

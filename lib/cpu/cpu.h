@@ -77,6 +77,30 @@ rlkd_status rlkd_cpu_dropout_backward(rlkd_context *ctx, float *dx,
 rlkd_status rlkd_cpu_channel_mask(rlkd_context *ctx, float *y, const float *x,
                                   const float *mask, int n, int c, int hw);
 
+/*
+ * batch_split.c: how a batch of images goes over a context's threads, for
+ * the convolutions. It is cut into `blocks` blocks of consecutive images,
+ * one per thread, each image's work runs on `per_image` threads (one of
+ * the two is 1), and a block goes through its images `chunk` at a time.
+ * Blocks whenever there are enough images, as side-by-side one-thread
+ * GEMMs beat one small threaded GEMM after another; with fewer (batch-1
+ * inference) each chunk is threaded instead.
+ */
+typedef struct rlkd_cpu_batch_split {
+    int blocks, per_image, chunk;
+} rlkd_cpu_batch_split;
+
+/* A chunk takes enough images for `target_columns` GEMM columns (an image
+ * gives `image_columns`), but no more than `max_floats` of scratch (an
+ * image takes `image_floats`), and at least one image. */
+rlkd_cpu_batch_split rlkd_cpu_batch_split_of(const rlkd_context *ctx, int n,
+                                             int image_columns,
+                                             size_t image_floats,
+                                             int target_columns,
+                                             size_t max_floats);
+/* The first image of block b (b == blocks: one past the last image). */
+int rlkd_cpu_block_start(int b, rlkd_cpu_batch_split s, int n);
+
 /* winograd.c: F(2x2, 3x3) for 3x3 stride-1 convolutions, which conv2d.c
  * takes when rlkd_cpu_winograd_applies. Both write their output. */
 int rlkd_cpu_winograd_applies(const rlkd_conv2d_geom *g);

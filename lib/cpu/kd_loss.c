@@ -24,7 +24,8 @@ static double kl_row(float *grad, const float *student, const float *teacher,
         if (p_teacher > 0.0)
             kl += p_teacher * (log_p_teacher - log_p_student);
         if (grad)
-            grad[j] = (float)(grad_scale * (expf((float)log_p_student) - p_teacher));
+            grad[j] = (float)(grad_scale *
+                              (expf((float)log_p_student) - p_teacher));
     }
     return kl;
 }

@@ -15,7 +15,8 @@ rlkd_status rlkd_cpu_relu_backward(rlkd_context *ctx, float *dx,
 {
     #pragma omp parallel for num_threads(ctx->num_threads) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
-        const float g = dy[i]; /* read unconditionally, so the loop vectorises */
+        /* read unconditionally, so that the loop vectorises */
+        const float g = dy[i];
         dx[i] = y[i] > 0.0f ? g : 0.0f;
     }
     return RLKD_OK;

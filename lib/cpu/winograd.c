@@ -13,8 +13,11 @@
  * the kernel turned 180 degrees and its channel axes swapped, padded by
  * 2 - pad. The filter gradient stays with conv2d.c's GEMMs.
  *
- * Work is split as in conv2d.c: a block of images per thread, chunks of
- * images per GEMM, fixed orders, buffers in the context's workspace.
+ * Work is split as in conv2d.c (rlkd_cpu_batch_split): a block of images
+ * per thread, chunks of images per GEMM, fixed orders, buffers in the
+ * context's workspace. The transforms go a row of tiles at a time through a
+ * zero-padded copy of the input plane, so that their loops have no bounds
+ * tests and vectorise.
  */
 #include "cpu.h"
 
@@ -53,50 +56,51 @@ static winograd_geom winograd_geom_of(int n, int in_c, int in_h, int in_w,
     return wg;
 }
 
-/* How the images go over the threads, as conv2d.c's conv_split. */
-typedef struct {
-    int blocks, per_image, chunk;
-} winograd_split;
-
-static winograd_split winograd_split_of(const rlkd_context *ctx,
-                                        const winograd_geom *wg)
+/* How the images go over the threads: rlkd_cpu_batch_split, with chunks of
+ * a few hundred tiles whose transformed input stays within bounds. */
+static rlkd_cpu_batch_split winograd_split_of(const rlkd_context *ctx,
+                                              const winograd_geom *wg)
 {
-    winograd_split s = wg->n >= ctx->num_threads
-                           ? (winograd_split){ctx->num_threads, 1, 1}
-                           : (winograd_split){1, ctx->num_threads, 1};
     const int tiles = wg->tiles_h * wg->tiles_w;
-    const int block_images = (wg->n + s.blocks - 1) / s.blocks;
-    s.chunk = (RLKD_WINOGRAD_CHUNK_TILES + tiles - 1) / tiles;
-    const size_t image_floats = (size_t)XI * wg->in_c * tiles;
-    if ((size_t)s.chunk * image_floats > RLKD_WINOGRAD_CHUNK_FLOATS)
-        s.chunk = (int)(RLKD_WINOGRAD_CHUNK_FLOATS / image_floats);
-    if (s.chunk > block_images)
-        s.chunk = block_images;
-    if (s.chunk < 1)
-        s.chunk = 1;
-    return s;
+    return rlkd_cpu_batch_split_of(ctx, wg->n, tiles,
+                                   (size_t)XI * wg->in_c * tiles,
+                                   RLKD_WINOGRAD_CHUNK_TILES,
+                                   RLKD_WINOGRAD_CHUNK_FLOATS);
 }
 
 /* The row stride of V and M for a full chunk's tiles. */
-static size_t chunk_stride(const winograd_split *s, const winograd_geom *wg)
+static size_t chunk_stride(const rlkd_cpu_batch_split *s,
+                           const winograd_geom *wg)
 {
     return (size_t)rlkd_cpu_padded_stride(s->chunk * wg->tiles_h *
                                           wg->tiles_w);
 }
 
-/* Floats of one block's buffers: V [XI][in_c][T] and M [XI][out_c][T],
- * rows of chunk_stride. */
-static size_t block_floats(const winograd_split *s, const winograd_geom *wg)
+/* A padded input plane: every tile's 4x4 window lies inside it. */
+static int padded_w(const winograd_geom *wg)
 {
-    return (size_t)XI * (wg->in_c + wg->out_c) * chunk_stride(s, wg);
+    return 2 * wg->tiles_w + 2;
+}
+
+static size_t padded_floats(const winograd_geom *wg)
+{
+    return (size_t)(2 * wg->tiles_h + 2) * padded_w(wg);
+}
+
+/* Floats of one block's buffers: V [XI][in_c][T] and M [XI][out_c][T],
+ * rows of chunk_stride, and a padded plane. */
+static size_t block_floats(const rlkd_cpu_batch_split *s,
+                           const winograd_geom *wg)
+{
+    return (size_t)XI * (wg->in_c + wg->out_c) * chunk_stride(s, wg) +
+           padded_floats(wg);
 }
 
 /* ---- the three transforms ---- */
 
-/* Kernels, tiles or outputs that a transform takes at once, through a
- * local buffer: the 16 values of each go to 16 places XI strides apart
- * (often a multiple of 4 KiB: the same cache set), so they are gathered
- * per tile position and moved as 16 contiguous runs instead. */
+/* Kernels or tiles that a transform takes at once, through a local buffer:
+ * the 16 values of each go to 16 places XI strides apart, so they are
+ * gathered per tile position and moved as 16 contiguous runs instead. */
 #define RUN 32
 
 /* u [XI][rows][cols] from 3x3 kernels: kernel (r, c) maps input channel c
@@ -145,133 +149,136 @@ static void transform_kernels(int threads, float *u, const float *w, int rows,
     }
 }
 
-/* The 4x4 input tile at (row0, col0) of a plane, zero outside it. */
-static inline void load_tile(float d[4][4], const float *plane,
-                             const winograd_geom *wg, int row0, int col0)
+/* padded = the plane with its padding and zeros up to the last tile's
+ * window, so that the transform reads every window without a bounds test. */
+static void pad_plane(float *restrict padded, const float *restrict plane,
+                      const winograd_geom *wg)
 {
-    if (row0 >= 0 && col0 >= 0 && row0 + 4 <= wg->in_h &&
-        col0 + 4 <= wg->in_w) {
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++)
-                d[i][j] = plane[(size_t)(row0 + i) * wg->in_w + col0 + j];
-        return;
-    }
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) {
-            const int r = row0 + i, c = col0 + j;
-            d[i][j] = r >= 0 && r < wg->in_h && c >= 0 && c < wg->in_w
-                          ? plane[(size_t)r * wg->in_w + c]
-                          : 0.0f;
+    const int width = padded_w(wg), height = 2 * wg->tiles_h + 2;
+    for (int r = 0; r < height; r++) {
+        float *row = padded + (size_t)r * width;
+        const int ih = r - wg->pad_h;
+        if (ih < 0 || ih >= wg->in_h) {
+            for (int q = 0; q < width; q++)
+                row[q] = 0.0f;
+            continue;
         }
+        const float *src = plane + (size_t)ih * wg->in_w;
+        for (int q = 0; q < width; q++) {
+            const int iw = q - wg->pad_w;
+            row[q] = iw >= 0 && iw < wg->in_w ? src[iw] : 0.0f;
+        }
+    }
 }
 
-/* A tile of a chunk: its image and its place in the image's tile grid,
- * stepped through in the order of the GEMMs' columns. */
-typedef struct {
-    int image, th, tw;
-} tile_at;
-
-static tile_at tile_of(size_t t, const winograd_geom *wg)
-{
-    const int tiles = wg->tiles_h * wg->tiles_w;
-    const int in_image = (int)(t % tiles);
-    return (tile_at){(int)(t / tiles), in_image / wg->tiles_w,
-                     in_image % wg->tiles_w};
-}
-
-static void next_tile(tile_at *at, const winograd_geom *wg)
-{
-    if (++at->tw < wg->tiles_w)
-        return;
-    at->tw = 0;
-    if (++at->th < wg->tiles_h)
-        return;
-    at->th = 0;
-    at->image++;
-}
-
-/* How many of the chunk's ld tiles a run from t0 takes. */
-static int run_count(size_t t0, size_t ld)
-{
-    return ld - t0 < RUN ? (int)(ld - t0) : RUN;
-}
-
-/* v [XI][in_c][stride] = B^T d B of each of the chunk's ld tiles of `in`,
- * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Runs go across rows and
- * images alike, so small images make full runs too. */
-static void transform_input(float *v, const float *in, size_t ld,
-                            size_t stride, const winograd_geom *wg)
+/*
+ * v [XI][in_c][stride] = B^T d B of each of the chunk's tiles,
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. One row of tiles at a
+ * time, RUN tiles at a time: the column sums of the 4 input rows, then the
+ * row sums, each a loop over the tiles that vectorises, and each tile
+ * position's values stored as one contiguous run.
+ */
+static void transform_input(float *v, float *padded, const float *in,
+                            int images, size_t stride,
+                            const winograd_geom *wg)
 {
     const size_t in_plane = (size_t)wg->in_h * wg->in_w;
     const size_t xi_stride = (size_t)wg->in_c * stride;
-    float run[XI][RUN];
+    const int tiles = wg->tiles_h * wg->tiles_w, width = padded_w(wg);
+    float cols[4][4][RUN];
     for (int c = 0; c < wg->in_c; c++)
-        for (size_t t0 = 0; t0 < ld; t0 += RUN) {
-            const int count = run_count(t0, ld);
-            tile_at at = tile_of(t0, wg);
-            for (int k = 0; k < count; k++, next_tile(&at, wg)) {
-                const float *plane =
-                    in + ((size_t)at.image * wg->in_c + c) * in_plane;
-                float d[4][4], bd[4][4];
-                load_tile(d, plane, wg, 2 * at.th - wg->pad_h,
-                          2 * at.tw - wg->pad_w);
-                for (int j = 0; j < 4; j++) {
-                    bd[0][j] = d[0][j] - d[2][j];
-                    bd[1][j] = d[1][j] + d[2][j];
-                    bd[2][j] = d[2][j] - d[1][j];
-                    bd[3][j] = d[1][j] - d[3][j];
+        for (int i = 0; i < images; i++) {
+            pad_plane(padded, in + ((size_t)i * wg->in_c + c) * in_plane, wg);
+            for (int th = 0; th < wg->tiles_h; th++)
+                for (int tw0 = 0; tw0 < wg->tiles_w; tw0 += RUN) {
+                    const int count =
+                        wg->tiles_w - tw0 < RUN ? wg->tiles_w - tw0 : RUN;
+                    for (int r = 0; r < 4; r++) {
+                        const float *row = padded +
+                                           (size_t)(2 * th + r) * width +
+                                           2 * tw0;
+                        for (int k = 0; k < count; k++) {
+                            const float d0 = row[2 * k], d1 = row[2 * k + 1];
+                            const float d2 = row[2 * k + 2];
+                            const float d3 = row[2 * k + 3];
+                            cols[r][0][k] = d0 - d2;
+                            cols[r][1][k] = d1 + d2;
+                            cols[r][2][k] = d2 - d1;
+                            cols[r][3][k] = d1 - d3;
+                        }
+                    }
+                    float *dst = v + (size_t)c * stride + (size_t)i * tiles +
+                                 (size_t)th * wg->tiles_w + tw0;
+                    for (int j = 0; j < 4; j++) {
+                        float *restrict v0 = dst + (size_t)j * xi_stride;
+                        float *restrict v1 = v0 + 4 * xi_stride;
+                        float *restrict v2 = v0 + 8 * xi_stride;
+                        float *restrict v3 = v0 + 12 * xi_stride;
+                        for (int k = 0; k < count; k++) {
+                            v0[k] = cols[0][j][k] - cols[2][j][k];
+                            v1[k] = cols[1][j][k] + cols[2][j][k];
+                            v2[k] = cols[2][j][k] - cols[1][j][k];
+                            v3[k] = cols[1][j][k] - cols[3][j][k];
+                        }
+                    }
                 }
-                for (int r = 0; r < 4; r++) {
-                    run[4 * r][k] = bd[r][0] - bd[r][2];
-                    run[4 * r + 1][k] = bd[r][1] + bd[r][2];
-                    run[4 * r + 2][k] = bd[r][2] - bd[r][1];
-                    run[4 * r + 3][k] = bd[r][1] - bd[r][3];
-                }
-            }
-            float *dst = v + (size_t)c * stride + t0;
-            for (int xi = 0; xi < XI; xi++)
-                memcpy(dst + xi * xi_stride, run[xi],
-                       (size_t)count * sizeof run[xi][0]);
         }
 }
 
-/* out [images][out_c, out_h, out_w] = A^T m A (+ bias) of each tile of
- * m [XI][out_c][stride], A^T = [1 1 1 0; 0 1 -1 -1]; edge tiles keep what
- * lies inside the output. */
+/*
+ * out [images][out_c, out_h, out_w] = A^T m A (+ bias) of each tile of
+ * m [XI][out_c][stride], A^T = [1 1 1 0; 0 1 -1 -1]: one row of tiles at a
+ * time, RUN tiles at a time, into two output rows of 2 RUN values of which
+ * the part inside the output is kept.
+ */
 static void transform_output(float *out, const float *m, const float *bias,
-                             size_t ld, size_t stride, const winograd_geom *wg)
+                             int images, size_t stride,
+                             const winograd_geom *wg)
 {
     const size_t out_plane = (size_t)wg->out_h * wg->out_w;
     const size_t xi_stride = (size_t)wg->out_c * stride;
-    float run[XI][RUN];
+    const int tiles = wg->tiles_h * wg->tiles_w;
+    float rows[2][4][RUN], pair[2][2 * RUN];
     for (int c = 0; c < wg->out_c; c++) {
         const float b = bias ? bias[c] : 0.0f;
-        for (size_t t0 = 0; t0 < ld; t0 += RUN) {
-            const int count = run_count(t0, ld);
-            const float *src = m + (size_t)c * stride + t0;
-            for (int xi = 0; xi < XI; xi++)
-                memcpy(run[xi], src + xi * xi_stride,
-                       (size_t)count * sizeof run[xi][0]);
-            tile_at at = tile_of(t0, wg);
-            for (int k = 0; k < count; k++, next_tile(&at, wg)) {
-                float *plane =
-                    out + ((size_t)at.image * wg->out_c + c) * out_plane;
-                float s[2][4];
-                for (int j = 0; j < 4; j++) {
-                    s[0][j] = run[j][k] + run[4 + j][k] + run[8 + j][k];
-                    s[1][j] = run[4 + j][k] - run[8 + j][k] - run[12 + j][k];
+        for (int i = 0; i < images; i++) {
+            float *plane = out + ((size_t)i * wg->out_c + c) * out_plane;
+            for (int th = 0; th < wg->tiles_h; th++)
+                for (int tw0 = 0; tw0 < wg->tiles_w; tw0 += RUN) {
+                    const int count =
+                        wg->tiles_w - tw0 < RUN ? wg->tiles_w - tw0 : RUN;
+                    const float *src = m + (size_t)c * stride +
+                                       (size_t)i * tiles +
+                                       (size_t)th * wg->tiles_w + tw0;
+                    for (int j = 0; j < 4; j++) {
+                        const float *restrict m0 = src + (size_t)j * xi_stride;
+                        const float *restrict m1 = m0 + 4 * xi_stride;
+                        const float *restrict m2 = m0 + 8 * xi_stride;
+                        const float *restrict m3 = m0 + 12 * xi_stride;
+                        for (int k = 0; k < count; k++) {
+                            rows[0][j][k] = m0[k] + m1[k] + m2[k];
+                            rows[1][j][k] = m1[k] - m2[k] - m3[k];
+                        }
+                    }
+                    for (int r = 0; r < 2; r++)
+                        for (int k = 0; k < count; k++) {
+                            pair[r][2 * k] = rows[r][0][k] + rows[r][1][k] +
+                                             rows[r][2][k] + b;
+                            pair[r][2 * k + 1] = rows[r][1][k] -
+                                                 rows[r][2][k] -
+                                                 rows[r][3][k] + b;
+                        }
+                    const int ow0 = 2 * tw0;
+                    const int width = wg->out_w - ow0 < 2 * count
+                                          ? wg->out_w - ow0
+                                          : 2 * count;
+                    for (int r = 0; r < 2 && 2 * th + r < wg->out_h; r++) {
+                        float *row = plane +
+                                     (size_t)(2 * th + r) * wg->out_w + ow0;
+                        for (int q = 0; q < width; q++)
+                            row[q] = pair[r][q];
+                    }
                 }
-                for (int r = 0; r < 2; r++) {
-                    const int oh = 2 * at.th + r;
-                    if (oh >= wg->out_h)
-                        break;
-                    float *row = plane + (size_t)oh * wg->out_w;
-                    const int ow = 2 * at.tw;
-                    row[ow] = s[r][0] + s[r][1] + s[r][2] + b;
-                    if (ow + 1 < wg->out_w)
-                        row[ow + 1] = s[r][1] - s[r][2] - s[r][3] + b;
-                }
-            }
         }
     }
 }
@@ -279,13 +286,13 @@ static void transform_output(float *out, const float *m, const float *bias,
 /* ---- the convolution ---- */
 
 static void winograd_chunk(rlkd_context *ctx, int threads, float *v, float *m,
-                           float *out, const float *in, const float *u,
+                           float *padded, float *out, const float *in, const float *u,
                            const float *bias, int images,
                            const winograd_geom *wg)
 {
     const size_t ld = (size_t)images * wg->tiles_h * wg->tiles_w;
     const int stride = rlkd_cpu_padded_stride((int)ld);
-    transform_input(v, in, ld, (size_t)stride, wg);
+    transform_input(v, padded, in, images, (size_t)stride, wg);
     for (int xi = 0; xi < XI; xi++) {
         const float *a = u + (size_t)xi * wg->out_c * wg->in_c;
         const float *b = v + (size_t)xi * wg->in_c * stride;
@@ -297,14 +304,14 @@ static void winograd_chunk(rlkd_context *ctx, int threads, float *v, float *m,
             rlkd_cpu_gemm(ctx, 0, 0, wg->out_c, (int)ld, wg->in_c, 1.0f, a,
                           wg->in_c, b, stride, 0.0f, c, stride);
     }
-    transform_output(out, m, bias, ld, (size_t)stride, wg);
+    transform_output(out, m, bias, images, (size_t)stride, wg);
 }
 
 /* Floats of workspace a Winograd convolution takes: U, then each block's
  * V and M. */
 static size_t winograd_floats(const rlkd_context *ctx, const winograd_geom *wg)
 {
-    const winograd_split s = winograd_split_of(ctx, wg);
+    const rlkd_cpu_batch_split s = winograd_split_of(ctx, wg);
     return (size_t)XI * wg->out_c * wg->in_c +
            (size_t)s.blocks * block_floats(&s, wg);
 }
@@ -314,7 +321,7 @@ static rlkd_status winograd_run(rlkd_context *ctx, const char *op, float *out,
                                 const float *bias, int turned,
                                 const winograd_geom *wg)
 {
-    const winograd_split s = winograd_split_of(ctx, wg);
+    const rlkd_cpu_batch_split s = winograd_split_of(ctx, wg);
     float *workspace;
     RLKD_TRY(rlkd_cpu_workspace(ctx, op, winograd_floats(ctx, wg),
                                 &workspace));
@@ -330,11 +337,13 @@ static rlkd_status winograd_run(rlkd_context *ctx, const char *op, float *out,
     for (int b = 0; b < s.blocks; b++) {
         float *v = blocks + (size_t)b * block_floats(&s, wg);
         float *m = v + v_floats;
-        const int begin = (int)((int64_t)wg->n * b / s.blocks);
-        const int end = (int)((int64_t)wg->n * (b + 1) / s.blocks);
+        float *padded = m + (size_t)XI * wg->out_c * chunk_stride(&s, wg);
+        const int begin = rlkd_cpu_block_start(b, s, wg->n);
+        const int end = rlkd_cpu_block_start(b + 1, s, wg->n);
         for (int n0 = begin; n0 < end; n0 += s.chunk) {
             const int images = end - n0 < s.chunk ? end - n0 : s.chunk;
-            winograd_chunk(ctx, s.per_image, v, m, out + n0 * out_image,
+            winograd_chunk(ctx, s.per_image, v, m, padded,
+                           out + n0 * out_image,
                            in + n0 * in_image, u, bias, images, wg);
         }
     }
