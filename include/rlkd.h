@@ -831,6 +831,84 @@ RLKD_API rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path,
                                    rlkd_net **out);
 
 /* ------------------------------------------------------------------------ */
+/* L2 pruning: channel groups, masks, criteria                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A network's channels fall into groups that must be kept or removed
+ * together, derived from its graph: the output channels of a convolution,
+ * with everything that passes them on unchanged (batch norm, ReLU, pooling,
+ * dropout, SE, a depthwise convolution); the outputs of every convolution
+ * that meets at a residual add (the residual stream is one group); and
+ * every channel a DenseNet concatenation passes on to its later consumers.
+ * Each group has a 0/1 mask. A masked-off channel is set to exactly zero at
+ * every convolution and batch-norm output that carries it, forward, and its
+ * gradient there is zeroed, backward: the masked network computes what the
+ * network without those channels computes, and costs count what the masks
+ * keep. Groups are derived at the first pruning call and again after the
+ * network gains a layer (which clears the masks).
+ */
+
+/** How the channels of a group are ranked (higher scores are kept). */
+typedef enum rlkd_prune_criterion {
+    RLKD_PRUNE_L1 = 0,      /**< L1 norm of the channel's filters */
+    RLKD_PRUNE_L2 = 1,      /**< L2 norm of the channel's filters */
+    RLKD_PRUNE_FPGM = 2,    /**< summed distance of the channel's filter to
+                                 the others (FPGM: near the geometric median
+                                 is redundant) */
+    RLKD_PRUNE_BN_SCALE = 3 /**< |gamma| of the batch norms over the channel
+                                 (network slimming) */
+} rlkd_prune_criterion;
+
+/** One channel group, as rlkd_net_prune_group fills it. */
+typedef struct rlkd_prune_group {
+    size_t struct_size;  /**< set by rlkd_prune_group_init */
+    const char *name;    /**< its first producing layer, owned by the net */
+    int channels;        /**< channels in the group */
+    int kept;            /**< channels its mask keeps */
+    int producers;       /**< convolutions that make them (> 1: a residual
+                              stream) */
+    int prunable;        /**< may be masked: by default every group with one
+                              producer; a residual stream on request */
+    const char *refusal; /**< why it can never be pruned, or NULL: the
+                              input, the output, a grouped convolution, or
+                              an attention module that mixes channels (ECA's
+                              1-D convolution, CBAM's channel pooling), which
+                              no smaller network reproduces exactly */
+} rlkd_prune_group;
+
+RLKD_API void rlkd_prune_group_init(rlkd_prune_group *group);
+/** Number of channel groups. */
+RLKD_API rlkd_status rlkd_net_prune_group_count(rlkd_net *net, int *count);
+RLKD_API rlkd_status rlkd_net_prune_group(rlkd_net *net, int index,
+                                          rlkd_prune_group *group);
+/** Makes a group prunable or not; a group with a refusal cannot be made
+ * prunable (the refusal is the message). Making it not prunable keeps all
+ * its channels. */
+RLKD_API rlkd_status rlkd_net_prune_set_prunable(rlkd_net *net, int index,
+                                                 int prunable);
+/**
+ * Sets a prunable group's mask: keep[c] != 0 keeps channel c; count must be
+ * the group's channel count, and at least one channel must stay. On error
+ * the mask is unchanged.
+ */
+RLKD_API rlkd_status rlkd_net_prune_set_mask(rlkd_net *net, int index,
+                                             const uint8_t *keep, int count);
+/** Reads a group's mask (1 kept, 0 removed) into keep[count]. */
+RLKD_API rlkd_status rlkd_net_prune_get_mask(rlkd_net *net, int index,
+                                             uint8_t *keep, int count);
+/** A group's channel scores under a criterion, into scores[count]. */
+RLKD_API rlkd_status rlkd_net_prune_scores(rlkd_net *net, int index,
+                                           rlkd_prune_criterion criterion,
+                                           float *scores, int count);
+/** Keeps the `keep` best channels of a prunable group by a criterion (ties
+ * go to the lower index), 1 <= keep <= channels. */
+RLKD_API rlkd_status rlkd_net_prune_keep(rlkd_net *net, int index, int keep,
+                                         rlkd_prune_criterion criterion);
+/** Keeps every channel of every group. */
+RLKD_API rlkd_status rlkd_net_prune_clear(rlkd_net *net);
+
+/* ------------------------------------------------------------------------ */
 /* L3 training: data sets, batches and augmentation, optimisers, schedules,  */
 /* a trainer with knowledge distillation, evaluation                         */
 /* ------------------------------------------------------------------------ */

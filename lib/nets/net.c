@@ -109,6 +109,7 @@ void rlkd_net_destroy(rlkd_net *net)
     if (!net)
         return;
     rlkd_net_release_activations(net);
+    rlkd_prune_state_free(net->prune);
     for (int i = 0; i < net->layer_count; i++)
         free_layer(&net->layers[i]);
     free(net->layers);
@@ -579,6 +580,10 @@ rlkd_status rlkd_net_append(rlkd_net *net, int *node, const char *name,
     layer->param_count = params;
     layer->buffer_count = buffers;
     net->layer_count++;
+    /* The channel groups change with the graph: derived again when next
+     * asked for, with every channel kept. */
+    rlkd_prune_state_free(net->prune);
+    net->prune = NULL;
     if (node)
         *node = net->layer_count;
     return RLKD_OK;
@@ -719,22 +724,23 @@ void rlkd_net_node_dims(const rlkd_net *net, int node, int *c, int *h, int *w)
     }
 }
 
-static rlkd_status check_net(const rlkd_net *net, const char *op)
+rlkd_status rlkd_net_check(const rlkd_net *net, const char *op)
 {
     if (!net)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: net is NULL", op);
     return RLKD_OK;
 }
 
-static rlkd_status check_out(const void *out, const char *op, const char *name)
+rlkd_status rlkd_net_check_out(const void *out, const char *op,
+                               const char *name)
 {
     if (!out)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, name);
     return RLKD_OK;
 }
 
-static rlkd_status check_index(const char *op, const char *what, int index,
-                               int count)
+rlkd_status rlkd_net_check_index(const char *op, const char *what, int index,
+                                 int count)
 {
     if (index < 0 || index >= count)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
@@ -745,8 +751,8 @@ static rlkd_status check_index(const char *op, const char *what, int index,
 
 rlkd_status rlkd_net_node_count(const rlkd_net *net, int *count)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_node_count"));
-    RLKD_TRY(check_out(count, "rlkd_net_node_count", "count"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_node_count"));
+    RLKD_TRY(rlkd_net_check_out(count, "rlkd_net_node_count", "count"));
     *count = net->layer_count + 1;
     return RLKD_OK;
 }
@@ -756,8 +762,8 @@ rlkd_status rlkd_net_node_shape(const rlkd_net *net, int node,
                                 int64_t *width)
 {
     static const char op[] = "rlkd_net_node_shape";
-    RLKD_TRY(check_net(net, op));
-    RLKD_TRY(check_index(op, "node", node, net->layer_count + 1));
+    RLKD_TRY(rlkd_net_check(net, op));
+    RLKD_TRY(rlkd_net_check_index(op, "node", node, net->layer_count + 1));
     int c, h, w;
     rlkd_net_node_dims(net, node, &c, &h, &w);
     if (channels)
@@ -771,8 +777,8 @@ rlkd_status rlkd_net_node_shape(const rlkd_net *net, int node,
 
 rlkd_status rlkd_net_param_count(const rlkd_net *net, int *count)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_param_count"));
-    RLKD_TRY(check_out(count, "rlkd_net_param_count", "count"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_param_count"));
+    RLKD_TRY(rlkd_net_check_out(count, "rlkd_net_param_count", "count"));
     *count = net->param_count;
     return RLKD_OK;
 }
@@ -781,8 +787,8 @@ rlkd_status rlkd_net_param(const rlkd_net *net, int index, const char **name,
                            rlkd_tensor **value, rlkd_tensor **grad)
 {
     static const char op[] = "rlkd_net_param";
-    RLKD_TRY(check_net(net, op));
-    RLKD_TRY(check_index(op, "parameter", index, net->param_count));
+    RLKD_TRY(rlkd_net_check(net, op));
+    RLKD_TRY(rlkd_net_check_index(op, "parameter", index, net->param_count));
     const rlkd_named_tensor *t = &net->params[index];
     if (name)
         *name = t->name;
@@ -795,8 +801,8 @@ rlkd_status rlkd_net_param(const rlkd_net *net, int index, const char **name,
 
 rlkd_status rlkd_net_buffer_count(const rlkd_net *net, int *count)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_buffer_count"));
-    RLKD_TRY(check_out(count, "rlkd_net_buffer_count", "count"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_buffer_count"));
+    RLKD_TRY(rlkd_net_check_out(count, "rlkd_net_buffer_count", "count"));
     *count = net->buffer_count;
     return RLKD_OK;
 }
@@ -805,8 +811,8 @@ rlkd_status rlkd_net_buffer(const rlkd_net *net, int index, const char **name,
                             rlkd_tensor **value)
 {
     static const char op[] = "rlkd_net_buffer";
-    RLKD_TRY(check_net(net, op));
-    RLKD_TRY(check_index(op, "buffer", index, net->buffer_count));
+    RLKD_TRY(rlkd_net_check(net, op));
+    RLKD_TRY(rlkd_net_check_index(op, "buffer", index, net->buffer_count));
     const rlkd_named_tensor *t = &net->buffers[index];
     if (name)
         *name = t->name;
@@ -819,9 +825,9 @@ rlkd_status rlkd_net_find(const rlkd_net *net, const char *name,
                           rlkd_tensor **value)
 {
     static const char op[] = "rlkd_net_find";
-    RLKD_TRY(check_net(net, op));
-    RLKD_TRY(check_out(name, op, "name"));
-    RLKD_TRY(check_out(value, op, "value"));
+    RLKD_TRY(rlkd_net_check(net, op));
+    RLKD_TRY(rlkd_net_check_out(name, op, "name"));
+    RLKD_TRY(rlkd_net_check_out(value, op, "value"));
     for (int i = 0; i < net->param_count; i++)
         if (strcmp(net->params[i].name, name) == 0) {
             *value = net->params[i].value;
@@ -838,7 +844,7 @@ rlkd_status rlkd_net_find(const rlkd_net *net, const char *name,
 
 rlkd_status rlkd_net_zero_grad(rlkd_net *net)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_zero_grad"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_zero_grad"));
     for (int i = 0; i < net->param_count; i++)
         RLKD_TRY(rlkd_tensor_fill(net->params[i].grad, 0.0f));
     return RLKD_OK;
@@ -856,8 +862,8 @@ void rlkd_layer_cost_init(rlkd_layer_cost *cost)
 
 rlkd_status rlkd_net_layer_count(const rlkd_net *net, int *count)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_layer_count"));
-    RLKD_TRY(check_out(count, "rlkd_net_layer_count", "count"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_layer_count"));
+    RLKD_TRY(rlkd_net_check_out(count, "rlkd_net_layer_count", "count"));
     *count = net->layer_count;
     return RLKD_OK;
 }
@@ -866,11 +872,11 @@ rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
                                 rlkd_layer_cost *cost)
 {
     static const char op[] = "rlkd_net_layer_cost";
-    RLKD_TRY(check_net(net, op));
-    RLKD_TRY(check_out(cost, op, "cost"));
+    RLKD_TRY(rlkd_net_check(net, op));
+    RLKD_TRY(rlkd_net_check_out(cost, op, "cost"));
     RLKD_TRY(rlkd_expect_struct_size(op, "cost", cost->struct_size,
                                      sizeof *cost, "rlkd_layer_cost_init"));
-    RLKD_TRY(check_index(op, "layer", index, net->layer_count));
+    RLKD_TRY(rlkd_net_check_index(op, "layer", index, net->layer_count));
     const rlkd_layer *l = &net->layers[index];
     cost->name = l->name;
     cost->kind = rlkd_layer_kind_name(l->spec.kind);
@@ -878,18 +884,19 @@ rlkd_status rlkd_net_layer_cost(const rlkd_net *net, int index,
     cost->out_channels = l->out_c;
     cost->out_height = l->out_h;
     cost->out_width = l->out_w;
-    cost->params = l->params;
-    cost->macs = l->macs;
+    rlkd_prune_layer_cost(net, index, &cost->params, &cost->macs);
     return RLKD_OK;
 }
 
 rlkd_status rlkd_net_cost(const rlkd_net *net, int64_t *params, int64_t *macs)
 {
-    RLKD_TRY(check_net(net, "rlkd_net_cost"));
+    RLKD_TRY(rlkd_net_check(net, "rlkd_net_cost"));
     int64_t total_params = 0, total_macs = 0;
     for (int i = 0; i < net->layer_count; i++) {
-        total_params += net->layers[i].params;
-        total_macs += net->layers[i].macs;
+        int64_t layer_params, layer_macs;
+        rlkd_prune_layer_cost(net, i, &layer_params, &layer_macs);
+        total_params += layer_params;
+        total_macs += layer_macs;
     }
     if (params)
         *params = total_params;

@@ -81,6 +81,7 @@ struct rlkd_net {
     rlkd_tensor *scratch, **scratch_views;
     int *grad_ready;       /* backward: grads[i] holds a contribution */
     int trained;           /* the last forward was in training mode */
+    struct rlkd_prune_state *prune; /* channel groups and masks, or NULL */
 };
 
 /* The kind's name as used in costs and saved architectures ("conv2d"). */
@@ -102,5 +103,25 @@ void rlkd_net_node_dims(const rlkd_net *net, int node, int *c, int *h, int *w);
 /* Frees the activations and gradients sized for the last batch (net_run.c);
  * the next forward makes them again. */
 void rlkd_net_release_activations(rlkd_net *net);
+
+/* Argument checks the network calls share (net.c). */
+rlkd_status rlkd_net_check(const rlkd_net *net, const char *op);
+rlkd_status rlkd_net_check_out(const void *out, const char *op,
+                               const char *name);
+rlkd_status rlkd_net_check_index(const char *op, const char *what, int index,
+                                 int count);
+
+/* ---- pruning state (prune.c) ---- */
+
+/* Frees the channel groups and masks (NULL is fine): the network's
+ * destructor, and rlkd_net_append, since a new layer changes the groups. */
+void rlkd_prune_state_free(struct rlkd_prune_state *state);
+/* The mask [C] that layer `layer`'s output gets (a convolution or batch
+ * norm carrying masked-off channels), or NULL. */
+const rlkd_tensor *rlkd_prune_output_mask(const rlkd_net *net, int layer);
+/* Layer `layer`'s parameters and MACs per image counting only the channels
+ * the masks keep (its plain counts without masks). */
+void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
+                           int64_t *macs);
 
 #endif

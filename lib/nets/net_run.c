@@ -246,9 +246,14 @@ rlkd_status rlkd_net_forward(rlkd_net *net, const rlkd_tensor *input,
     /* The input is read again by backward: the caller keeps it unchanged. */
     net->values[0] = (rlkd_tensor *)input;
     net->trained = 0;
-    for (int i = 0; i < net->layer_count; i++)
+    for (int i = 0; i < net->layer_count; i++) {
         RLKD_TRY(forward_layer(net, &net->layers[i], net->values[i + 1],
                                training));
+        const rlkd_tensor *mask = rlkd_prune_output_mask(net, i);
+        if (mask)
+            RLKD_TRY(rlkd_channel_mask_forward(net->ctx, net->values[i + 1],
+                                               net->values[i + 1], mask));
+    }
     net->trained = training != 0;
     if (output)
         *output = net->values[net->layer_count];
@@ -509,6 +514,11 @@ static rlkd_status backward(rlkd_net *net, const char *op,
         /* A node the output does not depend on passes no gradient back. */
         if (!net->grad_ready[node])
             continue;
+        /* A masked output passes no gradient for its removed channels. */
+        const rlkd_tensor *mask = rlkd_prune_output_mask(net, i);
+        if (mask)
+            RLKD_TRY(rlkd_channel_mask_backward(net->ctx, net->grads[node],
+                                                net->grads[node], mask));
         RLKD_TRY(backward_layer(net, &net->layers[i], net->grads[node],
                                 net->values[node], want_input));
     }

@@ -1,0 +1,819 @@
+/*
+ * Channel groups, masks and criteria (rlkd.h, "L2 pruning").
+ *
+ * Deriving the groups walks the layers once, giving every node its
+ * channels as segments of groups: a convolution starts a group, layers that
+ * keep channels apart pass their input's segments on, a concatenation
+ * joins its inputs' segments, and a residual add unites the groups of its
+ * two inputs (union-find), which is how a residual stream becomes one
+ * group. Groups that no smaller network can reproduce exactly are refused
+ * with the reason. Masks then live per group; the layers that apply them
+ * (convolutions and batch norms) get a [C] mask tensor each.
+ */
+#include "net_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Node channels [start, start + count) are channels [offset, offset +
+ * count) of group `group`. */
+typedef struct segment {
+    int group, start, offset, count;
+} segment;
+
+typedef struct node_channels {
+    segment *segments;
+    int count;
+} node_channels;
+
+typedef struct prune_group {
+    int parent;         /* union-find while deriving; itself when a root */
+    int channels;
+    int producers;      /* convolutions making the channels */
+    int first_producer; /* layer index, or -1 */
+    int prunable;
+    const char *refusal;
+    uint8_t *keep;      /* [channels], after derivation */
+    int kept;
+} prune_group;
+
+typedef struct rlkd_prune_state rlkd_prune_state;
+
+struct rlkd_prune_state {
+    int layer_count;
+    node_channels *nodes; /* layer_count + 1; their segments are one block */
+    prune_group *groups;  /* the public groups, after derivation */
+    int group_count;
+    rlkd_tensor **masks;  /* per layer: its output's mask, or NULL */
+};
+
+static const char refused_input[] = "the network's input";
+static const char refused_output[] = "the network's output";
+static const char refused_grouped[] =
+    "it meets a grouped convolution, whose groups would change";
+static const char refused_eca[] =
+    "ECA's 1-D convolution mixes neighbouring channels";
+static const char refused_cbam[] =
+    "CBAM's spatial attention pools over all channels (its maximum "
+    "would see the zeros)";
+static const char refused_layout[] =
+    "a residual add meets channels of different groups";
+
+void rlkd_prune_state_free(struct rlkd_prune_state *state)
+{
+    if (!state)
+        return;
+    if (state->nodes)
+        free(state->nodes[0].segments);
+    free(state->nodes);
+    for (int g = 0; g < state->group_count; g++)
+        free(state->groups[g].keep);
+    free(state->groups);
+    if (state->masks)
+        for (int i = 0; i < state->layer_count; i++)
+            rlkd_tensor_destroy(state->masks[i]);
+    free(state->masks);
+    free(state);
+}
+
+/* ---- derivation ---- */
+
+/* The groups while deriving (before renumbering): a growable array. */
+typedef struct builder {
+    prune_group *groups;
+    int count, capacity;
+    segment *segments; /* all nodes' segments, one allocation */
+    int segment_count, segment_capacity;
+} builder;
+
+static int find(builder *b, int g)
+{
+    while (b->groups[g].parent != g) {
+        b->groups[g].parent = b->groups[b->groups[g].parent].parent;
+        g = b->groups[g].parent;
+    }
+    return g;
+}
+
+static rlkd_status grow(void **items, int *capacity, int needed, size_t size)
+{
+    if (needed <= *capacity)
+        return RLKD_OK;
+    int grown = *capacity ? 2 * *capacity : 64;
+    while (grown < needed)
+        grown *= 2;
+    void *p = realloc(*items, (size_t)grown * size);
+    if (!p)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of memory for the channel groups");
+    *items = p;
+    *capacity = grown;
+    return RLKD_OK;
+}
+
+static rlkd_status new_group(builder *b, int channels, int producer,
+                             const char *refusal, int *out)
+{
+    RLKD_TRY(grow((void **)&b->groups, &b->capacity, b->count + 1,
+                  sizeof *b->groups));
+    prune_group *g = &b->groups[b->count];
+    memset(g, 0, sizeof *g);
+    g->parent = b->count;
+    g->channels = channels;
+    g->producers = producer >= 0;
+    g->first_producer = producer;
+    g->refusal = refusal;
+    *out = b->count++;
+    return RLKD_OK;
+}
+
+static void refuse(builder *b, int g, const char *why)
+{
+    prune_group *root = &b->groups[find(b, g)];
+    if (!root->refusal)
+        root->refusal = why;
+}
+
+/* Node segments are kept as (first, count) ranges into b->segments. */
+typedef struct range {
+    int first, count;
+} range;
+
+static rlkd_status push_segment(builder *b, segment s)
+{
+    RLKD_TRY(grow((void **)&b->segments, &b->segment_capacity,
+                  b->segment_count + 1, sizeof *b->segments));
+    b->segments[b->segment_count++] = s;
+    return RLKD_OK;
+}
+
+/* The node gets a copy of another node's segments, shifted by `start`. */
+static rlkd_status copy_segments(builder *b, range from, int start)
+{
+    for (int i = 0; i < from.count; i++) {
+        segment s = b->segments[from.first + i];
+        s.start += start;
+        RLKD_TRY(push_segment(b, s));
+    }
+    return RLKD_OK;
+}
+
+static void refuse_all(builder *b, range r, const char *why)
+{
+    for (int i = 0; i < r.count; i++)
+        refuse(b, b->segments[r.first + i].group, why);
+}
+
+/* A residual add: the two inputs' groups become one where their segments
+ * line up whole; anything else is refused. */
+static void unite(builder *b, range x, range y)
+{
+    int aligned = x.count == y.count;
+    for (int i = 0; aligned && i < x.count; i++) {
+        const segment *s = &b->segments[x.first + i];
+        const segment *t = &b->segments[y.first + i];
+        aligned = s->start == t->start && s->count == t->count &&
+                  s->offset == 0 && t->offset == 0 &&
+                  b->groups[find(b, s->group)].channels == s->count &&
+                  b->groups[find(b, t->group)].channels == t->count;
+    }
+    if (!aligned) {
+        refuse_all(b, x, refused_layout);
+        refuse_all(b, y, refused_layout);
+        return;
+    }
+    for (int i = 0; i < x.count; i++) {
+        int g = find(b, b->segments[x.first + i].group);
+        int h = find(b, b->segments[y.first + i].group);
+        if (g == h)
+            continue;
+        if (h < g) {
+            const int t = g;
+            g = h;
+            h = t;
+        }
+        prune_group *root = &b->groups[g], *other = &b->groups[h];
+        other->parent = g;
+        root->producers += other->producers;
+        if (root->first_producer < 0 ||
+            (other->first_producer >= 0 &&
+             other->first_producer < root->first_producer))
+            root->first_producer = other->first_producer;
+        if (!root->refusal)
+            root->refusal = other->refusal;
+    }
+}
+
+/* The segments of layer i's output node, from its inputs' (ranges[]). */
+static rlkd_status derive_layer(builder *b, const rlkd_net *net, int i,
+                                range *ranges)
+{
+    const rlkd_layer *l = &net->layers[i];
+    const range in = ranges[l->inputs[0]];
+    int g;
+    switch (l->spec.kind) {
+    case RLKD_LAYER_CONV2D: {
+        int in_c, h, w;
+        rlkd_net_node_dims(net, l->inputs[0], &in_c, &h, &w);
+        if (l->spec.groups == 1) {
+            RLKD_TRY(new_group(b, l->out_c, i, NULL, &g));
+            return push_segment(b, (segment){g, 0, 0, l->out_c});
+        }
+        if (l->spec.groups == in_c && l->out_c == in_c) /* depthwise */
+            return copy_segments(b, in, 0);
+        refuse_all(b, in, refused_grouped);
+        RLKD_TRY(new_group(b, l->out_c, i, refused_grouped, &g));
+        return push_segment(b, (segment){g, 0, 0, l->out_c});
+    }
+    case RLKD_LAYER_LINEAR:
+        RLKD_TRY(new_group(b, l->out_c, -1, refused_output, &g));
+        return push_segment(b, (segment){g, 0, 0, l->out_c});
+    case RLKD_LAYER_ECA:
+        refuse_all(b, in, refused_eca);
+        return copy_segments(b, in, 0);
+    case RLKD_LAYER_CBAM:
+        refuse_all(b, in, refused_cbam);
+        return copy_segments(b, in, 0);
+    case RLKD_LAYER_ADD:
+        unite(b, in, ranges[l->inputs[1]]);
+        return copy_segments(b, in, 0);
+    case RLKD_LAYER_CONCAT: {
+        int start = 0;
+        for (int k = 0; k < l->input_count; k++) {
+            const range part = ranges[l->inputs[k]];
+            RLKD_TRY(copy_segments(b, part, start));
+            const segment *last = &b->segments[part.first + part.count - 1];
+            start += last->start + last->count;
+        }
+        return RLKD_OK;
+    }
+    default: /* batch norm, ReLU, pooling, dropout, SE: channel by channel */
+        return copy_segments(b, in, 0);
+    }
+}
+
+/* Walks the layers; on success *ranges holds each node's segments in b. */
+static rlkd_status derive(builder *b, const rlkd_net *net, range *ranges)
+{
+    int g;
+    RLKD_TRY(new_group(b, net->in_c, -1, refused_input, &g));
+    RLKD_TRY(push_segment(b, (segment){g, 0, 0, net->in_c}));
+    ranges[0] = (range){0, 1};
+    for (int i = 0; i < net->layer_count; i++) {
+        const int first = b->segment_count;
+        RLKD_TRY(derive_layer(b, net, i, ranges));
+        ranges[i + 1] = (range){first, b->segment_count - first};
+    }
+    refuse_all(b, ranges[net->layer_count], refused_output);
+    return RLKD_OK;
+}
+
+/* The state from a finished derivation: roots renumbered 0.. in order of
+ * first appearance, every segment pointing at its public group. */
+static rlkd_status settle(rlkd_prune_state *st, builder *b,
+                          const rlkd_net *net, const range *ranges)
+{
+    const int nodes = net->layer_count + 1;
+    int *public_of = malloc((size_t)b->count * sizeof *public_of);
+    st->groups = calloc((size_t)b->count, sizeof *st->groups);
+    st->nodes = calloc((size_t)nodes, sizeof *st->nodes);
+    st->masks = calloc((size_t)net->layer_count, sizeof *st->masks);
+    st->layer_count = net->layer_count;
+    if (!public_of || !st->groups || !st->nodes || !st->masks) {
+        free(public_of);
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of memory for the channel groups");
+    }
+    for (int g = 0; g < b->count; g++)
+        public_of[g] = -1;
+    for (int s = 0; s < b->segment_count; s++) {
+        const int root = find(b, b->segments[s].group);
+        if (public_of[root] < 0) {
+            prune_group *p = &st->groups[st->group_count];
+            *p = b->groups[root];
+            p->prunable = !p->refusal && p->producers == 1;
+            p->kept = p->channels;
+            p->keep = malloc((size_t)p->channels);
+            if (!p->keep) {
+                free(public_of);
+                return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                 "pruning: out of memory for the masks");
+            }
+            memset(p->keep, 1, (size_t)p->channels);
+            public_of[root] = st->group_count++;
+        }
+        b->segments[s].group = public_of[root];
+    }
+    free(public_of);
+    /* One block for every node's segments: the nodes point into it. */
+    segment *all = malloc((size_t)b->segment_count * sizeof *all);
+    if (!all)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of memory for the channel groups");
+    memcpy(all, b->segments, (size_t)b->segment_count * sizeof *all);
+    for (int n = 0; n < nodes; n++)
+        st->nodes[n] = (node_channels){all + ranges[n].first, ranges[n].count};
+    return RLKD_OK;
+}
+
+/* The network's pruning state, derived on first use. */
+static rlkd_status state_of(rlkd_net *net, const char *op,
+                            rlkd_prune_state **out)
+{
+    RLKD_TRY(rlkd_net_check(net, op));
+    if (net->layer_count == 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: the network has no layers", op);
+    if (!net->prune) {
+        builder b = {0};
+        rlkd_prune_state *st = calloc(1, sizeof *st);
+        range *ranges = malloc(((size_t)net->layer_count + 1) * sizeof *ranges);
+        rlkd_status status =
+            st && ranges ? derive(&b, net, ranges)
+                         : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                     "%s: out of memory for the channel "
+                                     "groups", op);
+        if (status == RLKD_OK)
+            status = settle(st, &b, net, ranges);
+        free(ranges);
+        free(b.groups);
+        free(b.segments);
+        if (status != RLKD_OK) {
+            rlkd_prune_state_free(st);
+            return status;
+        }
+        net->prune = st;
+    }
+    *out = net->prune;
+    return RLKD_OK;
+}
+
+/* ---- masks and costs ---- */
+
+/* Channels of node `node` that the masks keep. */
+static int node_kept(const rlkd_prune_state *st, int node)
+{
+    int kept = 0;
+    const node_channels *n = &st->nodes[node];
+    for (int i = 0; i < n->count; i++) {
+        const segment *s = &n->segments[i];
+        const prune_group *g = &st->groups[s->group];
+        if (g->kept == g->channels) {
+            kept += s->count;
+            continue;
+        }
+        for (int c = 0; c < s->count; c++)
+            kept += g->keep[s->offset + c] != 0;
+    }
+    return kept;
+}
+
+/* Does node `node` carry a channel some mask removes? */
+static int node_masked(const rlkd_prune_state *st, int node)
+{
+    const node_channels *n = &st->nodes[node];
+    for (int i = 0; i < n->count; i++) {
+        const prune_group *g = &st->groups[n->segments[i].group];
+        if (g->kept < g->channels)
+            return 1;
+    }
+    return 0;
+}
+
+/* Makes or drops each convolution's and batch norm's output mask after a
+ * group's mask changed. On failure the masks may be stale: the caller puts
+ * the group's mask back and calls this again, which then needs nothing new
+ * (every tensor it wants existed before). */
+static rlkd_status refresh_masks(rlkd_net *net, rlkd_prune_state *st)
+{
+    for (int i = 0; i < net->layer_count; i++) {
+        const rlkd_layer *l = &net->layers[i];
+        const int applies = l->spec.kind == RLKD_LAYER_CONV2D ||
+                            l->spec.kind == RLKD_LAYER_BATCHNORM2D;
+        if (!applies || !node_masked(st, i + 1)) {
+            rlkd_tensor_destroy(st->masks[i]);
+            st->masks[i] = NULL;
+            continue;
+        }
+        if (!st->masks[i]) {
+            const int64_t shape[1] = {l->out_c};
+            RLKD_TRY(rlkd_tensor_create(net->ctx, RLKD_DTYPE_F32, 1, shape,
+                                        &st->masks[i]));
+        }
+        float *values = malloc((size_t)l->out_c * sizeof *values);
+        if (!values)
+            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                             "pruning: out of memory for a mask");
+        const node_channels *n = &st->nodes[i + 1];
+        for (int k = 0; k < n->count; k++) {
+            const segment *s = &n->segments[k];
+            const prune_group *g = &st->groups[s->group];
+            for (int c = 0; c < s->count; c++)
+                values[s->start + c] = g->keep[s->offset + c] ? 1.0f : 0.0f;
+        }
+        rlkd_status status =
+            rlkd_tensor_write(st->masks[i], values, (size_t)l->out_c);
+        free(values);
+        RLKD_TRY(status);
+    }
+    return RLKD_OK;
+}
+
+const rlkd_tensor *rlkd_prune_output_mask(const rlkd_net *net, int layer)
+{
+    return net->prune ? net->prune->masks[layer] : NULL;
+}
+
+void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
+                           int64_t *macs)
+{
+    const rlkd_layer *l = &net->layers[layer];
+    *params = l->params;
+    *macs = l->macs;
+    const rlkd_prune_state *st = net->prune;
+    if (!st)
+        return;
+    const int in = l->inputs[0];
+    int in_c, in_h, in_w;
+    rlkd_net_node_dims(net, in, &in_c, &in_h, &in_w);
+    const int64_t kept_in = node_kept(st, in), kept_out = node_kept(st, layer + 1);
+    const rlkd_layer_spec *s = &l->spec;
+    const int64_t taps = (int64_t)s->kernel * s->kernel;
+    const int64_t pixels = (int64_t)l->out_h * l->out_w;
+    switch (s->kind) {
+    case RLKD_LAYER_CONV2D:
+        if (s->groups == 1) {
+            *params = kept_out * kept_in * taps + (s->bias ? kept_out : 0);
+            *macs = kept_out * pixels * kept_in * taps;
+        } else if (s->groups == in_c && l->out_c == in_c) {
+            *params = kept_out * taps + (s->bias ? kept_out : 0);
+            *macs = kept_out * pixels * taps;
+        }
+        break;
+    case RLKD_LAYER_BATCHNORM2D:
+        *params = 2 * kept_out;
+        break;
+    case RLKD_LAYER_LINEAR: {
+        const int64_t features = kept_in * in_h * in_w;
+        *params = features * l->out_c + (s->bias ? l->out_c : 0);
+        *macs = features * l->out_c;
+        break;
+    }
+    case RLKD_LAYER_SE: {
+        /* params = 2 hidden C + hidden + C */
+        const int64_t hidden = (l->params - in_c) / (2 * (int64_t)in_c + 1);
+        *params = 2 * hidden * kept_in + hidden + kept_in;
+        *macs = 2 * hidden * kept_in;
+        break;
+    }
+    default: /* no parameters, or channels that are never pruned */
+        break;
+    }
+}
+
+/* ---- criteria ---- */
+
+/* scores[c] += the criterion's value for each output filter of producer
+ * convolution l (weights [channels, fan_in]). */
+static rlkd_status filter_scores(const rlkd_net *net, const rlkd_layer *l,
+                                 rlkd_prune_criterion criterion,
+                                 double *scores, int channels)
+{
+    const rlkd_tensor *w = net->params[l->param_first].value;
+    const int64_t fan_in = w->numel / channels;
+    float *host = malloc((size_t)w->numel * sizeof *host);
+    if (!host)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of memory for a layer's weights");
+    rlkd_status status = rlkd_tensor_read(w, host, (size_t)w->numel);
+    for (int c = 0; status == RLKD_OK && c < channels; c++) {
+        const float *f = host + c * fan_in;
+        double value = 0.0;
+        if (criterion == RLKD_PRUNE_FPGM) {
+            /* the sum of distances to the other filters: the filter
+             * nearest the geometric median has the least */
+            for (int other = 0; other < channels; other++) {
+                const float *g = host + other * fan_in;
+                double squares = 0.0;
+                for (int64_t k = 0; k < fan_in; k++)
+                    squares += ((double)f[k] - g[k]) * ((double)f[k] - g[k]);
+                value += sqrt(squares);
+            }
+        } else {
+            for (int64_t k = 0; k < fan_in; k++)
+                value += criterion == RLKD_PRUNE_L1 ? fabs((double)f[k])
+                                                    : (double)f[k] * f[k];
+            if (criterion == RLKD_PRUNE_L2)
+                value = sqrt(value);
+        }
+        scores[c] += value;
+    }
+    free(host);
+    return status;
+}
+
+/* scores[c] += |gamma| over every batch norm that normalises the group's
+ * channel c; *found counts those batch norms. */
+static rlkd_status scale_scores(const rlkd_net *net,
+                                const rlkd_prune_state *st, int group,
+                                double *scores, int *found)
+{
+    for (int i = 0; i < net->layer_count; i++) {
+        const rlkd_layer *l = &net->layers[i];
+        if (l->spec.kind != RLKD_LAYER_BATCHNORM2D)
+            continue;
+        const node_channels *n = &st->nodes[i + 1];
+        const rlkd_tensor *gamma = net->params[l->param_first].value;
+        float *host = NULL;
+        for (int k = 0; k < n->count; k++) {
+            const segment *s = &n->segments[k];
+            if (s->group != group)
+                continue;
+            if (!host) {
+                host = malloc((size_t)gamma->numel * sizeof *host);
+                if (!host)
+                    return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                     "pruning: out of memory for a batch "
+                                     "norm's scale");
+                rlkd_status status =
+                    rlkd_tensor_read(gamma, host, (size_t)gamma->numel);
+                if (status != RLKD_OK) {
+                    free(host);
+                    return status;
+                }
+                ++*found;
+            }
+            for (int c = 0; c < s->count; c++)
+                scores[s->offset + c] += fabs((double)host[s->start + c]);
+        }
+        free(host);
+    }
+    return RLKD_OK;
+}
+
+static rlkd_status group_scores(rlkd_net *net, rlkd_prune_state *st,
+                                int group, rlkd_prune_criterion criterion,
+                                double *scores, const char *op)
+{
+    const prune_group *g = &st->groups[group];
+    memset(scores, 0, (size_t)g->channels * sizeof *scores);
+    if (criterion == RLKD_PRUNE_BN_SCALE) {
+        int found = 0;
+        RLKD_TRY(scale_scores(net, st, group, scores, &found));
+        if (!found)
+            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                             "%s: no batch norm normalises group %d, so it "
+                             "has no BN scale", op, group);
+        return RLKD_OK;
+    }
+    if (g->producers == 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: group %d (%s) is made by no convolution, so "
+                         "it has no filters to rank", op, group,
+                         g->refusal ? g->refusal : "no producer");
+    for (int i = 0; i < net->layer_count; i++) {
+        const rlkd_layer *l = &net->layers[i];
+        const node_channels *n = &st->nodes[i + 1];
+        if (l->spec.kind == RLKD_LAYER_CONV2D && l->spec.groups == 1 &&
+            n->segments[0].group == group)
+            RLKD_TRY(filter_scores(net, l, criterion, scores, g->channels));
+    }
+    return RLKD_OK;
+}
+
+/* ---- the public calls ---- */
+
+void rlkd_prune_group_init(rlkd_prune_group *group)
+{
+    if (!group)
+        return;
+    memset(group, 0, sizeof *group);
+    group->struct_size = sizeof *group;
+}
+
+/* The state and group `index`, checked. */
+static rlkd_status group_of(rlkd_net *net, int index, const char *op,
+                            rlkd_prune_state **st, prune_group **group)
+{
+    RLKD_TRY(state_of(net, op, st));
+    RLKD_TRY(rlkd_net_check_index(op, "group", index, (*st)->group_count));
+    *group = &(*st)->groups[index];
+    return RLKD_OK;
+}
+
+static rlkd_status expect_count(const char *op, const char *name, int count,
+                                const prune_group *g, int index)
+{
+    if (count != g->channels)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: %s has %d entries, but group %d has %d channels",
+                         op, name, count, index, g->channels);
+    return RLKD_OK;
+}
+
+/* group_of for a call with an array of one entry per channel. */
+static rlkd_status group_and_array(rlkd_net *net, int index, const char *op,
+                                   const void *array, const char *name,
+                                   int count, rlkd_prune_state **st,
+                                   prune_group **group)
+{
+    RLKD_TRY(rlkd_net_check_out(array, op, name));
+    RLKD_TRY(group_of(net, index, op, st, group));
+    return expect_count(op, name, count, *group, index);
+}
+
+static rlkd_status expect_prunable(const char *op, const prune_group *g,
+                                   int index)
+{
+    if (g->refusal)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: group %d cannot be pruned: %s", op, index,
+                         g->refusal);
+    if (!g->prunable)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: group %d is not prunable (a residual stream: "
+                         "rlkd_net_prune_set_prunable makes it so)", op,
+                         index);
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_group_count(rlkd_net *net, int *count)
+{
+    static const char op[] = "rlkd_net_prune_group_count";
+    rlkd_prune_state *st;
+    RLKD_TRY(rlkd_net_check_out(count, op, "count"));
+    RLKD_TRY(state_of(net, op, &st));
+    *count = st->group_count;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_group(rlkd_net *net, int index,
+                                 rlkd_prune_group *group)
+{
+    static const char op[] = "rlkd_net_prune_group";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(rlkd_net_check_out(group, op, "group"));
+    RLKD_TRY(rlkd_expect_struct_size(op, "group", group->struct_size,
+                                     sizeof *group, "rlkd_prune_group_init"));
+    RLKD_TRY(group_of(net, index, op, &st, &g));
+    group->name = g->first_producer >= 0
+                      ? net->layers[g->first_producer].name
+                      : (g->refusal == refused_input ? "input" : "output");
+    group->channels = g->channels;
+    group->kept = g->kept;
+    group->producers = g->producers;
+    group->prunable = g->prunable;
+    group->refusal = g->refusal;
+    return RLKD_OK;
+}
+
+/* Sets group g's mask from keep (NULL: all kept) and refreshes the layer
+ * masks; on failure both are as they were. */
+static rlkd_status set_keep(rlkd_net *net, rlkd_prune_state *st,
+                            prune_group *g, const uint8_t *keep)
+{
+    uint8_t *before = malloc((size_t)g->channels);
+    if (!before)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of memory for a mask");
+    memcpy(before, g->keep, (size_t)g->channels);
+    const int kept_before = g->kept;
+    g->kept = 0;
+    for (int c = 0; c < g->channels; c++) {
+        g->keep[c] = keep ? keep[c] != 0 : 1;
+        g->kept += g->keep[c];
+    }
+    rlkd_status status = refresh_masks(net, st);
+    if (status != RLKD_OK) {
+        memcpy(g->keep, before, (size_t)g->channels);
+        g->kept = kept_before;
+        refresh_masks(net, st);
+    }
+    free(before);
+    return status;
+}
+
+rlkd_status rlkd_net_prune_set_prunable(rlkd_net *net, int index,
+                                        int prunable)
+{
+    static const char op[] = "rlkd_net_prune_set_prunable";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(group_of(net, index, op, &st, &g));
+    if (prunable && g->refusal)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: group %d cannot be pruned: %s", op, index,
+                         g->refusal);
+    if (!prunable && g->kept < g->channels)
+        RLKD_TRY(set_keep(net, st, g, NULL));
+    g->prunable = prunable != 0;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_set_mask(rlkd_net *net, int index,
+                                    const uint8_t *keep, int count)
+{
+    static const char op[] = "rlkd_net_prune_set_mask";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(group_and_array(net, index, op, keep, "keep", count, &st, &g));
+    RLKD_TRY(expect_prunable(op, g, index));
+    int kept = 0;
+    for (int c = 0; c < count; c++)
+        kept += keep[c] != 0;
+    if (kept == 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: the mask removes all %d channels of group %d "
+                         "(%s); at least one must stay", op, count, index,
+                         net->layers[g->first_producer].name);
+    return set_keep(net, st, g, keep);
+}
+
+rlkd_status rlkd_net_prune_get_mask(rlkd_net *net, int index, uint8_t *keep,
+                                    int count)
+{
+    static const char op[] = "rlkd_net_prune_get_mask";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(group_and_array(net, index, op, keep, "keep", count, &st, &g));
+    memcpy(keep, g->keep, (size_t)count);
+    return RLKD_OK;
+}
+
+static rlkd_status check_criterion(const char *op,
+                                   rlkd_prune_criterion criterion)
+{
+    if ((int)criterion < RLKD_PRUNE_L1 || criterion > RLKD_PRUNE_BN_SCALE)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: unknown criterion %d", op, (int)criterion);
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_scores(rlkd_net *net, int index,
+                                  rlkd_prune_criterion criterion,
+                                  float *scores, int count)
+{
+    static const char op[] = "rlkd_net_prune_scores";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(check_criterion(op, criterion));
+    RLKD_TRY(group_and_array(net, index, op, scores, "scores", count, &st,
+                             &g));
+    double *values = malloc((size_t)count * sizeof *values);
+    if (!values)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    rlkd_status status = group_scores(net, st, index, criterion, values, op);
+    for (int c = 0; status == RLKD_OK && c < count; c++)
+        scores[c] = (float)values[c];
+    free(values);
+    return status;
+}
+
+rlkd_status rlkd_net_prune_keep(rlkd_net *net, int index, int keep,
+                                rlkd_prune_criterion criterion)
+{
+    static const char op[] = "rlkd_net_prune_keep";
+    rlkd_prune_state *st;
+    prune_group *g;
+    RLKD_TRY(check_criterion(op, criterion));
+    RLKD_TRY(group_of(net, index, op, &st, &g));
+    RLKD_TRY(expect_prunable(op, g, index));
+    if (keep < 1 || keep > g->channels)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: keep must be in 1..%d (group %d's channels), "
+                         "got %d", op, g->channels, index, keep);
+    double *values = malloc((size_t)g->channels * sizeof *values);
+    uint8_t *mask = calloc((size_t)g->channels, 1);
+    rlkd_status status =
+        values && mask ? group_scores(net, st, index, criterion, values, op)
+                       : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory",
+                                   op);
+    /* Channel c stays if fewer than `keep` channels beat it (a higher
+     * score, or an equal one at a lower index). */
+    for (int c = 0; status == RLKD_OK && c < g->channels; c++) {
+        int better = 0;
+        for (int o = 0; o < g->channels; o++)
+            better += values[o] > values[c] ||
+                      (values[o] == values[c] && o < c);
+        mask[c] = better < keep;
+    }
+    if (status == RLKD_OK)
+        status = set_keep(net, st, g, mask);
+    free(values);
+    free(mask);
+    return status;
+}
+
+rlkd_status rlkd_net_prune_clear(rlkd_net *net)
+{
+    static const char op[] = "rlkd_net_prune_clear";
+    rlkd_prune_state *st;
+    RLKD_TRY(state_of(net, op, &st));
+    for (int g = 0; g < st->group_count; g++) {
+        st->groups[g].kept = st->groups[g].channels;
+        memset(st->groups[g].keep, 1, (size_t)st->groups[g].channels);
+    }
+    return refresh_masks(net, st);
+}

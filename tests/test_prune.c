@@ -1,0 +1,401 @@
+/*
+ * Pruning: channel groups derived from the graph (VGG, ResNet's residual
+ * streams, DenseNet's concatenations, refused attention), masks that make
+ * the network independent of every removed channel's parameters (forward
+ * in both modes) and stop their gradients, costs of what the masks keep,
+ * the criteria, and the error paths.
+ */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rlkd_net *zoo(const char *name, rlkd_attention attention, float width)
+{
+    rlkd_zoo_options o;
+    rlkd_zoo_options_init(&o);
+    o.num_classes = 10;
+    o.in_channels = 1;
+    o.in_height = o.in_width = 12;
+    o.attention = attention;
+    o.width_multiplier = width;
+    rlkd_net *net = NULL;
+    CHECK_OK(rlkd_zoo_create(test_ctx, name, &o, &net));
+    return net;
+}
+
+static rlkd_prune_group group_at(rlkd_net *net, int index)
+{
+    rlkd_prune_group g;
+    rlkd_prune_group_init(&g);
+    CHECK_OK(rlkd_net_prune_group(net, index, &g));
+    return g;
+}
+
+/* The first group made by `name`, or -1. */
+static int group_named(rlkd_net *net, const char *name)
+{
+    int count = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    for (int i = 0; i < count; i++)
+        if (strcmp(group_at(net, i).name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Removes every other channel of group `index` (channel 0 stays). */
+static void mask_alternate(rlkd_net *net, int index)
+{
+    const rlkd_prune_group g = group_at(net, index);
+    uint8_t *keep = malloc((size_t)g.channels);
+    for (int c = 0; c < g.channels; c++)
+        keep[c] = c % 2 == 0;
+    CHECK_OK(rlkd_net_prune_set_mask(net, index, keep, g.channels));
+    free(keep);
+}
+
+static void vgg_groups(void)
+{
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    int count = 0, convs = 0, layers = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    CHECK_OK(rlkd_net_layer_count(net, &layers));
+    for (int i = 0; i < layers; i++) {
+        rlkd_layer_cost c;
+        rlkd_layer_cost_init(&c);
+        CHECK_OK(rlkd_net_layer_cost(net, i, &c));
+        convs += strcmp(c.kind, "conv2d") == 0;
+    }
+    /* the input, one group a convolution, the classifier's output */
+    CHECK_MSG(count == convs + 2, "%d groups for %d convolutions", count,
+              convs);
+    const rlkd_prune_group input = group_at(net, 0);
+    CHECK(!input.prunable && input.refusal && strstr(input.refusal, "input"));
+    for (int i = 1; i <= convs; i++) {
+        const rlkd_prune_group g = group_at(net, i);
+        CHECK_MSG(g.prunable && !g.refusal && g.producers == 1 &&
+                      g.kept == g.channels,
+                  "group %d (%s)", i, g.name);
+    }
+    CHECK(!group_at(net, count - 1).prunable);
+    rlkd_net_destroy(net);
+}
+
+static void resnet_streams(void)
+{
+    rlkd_net *net = zoo("resnet_small", RLKD_ATTENTION_NONE, 1.0f);
+    /* The stem's output runs through layer1's residual add: one stream
+     * group with the stem and the block's second convolution in it. */
+    const int stream = group_named(net, "conv1");
+    const int inner = group_named(net, "layer1.0.conv1");
+    CHECK(stream >= 0 && inner >= 0);
+    const rlkd_prune_group s = group_at(net, stream);
+    CHECK_MSG(s.producers == 2 && !s.prunable && !s.refusal,
+              "stream: %d producers, prunable %d", s.producers, s.prunable);
+    CHECK(group_at(net, inner).prunable);
+    CHECK(group_named(net, "layer1.0.conv2") < 0);
+    CHECK_FAILS(rlkd_net_prune_keep(net, stream, 4, RLKD_PRUNE_L1),
+                RLKD_ERR_INVALID_ARGUMENT, "residual stream");
+    CHECK_OK(rlkd_net_prune_set_prunable(net, stream, 1));
+    CHECK_OK(rlkd_net_prune_keep(net, stream, 4, RLKD_PRUNE_L1));
+    CHECK(group_at(net, stream).kept == 4);
+    /* Not prunable again: every channel back. */
+    CHECK_OK(rlkd_net_prune_set_prunable(net, stream, 0));
+    CHECK(group_at(net, stream).kept == group_at(net, stream).channels);
+    rlkd_net_destroy(net);
+}
+
+static void attention_refusals(void)
+{
+    rlkd_net *net = zoo("densenet_small", RLKD_ATTENTION_ECA, 1.0f);
+    int count = 0, refused = 0, prunable = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    for (int i = 0; i < count; i++) {
+        const rlkd_prune_group g = group_at(net, i);
+        refused += g.refusal && strstr(g.refusal, "ECA") != NULL;
+        prunable += g.prunable;
+    }
+    /* Growth channels pass through the blocks' ECA; bottlenecks do not. */
+    CHECK_MSG(refused > 0 && prunable > 0, "%d refused, %d prunable", refused,
+              prunable);
+    const int growth = group_named(net, "features.denseblock1.denselayer1.conv2");
+    CHECK(growth >= 0);
+    CHECK_FAILS(rlkd_net_prune_set_prunable(net, growth, 1),
+                RLKD_ERR_INVALID_ARGUMENT, "ECA");
+    CHECK_FAILS(rlkd_net_prune_keep(net, growth, 2, RLKD_PRUNE_L1),
+                RLKD_ERR_INVALID_ARGUMENT, "neighbouring");
+    rlkd_net_destroy(net);
+    /* CBAM sits on the residual stream, before the add. */
+    net = zoo("resnet_small", RLKD_ATTENTION_CBAM, 1.0f);
+    const rlkd_prune_group stream = group_at(net, group_named(net, "conv1"));
+    CHECK(stream.refusal && strstr(stream.refusal, "CBAM"));
+    CHECK(group_at(net, group_named(net, "layer1.0.conv1")).prunable);
+    rlkd_net_destroy(net);
+}
+
+/* Forward logits of `net` on x in the given mode. */
+static float *logits(rlkd_net *net, const rlkd_tensor *x, int training)
+{
+    rlkd_tensor *out;
+    CHECK_OK(rlkd_net_forward(net, x, training, &out));
+    return t_get(out);
+}
+
+/* Adds noise to every parameter entry that belongs to a removed channel of
+ * group `index`: its producers' filters and biases, and the batch norms'
+ * scale and shift over it. A masked network must not notice. */
+static void disturb_removed(rlkd_net *net, int index, const char *const *names,
+                            int name_count)
+{
+    const rlkd_prune_group g = group_at(net, index);
+    uint8_t *keep = malloc((size_t)g.channels);
+    CHECK_OK(rlkd_net_prune_get_mask(net, index, keep, g.channels));
+    for (int k = 0; k < name_count; k++) {
+        rlkd_tensor *t;
+        CHECK_OK(rlkd_net_find(net, names[k], &t));
+        const int64_t rows = rlkd_tensor_dim(t, 0);
+        const int64_t per_row = rlkd_tensor_numel(t) / rows;
+        float *v = t_get(t);
+        for (int64_t r = 0; r < rows; r++)
+            if (!keep[r % g.channels])
+                for (int64_t j = 0; j < per_row; j++)
+                    v[r * per_row + j] += 3.0f;
+        CHECK_OK(rlkd_tensor_write(t, v, (size_t)rlkd_tensor_numel(t)));
+        free(v);
+    }
+    free(keep);
+}
+
+static void check_masked_function(rlkd_net *net, int index,
+                                  const char *const *names, int name_count)
+{
+    mask_alternate(net, index);
+    rlkd_tensor *x = t_new(3, 1, 12, 12);
+    CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
+    for (int training = 0; training < 2; training++) {
+        float *before = logits(net, x, training);
+        disturb_removed(net, index, names, name_count);
+        float *after = logits(net, x, training);
+        double *want = test_to_double(before, 30);
+        test_close(training ? "training logits" : "inference logits", after,
+                   want, 30, 1e-6, 1e-5);
+        free(before); free(after); free(want);
+    }
+    rlkd_tensor_destroy(x);
+}
+
+static void masks_remove_channels(void)
+{
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    static const char *const vgg[] = {"features.3.weight", "features.3.bias",
+                                      "features.4.weight", "features.4.bias"};
+    check_masked_function(net, group_named(net, "features.3"), vgg, 4);
+    rlkd_net_destroy(net);
+
+    net = zoo("resnet_small", RLKD_ATTENTION_SE, 1.0f);
+    static const char *const inner[] = {"layer2.0.conv1.weight",
+                                        "layer2.0.bn1.weight",
+                                        "layer2.0.bn1.bias"};
+    check_masked_function(net, group_named(net, "layer2.0.conv1"), inner, 3);
+    rlkd_net_destroy(net);
+
+    net = zoo("densenet_small", RLKD_ATTENTION_NONE, 1.0f);
+    static const char *const growth[] = {
+        "features.denseblock1.denselayer1.conv2.weight"};
+    check_masked_function(
+        net, group_named(net, "features.denseblock1.denselayer1.conv2"),
+        growth, 1);
+    rlkd_net_destroy(net);
+}
+
+static void masked_gradients(void)
+{
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    const int index = group_named(net, "features.0");
+    mask_alternate(net, index);
+    rlkd_tensor *x = t_new(2, 1, 12, 12), *out, *dy = t_new(2, 10, 0, 0);
+    CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
+    CHECK_OK(rlkd_tensor_fill_normal(dy, 0.0f, 1.0f));
+    CHECK_OK(rlkd_net_zero_grad(net));
+    CHECK_OK(rlkd_net_forward(net, x, 1, &out));
+    CHECK_OK(rlkd_net_backward(net, dy, NULL));
+    int params = 0;
+    CHECK_OK(rlkd_net_param_count(net, &params));
+    for (int i = 0; i < params; i++) {
+        const char *name;
+        rlkd_tensor *value, *grad;
+        CHECK_OK(rlkd_net_param(net, i, &name, &value, &grad));
+        if (strcmp(name, "features.0.weight") != 0)
+            continue;
+        float *g = t_get(grad);
+        const int64_t per_filter = rlkd_tensor_numel(grad) / rlkd_tensor_dim(grad, 0);
+        int removed_zero = 1, kept_nonzero = 0;
+        for (int64_t c = 0; c < rlkd_tensor_dim(grad, 0); c++)
+            for (int64_t j = 0; j < per_filter; j++) {
+                if (c % 2)
+                    removed_zero &= g[c * per_filter + j] == 0.0f;
+                else
+                    kept_nonzero |= g[c * per_filter + j] != 0.0f;
+            }
+        CHECK(removed_zero && kept_nonzero);
+        free(g);
+    }
+    rlkd_tensor_destroy(x);
+    rlkd_tensor_destroy(dy);
+    rlkd_net_destroy(net);
+}
+
+/* conv 2->6 3x3 (bias) -> BN -> ReLU -> conv 6->4 3x3 -> GAP -> linear 4->3
+ * on 5x5: every cost worked out by hand. */
+static rlkd_net *tiny(void)
+{
+    rlkd_net *net;
+    int n;
+    CHECK_OK(rlkd_net_create(test_ctx, 2, 5, 5, &net));
+    CHECK_OK(rlkd_net_add_conv2d(net, &n, "a", 0, 6, 3, 1, 1, 1, 1, 1));
+    CHECK_OK(rlkd_net_add_batchnorm2d(net, &n, "a_bn", n, 1e-5f, 0.1f));
+    CHECK_OK(rlkd_net_add_relu(net, &n, "a_relu", n));
+    CHECK_OK(rlkd_net_add_conv2d(net, &n, "b", n, 4, 3, 1, 1, 1, 1, 0));
+    CHECK_OK(rlkd_net_add_global_avgpool(net, &n, "pool", n));
+    CHECK_OK(rlkd_net_add_linear(net, &n, "fc", n, 3, 1));
+    return net;
+}
+
+static void costs(void)
+{
+    rlkd_net *net = tiny();
+    int64_t params, macs;
+    CHECK_OK(rlkd_net_cost(net, &params, &macs));
+    /* a: 6*2*9+6; bn: 12; b: 4*6*9; fc: 4*3+3 */
+    CHECK(params == 114 + 12 + 216 + 15);
+    CHECK(macs == 25 * 6 * 18 + 25 * 4 * 54 + 12);
+    const int a = group_named(net, "a"), b = group_named(net, "b");
+    CHECK_OK(rlkd_net_prune_keep(net, a, 2, RLKD_PRUNE_L1));
+    CHECK_OK(rlkd_net_prune_keep(net, b, 3, RLKD_PRUNE_L2));
+    CHECK_OK(rlkd_net_cost(net, &params, &macs));
+    /* a: 2*2*9+2; bn: 4; b: 3*2*9; fc: 3*3+3 */
+    CHECK_MSG(params == 38 + 4 + 54 + 12, "params %lld", (long long)params);
+    CHECK_MSG(macs == 25 * 2 * 18 + 25 * 3 * 18 + 9, "macs %lld",
+              (long long)macs);
+    rlkd_layer_cost c;
+    rlkd_layer_cost_init(&c);
+    CHECK_OK(rlkd_net_layer_cost(net, 3, &c));
+    CHECK(c.params == 54 && c.macs == 25 * 3 * 18);
+    CHECK_OK(rlkd_net_prune_clear(net));
+    CHECK_OK(rlkd_net_cost(net, &params, &macs));
+    CHECK(params == 357);
+    rlkd_net_destroy(net);
+}
+
+static void criteria(void)
+{
+    rlkd_net *net = tiny();
+    const int a = group_named(net, "a");
+    rlkd_tensor *w, *gamma;
+    CHECK_OK(rlkd_net_find(net, "a.weight", &w));
+    CHECK_OK(rlkd_net_find(net, "a_bn.weight", &gamma));
+    float wv[108], gv[6] = {0.5f, -2.0f, 1.0f, 0.25f, -0.75f, 3.0f};
+    for (int i = 0; i < 108; i++)
+        wv[i] = (float)((i * 37) % 19 - 9) / 9.0f;
+    CHECK_OK(rlkd_tensor_write(w, wv, 108));
+    CHECK_OK(rlkd_tensor_write(gamma, gv, 6));
+    float got[6];
+    double want[6];
+    for (int crit = RLKD_PRUNE_L1; crit <= RLKD_PRUNE_BN_SCALE; crit++) {
+        CHECK_OK(rlkd_net_prune_scores(net, a, (rlkd_prune_criterion)crit, got,
+                                       6));
+        for (int c = 0; c < 6; c++) {
+            double v = 0.0;
+            for (int j = 0; j < 18; j++) {
+                const double x = wv[c * 18 + j];
+                if (crit == RLKD_PRUNE_L1)
+                    v += fabs(x);
+                else if (crit == RLKD_PRUNE_L2)
+                    v += x * x;
+            }
+            if (crit == RLKD_PRUNE_L2)
+                v = sqrt(v);
+            if (crit == RLKD_PRUNE_FPGM)
+                for (int o = 0; o < 6; o++) {
+                    double d = 0.0;
+                    for (int j = 0; j < 18; j++)
+                        d += pow(wv[c * 18 + j] - wv[o * 18 + j], 2);
+                    v += sqrt(d);
+                }
+            if (crit == RLKD_PRUNE_BN_SCALE)
+                v = fabs(gv[c]);
+            want[c] = v;
+        }
+        test_close("scores", got, want, 6, 1e-6, 1e-6);
+    }
+    /* The two largest |gamma| (channels 5 and 1) stay. */
+    CHECK_OK(rlkd_net_prune_keep(net, a, 2, RLKD_PRUNE_BN_SCALE));
+    uint8_t keep[6];
+    CHECK_OK(rlkd_net_prune_get_mask(net, a, keep, 6));
+    CHECK(keep[1] && keep[5] && !keep[0] && !keep[2] && !keep[3] && !keep[4]);
+    rlkd_net_destroy(net);
+}
+
+static void errors_and_reset(void)
+{
+    rlkd_net *net = tiny();
+    const int a = group_named(net, "a");
+    uint8_t none[6] = {0}, keep[6] = {1, 1, 1, 1, 1, 1};
+    float scores[6];
+    int count;
+    rlkd_prune_group g = {0}; /* struct_size 0: not initialised */
+    CHECK_FAILS(rlkd_net_prune_group_count(NULL, &count),
+                RLKD_ERR_INVALID_ARGUMENT, "net");
+    CHECK_FAILS(rlkd_net_prune_group_count(net, NULL),
+                RLKD_ERR_INVALID_ARGUMENT, "count");
+    CHECK_FAILS(rlkd_net_prune_group(net, 0, &g), RLKD_ERR_INVALID_ARGUMENT,
+                "rlkd_prune_group_init");
+    rlkd_prune_group_init(&g);
+    CHECK_FAILS(rlkd_net_prune_group(net, 99, &g), RLKD_ERR_INVALID_ARGUMENT,
+                "group index 99");
+    CHECK_FAILS(rlkd_net_prune_set_mask(net, a, keep, 5),
+                RLKD_ERR_INVALID_ARGUMENT, "6 channels");
+    CHECK_FAILS(rlkd_net_prune_set_mask(net, a, none, 6),
+                RLKD_ERR_INVALID_ARGUMENT, "at least one must stay");
+    CHECK_FAILS(rlkd_net_prune_set_mask(net, a, NULL, 6),
+                RLKD_ERR_INVALID_ARGUMENT, "keep");
+    CHECK_FAILS(rlkd_net_prune_set_mask(net, 0, keep, 2),
+                RLKD_ERR_INVALID_ARGUMENT, "cannot be pruned");
+    CHECK_FAILS(rlkd_net_prune_keep(net, 0, 1, RLKD_PRUNE_L1),
+                RLKD_ERR_INVALID_ARGUMENT, "input");
+    CHECK_FAILS(rlkd_net_prune_keep(net, a, 0, RLKD_PRUNE_L1),
+                RLKD_ERR_INVALID_ARGUMENT, "1..6");
+    CHECK_FAILS(rlkd_net_prune_keep(net, a, 7, RLKD_PRUNE_L1),
+                RLKD_ERR_INVALID_ARGUMENT, "1..6");
+    CHECK_FAILS(rlkd_net_prune_scores(net, a, (rlkd_prune_criterion)9, scores,
+                                      6),
+                RLKD_ERR_INVALID_ARGUMENT, "criterion 9");
+    CHECK_FAILS(rlkd_net_prune_scores(net, 0, RLKD_PRUNE_L1, scores, 2),
+                RLKD_ERR_INVALID_ARGUMENT, "no convolution");
+    const int b = group_named(net, "b");
+    CHECK_FAILS(rlkd_net_prune_scores(net, b, RLKD_PRUNE_BN_SCALE, scores, 4),
+                RLKD_ERR_INVALID_ARGUMENT, "no batch norm");
+    /* A new layer derives the groups again, every channel kept. */
+    CHECK_OK(rlkd_net_prune_keep(net, a, 3, RLKD_PRUNE_L1));
+    int n;
+    CHECK_OK(rlkd_net_node_count(net, &n));
+    CHECK_OK(rlkd_net_add_relu(net, &n, "after", n - 1));
+    CHECK(group_at(net, group_named(net, "a")).kept == 6);
+    rlkd_net_destroy(net);
+}
+
+int main(void)
+{
+    test_main_begin();
+    test_run("prune/vgg_groups", vgg_groups);
+    test_run("prune/resnet_streams", resnet_streams);
+    test_run("prune/attention_refusals", attention_refusals);
+    test_run("prune/masks_remove_channels", masks_remove_channels);
+    test_run("prune/masked_gradients", masked_gradients);
+    test_run("prune/costs", costs);
+    test_run("prune/criteria", criteria);
+    test_run("prune/errors_and_reset", errors_and_reset);
+    test_main_end();
+    return test_finish();
+}
