@@ -907,6 +907,16 @@ RLKD_API rlkd_status rlkd_net_prune_keep(rlkd_net *net, int index, int keep,
                                          rlkd_prune_criterion criterion);
 /** Keeps every channel of every group. */
 RLKD_API rlkd_status rlkd_net_prune_clear(rlkd_net *net);
+/**
+ * Builds the smaller network the masks describe (physical compaction):
+ * every removed channel is taken out of the layers that make and read it
+ * and their weights and statistics are sliced to match, on the same
+ * context. It computes what the masked network computes, in inference and
+ * in training mode, its costs are the masked costs, it has no masks, and
+ * rlkd_net_save writes it as an ordinary checkpoint (SE keeps its MLP
+ * width, saved in the architecture). The masked network is unchanged.
+ */
+RLKD_API rlkd_status rlkd_net_prune_compact(rlkd_net *net, rlkd_net **out);
 
 /* ------------------------------------------------------------------------ */
 /* L3 training: data sets, batches and augmentation, optimisers, schedules,  */

@@ -385,6 +385,106 @@ static void errors_and_reset(void)
     rlkd_net_destroy(net);
 }
 
+/* Random masks on every prunable group (each keeps at least one). */
+static void mask_randomly(rlkd_net *net, uint64_t seed)
+{
+    int count = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    for (int i = 0; i < count; i++) {
+        const rlkd_prune_group g = group_at(net, i);
+        if (!g.prunable)
+            continue;
+        float *u = malloc((size_t)g.channels * sizeof *u);
+        uint8_t *keep = malloc((size_t)g.channels);
+        test_fill_uniform(u, (size_t)g.channels, 0.0f, 1.0f, seed + (uint64_t)i);
+        for (int c = 0; c < g.channels; c++)
+            keep[c] = u[c] < 0.6f || c == i % g.channels;
+        CHECK_OK(rlkd_net_prune_set_mask(net, i, keep, g.channels));
+        free(u);
+        free(keep);
+    }
+}
+
+/* The compacted network computes the masked one's logits (1e-5 relative,
+ * both modes) with the masked MACs, and saves and loads as any network. */
+static void check_compaction(rlkd_net *net, const char *what)
+{
+    mask_randomly(net, 7);
+    int64_t masked_params, masked_macs, params, macs, full_macs;
+    CHECK_OK(rlkd_net_cost(net, &masked_params, &masked_macs));
+    rlkd_net *small = NULL;
+    CHECK_OK(rlkd_net_prune_compact(net, &small));
+    if (!small)
+        return;
+    CHECK_OK(rlkd_net_cost(small, &params, &macs));
+    CHECK_OK(rlkd_net_prune_clear(net));
+    CHECK_OK(rlkd_net_cost(net, NULL, &full_macs));
+    mask_randomly(net, 7);
+    CHECK_MSG(params == masked_params && macs == masked_macs &&
+                  macs < full_macs,
+              "%s: compacted %lld params %lld MACs, masked %lld %lld, full "
+              "%lld MACs", what, (long long)params, (long long)macs,
+              (long long)masked_params, (long long)masked_macs,
+              (long long)full_macs);
+    rlkd_tensor *x = t_new(4, 1, 12, 12);
+    CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
+    for (int training = 1; training >= 0; training--) {
+        float *want = logits(net, x, training), *got = logits(small, x, training);
+        double *wanted = test_to_double(want, 40);
+        double scale = 0.0;
+        for (int i = 0; i < 40; i++)
+            scale = fmax(scale, fabs(wanted[i]));
+        test_close(what, got, wanted, 40, 1e-5 * scale, 0.0);
+        free(want); free(got); free(wanted);
+    }
+    /* An ordinary checkpoint: rlkd_net_load rebuilds it. */
+    const char *path = "build/tests/prune_compacted.safetensors";
+    CHECK_OK(rlkd_net_save(small, path));
+    rlkd_net *loaded = NULL;
+    CHECK_OK(rlkd_net_load(test_ctx, path, &loaded));
+    if (loaded) {
+        float *a = logits(small, x, 0), *b = logits(loaded, x, 0);
+        CHECK_MSG(memcmp(a, b, 40 * sizeof *a) == 0, "%s: loaded logits", what);
+        free(a); free(b);
+    }
+    remove(path);
+    rlkd_net_destroy(loaded);
+    rlkd_tensor_destroy(x);
+    rlkd_net_destroy(small);
+}
+
+static void compaction(void)
+{
+    static const struct {
+        const char *name;
+        rlkd_attention attention;
+        int streams; /* make residual streams prunable too */
+    } nets[] = {
+        {"vgg_small", RLKD_ATTENTION_NONE, 0},
+        {"resnet_small", RLKD_ATTENTION_NONE, 1},
+        {"resnet_small", RLKD_ATTENTION_SE, 1},
+        {"resnet_small", RLKD_ATTENTION_ECA, 0},
+        {"resnet_small", RLKD_ATTENTION_CBAM, 0},
+        {"densenet_small", RLKD_ATTENTION_NONE, 0},
+        {"densenet_small", RLKD_ATTENTION_SE, 0},
+        {"densenet_small", RLKD_ATTENTION_ECA, 0},
+        {"densenet_small", RLKD_ATTENTION_CBAM, 0},
+    };
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        rlkd_net *net = zoo(nets[k].name, nets[k].attention, 1.0f);
+        int count = 0;
+        CHECK_OK(rlkd_net_prune_group_count(net, &count));
+        for (int i = 0; nets[k].streams && i < count; i++)
+            if (group_at(net, i).producers > 1)
+                CHECK_OK(rlkd_net_prune_set_prunable(net, i, 1));
+        char what[64];
+        snprintf(what, sizeof what, "%s attention %d", nets[k].name,
+                 (int)nets[k].attention);
+        check_compaction(net, what);
+        rlkd_net_destroy(net);
+    }
+}
+
 int main(void)
 {
     test_main_begin();
@@ -395,6 +495,7 @@ int main(void)
     test_run("prune/masked_gradients", masked_gradients);
     test_run("prune/costs", costs);
     test_run("prune/criteria", criteria);
+    test_run("prune/compaction", compaction);
     test_run("prune/errors_and_reset", errors_and_reset);
     test_main_end();
     return test_finish();

@@ -29,31 +29,35 @@ typedef struct spec_field {
     size_t offset;
     spec_field_type type;
     unsigned kinds;
+    int optional; /* written only when not 0, read as 0 when absent */
 } spec_field;
 
 static const spec_field spec_fields[] = {
-    {"out_channels", offsetof(rlkd_layer_spec, out_channels), SPEC_INT, CONV},
+    {"out_channels", offsetof(rlkd_layer_spec, out_channels), SPEC_INT, CONV,
+     0},
     /* A linear layer keeps out_features in out_channels. */
     {"out_features", offsetof(rlkd_layer_spec, out_channels), SPEC_INT,
-     KIND_BIT(RLKD_LAYER_LINEAR)},
+     KIND_BIT(RLKD_LAYER_LINEAR), 0},
     {"kernel", offsetof(rlkd_layer_spec, kernel), SPEC_INT,
-     CONV | POOLS | KIND_BIT(RLKD_LAYER_ECA) | KIND_BIT(RLKD_LAYER_CBAM)},
-    {"stride", offsetof(rlkd_layer_spec, stride), SPEC_INT, CONV | POOLS},
-    {"padding", offsetof(rlkd_layer_spec, padding), SPEC_INT, CONV | POOLS},
-    {"dilation", offsetof(rlkd_layer_spec, dilation), SPEC_INT, CONV},
-    {"groups", offsetof(rlkd_layer_spec, groups), SPEC_INT, CONV},
+     CONV | POOLS | KIND_BIT(RLKD_LAYER_ECA) | KIND_BIT(RLKD_LAYER_CBAM), 0},
+    {"stride", offsetof(rlkd_layer_spec, stride), SPEC_INT, CONV | POOLS, 0},
+    {"padding", offsetof(rlkd_layer_spec, padding), SPEC_INT, CONV | POOLS, 0},
+    {"dilation", offsetof(rlkd_layer_spec, dilation), SPEC_INT, CONV, 0},
+    {"groups", offsetof(rlkd_layer_spec, groups), SPEC_INT, CONV, 0},
     {"bias", offsetof(rlkd_layer_spec, bias), SPEC_INT,
-     CONV | KIND_BIT(RLKD_LAYER_LINEAR)},
+     CONV | KIND_BIT(RLKD_LAYER_LINEAR), 0},
     {"count_include_pad", offsetof(rlkd_layer_spec, count_include_pad),
-     SPEC_INT, KIND_BIT(RLKD_LAYER_AVGPOOL2D)},
+     SPEC_INT, KIND_BIT(RLKD_LAYER_AVGPOOL2D), 0},
     {"reduction", offsetof(rlkd_layer_spec, reduction), SPEC_INT,
-     KIND_BIT(RLKD_LAYER_SE) | KIND_BIT(RLKD_LAYER_CBAM)},
+     KIND_BIT(RLKD_LAYER_SE) | KIND_BIT(RLKD_LAYER_CBAM), 0},
+    {"hidden", offsetof(rlkd_layer_spec, hidden), SPEC_INT,
+     KIND_BIT(RLKD_LAYER_SE) | KIND_BIT(RLKD_LAYER_CBAM), 1},
     {"eps", offsetof(rlkd_layer_spec, eps), SPEC_FLOAT,
-     KIND_BIT(RLKD_LAYER_BATCHNORM2D)},
+     KIND_BIT(RLKD_LAYER_BATCHNORM2D), 0},
     {"momentum", offsetof(rlkd_layer_spec, momentum), SPEC_FLOAT,
-     KIND_BIT(RLKD_LAYER_BATCHNORM2D)},
+     KIND_BIT(RLKD_LAYER_BATCHNORM2D), 0},
     {"p", offsetof(rlkd_layer_spec, p), SPEC_FLOAT,
-     KIND_BIT(RLKD_LAYER_DROPOUT)},
+     KIND_BIT(RLKD_LAYER_DROPOUT), 0},
 };
 
 #define SPEC_FIELD_COUNT ((int)(sizeof spec_fields / sizeof spec_fields[0]))
@@ -103,6 +107,8 @@ static cJSON *layer_to_json(const rlkd_layer *layer)
         const double value = field->type == SPEC_INT
                                  ? (double)*spec_int(&spec, field)
                                  : (double)*spec_float(&spec, field);
+        if (field->optional && value == 0.0)
+            continue;
         ok = cJSON_AddNumberToObject(json, field->key, value) != NULL;
     }
     if (ok)
@@ -184,6 +190,8 @@ static rlkd_status read_spec(const cJSON *json, const char *what,
         if (!kind_uses(field, spec->kind))
             continue;
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, field->key);
+        if (field->optional && !item)
+            continue; /* the spec is zeroed */
         if (field->type == SPEC_INT) {
             if (!json_int(item, spec_int(spec, field)))
                 return rlkd_fail(RLKD_ERR_FORMAT,

@@ -373,7 +373,10 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
     case RLKD_LAYER_CBAM: {
         RLKD_TRY(expect_spatial(op, l, in_layer));
         RLKD_TRY(rlkd_expect_at_least(op, "reduction", s->reduction, 1));
-        const int hidden = c / s->reduction > 1 ? c / s->reduction : 1;
+        RLKD_TRY(rlkd_expect_at_least(op, "hidden", s->hidden, 0));
+        const int hidden = s->hidden ? s->hidden
+                           : c / s->reduction > 1 ? c / s->reduction
+                                                  : 1;
         RLKD_TRY(add_attention_mlp(net, p, c, hidden));
         /* The MLP runs once for SE, on the average and the max for CBAM. */
         const int mlp_runs = s->kind == RLKD_LAYER_CBAM ? 2 : 1;

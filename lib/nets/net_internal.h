@@ -38,6 +38,8 @@ typedef struct rlkd_layer_spec {
     int bias;              /* conv2d, linear */
     int count_include_pad; /* avgpool2d */
     int reduction;         /* se, cbam */
+    int hidden;            /* se, cbam: the MLP's width; 0: from reduction
+                              (a compacted network keeps its original) */
     float eps, momentum;   /* batchnorm2d */
     float p;               /* dropout */
 } rlkd_layer_spec;
@@ -119,6 +121,12 @@ void rlkd_prune_state_free(struct rlkd_prune_state *state);
 /* The mask [C] that layer `layer`'s output gets (a convolution or batch
  * norm carrying masked-off channels), or NULL. */
 const rlkd_tensor *rlkd_prune_output_mask(const rlkd_net *net, int layer);
+/* The channels of node `node` that the masks keep, in order, into
+ * index[] (room for the node's channel count); returns how many. */
+int rlkd_prune_kept_index(const rlkd_net *net, int node, int *index);
+/* The derived pruning state of net, made on first use (prune.c). */
+rlkd_status rlkd_prune_state_of(rlkd_net *net, const char *op,
+                                struct rlkd_prune_state **out);
 /* Layer `layer`'s parameters and MACs per image counting only the channels
  * the masks keep (its plain counts without masks). */
 void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,

@@ -318,8 +318,8 @@ static rlkd_status settle(rlkd_prune_state *st, builder *b,
 }
 
 /* The network's pruning state, derived on first use. */
-static rlkd_status state_of(rlkd_net *net, const char *op,
-                            rlkd_prune_state **out)
+rlkd_status rlkd_prune_state_of(rlkd_net *net, const char *op,
+                                rlkd_prune_state **out)
 {
     RLKD_TRY(rlkd_net_check(net, op));
     if (net->layer_count == 0)
@@ -418,6 +418,27 @@ static rlkd_status refresh_masks(rlkd_net *net, rlkd_prune_state *st)
         RLKD_TRY(status);
     }
     return RLKD_OK;
+}
+
+int rlkd_prune_kept_index(const rlkd_net *net, int node, int *index)
+{
+    const rlkd_prune_state *st = net->prune;
+    int c, h, w, kept = 0;
+    rlkd_net_node_dims(net, node, &c, &h, &w);
+    if (!st) {
+        for (int k = 0; k < c; k++)
+            index[k] = k;
+        return c;
+    }
+    const node_channels *n = &st->nodes[node];
+    for (int i = 0; i < n->count; i++) {
+        const segment *s = &n->segments[i];
+        const prune_group *g = &st->groups[s->group];
+        for (int k = 0; k < s->count; k++)
+            if (g->keep[s->offset + k])
+                index[kept++] = s->start + k;
+    }
+    return kept;
 }
 
 const rlkd_tensor *rlkd_prune_output_mask(const rlkd_net *net, int layer)
@@ -596,7 +617,7 @@ void rlkd_prune_group_init(rlkd_prune_group *group)
 static rlkd_status group_of(rlkd_net *net, int index, const char *op,
                             rlkd_prune_state **st, prune_group **group)
 {
-    RLKD_TRY(state_of(net, op, st));
+    RLKD_TRY(rlkd_prune_state_of(net, op, st));
     RLKD_TRY(rlkd_net_check_index(op, "group", index, (*st)->group_count));
     *group = &(*st)->groups[index];
     return RLKD_OK;
@@ -643,7 +664,7 @@ rlkd_status rlkd_net_prune_group_count(rlkd_net *net, int *count)
     static const char op[] = "rlkd_net_prune_group_count";
     rlkd_prune_state *st;
     RLKD_TRY(rlkd_net_check_out(count, op, "count"));
-    RLKD_TRY(state_of(net, op, &st));
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
     *count = st->group_count;
     return RLKD_OK;
 }
@@ -810,7 +831,7 @@ rlkd_status rlkd_net_prune_clear(rlkd_net *net)
 {
     static const char op[] = "rlkd_net_prune_clear";
     rlkd_prune_state *st;
-    RLKD_TRY(state_of(net, op, &st));
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
     for (int g = 0; g < st->group_count; g++) {
         st->groups[g].kept = st->groups[g].channels;
         memset(st->groups[g].keep, 1, (size_t)st->groups[g].channels);
