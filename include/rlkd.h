@@ -908,6 +908,27 @@ RLKD_API rlkd_status rlkd_net_prune_keep(rlkd_net *net, int index, int keep,
 /** Keeps every channel of every group. */
 RLKD_API rlkd_status rlkd_net_prune_clear(rlkd_net *net);
 /**
+ * Uniform pruning, the baseline: every prunable group keeps the same
+ * fraction of its channels (rounded, at least one) by `criterion`, the
+ * largest fraction whose masked MACs are at most `macs_fraction` (in
+ * (0, 1]) of the network's without masks. *kept_fraction (may be NULL)
+ * receives that fraction. Fails, changing nothing, when even one channel
+ * per group exceeds the budget (the message gives the least reachable).
+ */
+RLKD_API rlkd_status rlkd_net_prune_uniform(rlkd_net *net,
+                                            double macs_fraction,
+                                            rlkd_prune_criterion criterion,
+                                            double *kept_fraction);
+/**
+ * One step of soft filter pruning (SFP, He et al. 2018): in every prunable
+ * group, the producing filters (weights and biases) of the channels that
+ * keeping `keep_fraction` by `criterion` would remove are set to zero. The
+ * masks do not change: the filters keep training and may recover. The
+ * trainer's sfp_keep_fraction calls it after every epoch.
+ */
+RLKD_API rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
+                                         rlkd_prune_criterion criterion);
+/**
  * Builds the smaller network the masks describe (physical compaction):
  * every removed channel is taken out of the layers that make and read it
  * and their weights and statistics are sliced to match, on the same
@@ -1131,6 +1152,9 @@ typedef struct rlkd_trainer_options {
     rlkd_progress_fn progress;        /**< called every progress_every steps; NULL: none */
     void *progress_user;
     int progress_every;               /**< default 20 */
+    float sfp_keep_fraction;          /**< soft filter pruning: after every epoch,
+                                           rlkd_net_prune_soft(student, this,
+                                           RLKD_PRUNE_L2); 0 (default): off */
 } rlkd_trainer_options;
 
 RLKD_API void rlkd_trainer_options_init(rlkd_trainer_options *options);

@@ -485,6 +485,61 @@ static void compaction(void)
     }
 }
 
+static void uniform_and_soft(void)
+{
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    int64_t full, macs;
+    double fraction = 0.0;
+    CHECK_OK(rlkd_net_cost(net, NULL, &full));
+    CHECK_OK(rlkd_net_prune_uniform(net, 0.4, RLKD_PRUNE_L1, &fraction));
+    CHECK_OK(rlkd_net_cost(net, NULL, &macs));
+    CHECK_MSG(macs <= 0.4 * (double)full && macs > 0.25 * (double)full &&
+                  fraction > 0.5 && fraction < 0.75,
+              "uniform to 0.4: %.3f of the MACs at fraction %.3f",
+              (double)macs / (double)full, fraction);
+    int count = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    for (int i = 0; i < count; i++) {
+        const rlkd_prune_group g = group_at(net, i);
+        if (g.prunable)
+            CHECK_MSG(g.kept == (int)(fraction * g.channels + 0.5) ||
+                          (g.kept == 1 && fraction * g.channels < 1.5),
+                      "%s keeps %d of %d", g.name, g.kept, g.channels);
+    }
+    /* Out of reach: nothing changes. */
+    CHECK_FAILS(rlkd_net_prune_uniform(net, 1e-4, RLKD_PRUNE_L1, NULL),
+                RLKD_ERR_INVALID_ARGUMENT, "cannot be reached");
+    int64_t after;
+    CHECK_OK(rlkd_net_cost(net, NULL, &after));
+    CHECK(after == macs);
+    CHECK_FAILS(rlkd_net_prune_uniform(net, 0.0, RLKD_PRUNE_L1, NULL),
+                RLKD_ERR_INVALID_ARGUMENT, "(0,1]");
+    CHECK_OK(rlkd_net_prune_clear(net));
+
+    /* Soft: half the filters of each group zeroed, no mask. */
+    CHECK_OK(rlkd_net_prune_soft(net, 0.5, RLKD_PRUNE_L2));
+    rlkd_tensor *w;
+    CHECK_OK(rlkd_net_find(net, "features.3.weight", &w));
+    const int filters = (int)rlkd_tensor_dim(w, 0);
+    const int64_t per = rlkd_tensor_numel(w) / filters;
+    float *v = t_get(w);
+    int zero = 0;
+    for (int c = 0; c < filters; c++) {
+        int all_zero = 1;
+        for (int64_t j = 0; j < per; j++)
+            all_zero &= v[c * per + j] == 0.0f;
+        zero += all_zero;
+    }
+    CHECK_MSG(zero == filters - (filters + 1) / 2, "%d of %d filters zeroed",
+              zero, filters);
+    free(v);
+    const rlkd_prune_group g = group_at(net, group_named(net, "features.3"));
+    CHECK(g.kept == g.channels);
+    CHECK_FAILS(rlkd_net_prune_soft(net, 1.5, RLKD_PRUNE_L2),
+                RLKD_ERR_INVALID_ARGUMENT, "keep_fraction");
+    rlkd_net_destroy(net);
+}
+
 int main(void)
 {
     test_main_begin();
@@ -496,6 +551,7 @@ int main(void)
     test_run("prune/costs", costs);
     test_run("prune/criteria", criteria);
     test_run("prune/compaction", compaction);
+    test_run("prune/uniform_and_soft", uniform_and_soft);
     test_run("prune/errors_and_reset", errors_and_reset);
     test_main_end();
     return test_finish();

@@ -603,6 +603,35 @@ static rlkd_status group_scores(rlkd_net *net, rlkd_prune_state *st,
     return RLKD_OK;
 }
 
+/* rank[c] = how many of the group's channels beat channel c under the
+ * criterion (a higher score, or an equal one at a lower index): the best
+ * `keep` channels are those with rank < keep. */
+static rlkd_status rank_channels(rlkd_net *net, rlkd_prune_state *st,
+                                 int group, rlkd_prune_criterion criterion,
+                                 int *rank, const char *op)
+{
+    const int channels = st->groups[group].channels;
+    double *values = malloc((size_t)channels * sizeof *values);
+    if (!values)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    rlkd_status status = group_scores(net, st, group, criterion, values, op);
+    for (int c = 0; status == RLKD_OK && c < channels; c++) {
+        rank[c] = 0;
+        for (int o = 0; o < channels; o++)
+            rank[c] += values[o] > values[c] ||
+                       (values[o] == values[c] && o < c);
+    }
+    free(values);
+    return status;
+}
+
+/* Channels a fraction keeps of a group: rounded, at least one. */
+static int fraction_kept(double fraction, int channels)
+{
+    const int kept = (int)(fraction * channels + 0.5);
+    return kept < 1 ? 1 : kept > channels ? channels : kept;
+}
+
 /* ---- the public calls ---- */
 
 void rlkd_prune_group_init(rlkd_prune_group *group)
@@ -805,24 +834,17 @@ rlkd_status rlkd_net_prune_keep(rlkd_net *net, int index, int keep,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: keep must be in 1..%d (group %d's channels), "
                          "got %d", op, g->channels, index, keep);
-    double *values = malloc((size_t)g->channels * sizeof *values);
-    uint8_t *mask = calloc((size_t)g->channels, 1);
+    int *rank = malloc((size_t)g->channels * sizeof *rank);
+    uint8_t *mask = malloc((size_t)g->channels);
     rlkd_status status =
-        values && mask ? group_scores(net, st, index, criterion, values, op)
-                       : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory",
-                                   op);
-    /* Channel c stays if fewer than `keep` channels beat it (a higher
-     * score, or an equal one at a lower index). */
-    for (int c = 0; status == RLKD_OK && c < g->channels; c++) {
-        int better = 0;
-        for (int o = 0; o < g->channels; o++)
-            better += values[o] > values[c] ||
-                      (values[o] == values[c] && o < c);
-        mask[c] = better < keep;
-    }
+        rank && mask ? rank_channels(net, st, index, criterion, rank, op)
+                     : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory",
+                                 op);
+    for (int c = 0; status == RLKD_OK && c < g->channels; c++)
+        mask[c] = rank[c] < keep;
     if (status == RLKD_OK)
         status = set_keep(net, st, g, mask);
-    free(values);
+    free(rank);
     free(mask);
     return status;
 }
@@ -837,4 +859,202 @@ rlkd_status rlkd_net_prune_clear(rlkd_net *net)
         memset(st->groups[g].keep, 1, (size_t)st->groups[g].channels);
     }
     return refresh_masks(net, st);
+}
+
+/* The ranks of every prunable group's channels, one block: ranks[g] points
+ * into it (NULL for the others). */
+typedef struct group_ranks {
+    int **of;
+    int *block;
+} group_ranks;
+
+static void group_ranks_free(group_ranks *r)
+{
+    free(r->of);
+    free(r->block);
+}
+
+static rlkd_status rank_prunable(rlkd_net *net, rlkd_prune_state *st,
+                                 rlkd_prune_criterion criterion,
+                                 group_ranks *r, const char *op)
+{
+    size_t total = 0;
+    for (int g = 0; g < st->group_count; g++)
+        total += st->groups[g].prunable ? (size_t)st->groups[g].channels : 0;
+    r->of = calloc((size_t)st->group_count, sizeof *r->of);
+    r->block = malloc((total ? total : 1) * sizeof *r->block);
+    if (!r->of || !r->block)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    int *next = r->block;
+    for (int g = 0; g < st->group_count; g++) {
+        if (!st->groups[g].prunable)
+            continue;
+        r->of[g] = next;
+        next += st->groups[g].channels;
+        RLKD_TRY(rank_channels(net, st, g, criterion, r->of[g], op));
+    }
+    return RLKD_OK;
+}
+
+/* Every prunable group keeps `fraction` of its channels by their ranks
+ * (the layer masks are not refreshed); returns the masked MACs. */
+static int64_t apply_fraction(rlkd_net *net, rlkd_prune_state *st,
+                              const group_ranks *r, double fraction)
+{
+    for (int g = 0; g < st->group_count; g++) {
+        prune_group *group = &st->groups[g];
+        if (!r->of[g])
+            continue;
+        group->kept = fraction_kept(fraction, group->channels);
+        for (int c = 0; c < group->channels; c++)
+            group->keep[c] = r->of[g][c] < group->kept;
+    }
+    int64_t macs = 0;
+    rlkd_net_cost(net, NULL, &macs);
+    return macs;
+}
+
+static rlkd_status check_fraction(const char *op, const char *name,
+                                  double fraction)
+{
+    if (!(fraction > 0.0 && fraction <= 1.0))
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: %s must be in (0,1], got %g", op, name,
+                         fraction);
+    return RLKD_OK;
+}
+
+/* The masks of every group, saved to put back after a failure. */
+static uint8_t *save_masks(const rlkd_prune_state *st)
+{
+    size_t total = 0;
+    for (int g = 0; g < st->group_count; g++)
+        total += (size_t)st->groups[g].channels;
+    uint8_t *saved = malloc(total ? total : 1);
+    if (!saved)
+        return NULL;
+    uint8_t *at = saved;
+    for (int g = 0; g < st->group_count; g++) {
+        memcpy(at, st->groups[g].keep, (size_t)st->groups[g].channels);
+        at += st->groups[g].channels;
+    }
+    return saved;
+}
+
+static void restore_masks(rlkd_prune_state *st, const uint8_t *saved)
+{
+    for (int g = 0; g < st->group_count; g++) {
+        prune_group *group = &st->groups[g];
+        memcpy(group->keep, saved, (size_t)group->channels);
+        saved += group->channels;
+        group->kept = 0;
+        for (int c = 0; c < group->channels; c++)
+            group->kept += group->keep[c];
+    }
+}
+
+/* Bisection over the kept fraction for the largest within the budget. */
+static rlkd_status search_fraction(rlkd_net *net, rlkd_prune_state *st,
+                                   const group_ranks *r, double macs_fraction,
+                                   double *found, const char *op)
+{
+    const int64_t full = apply_fraction(net, st, r, 1.0);
+    const double budget = macs_fraction * (double)full;
+    const int64_t least = apply_fraction(net, st, r, 0.0);
+    if ((double)least > budget)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: %g of the MACs cannot be reached: one channel "
+                         "per prunable group still costs %.4f of them", op,
+                         macs_fraction, (double)least / (double)full);
+    double lo = 0.0, hi = 1.0;
+    if ((double)full <= budget)
+        lo = 1.0;
+    /* Channel counts are integers: 40 halvings resolve every fraction. */
+    for (int i = 0; i < 40 && lo < 1.0; i++) {
+        const double mid = 0.5 * (lo + hi);
+        if ((double)apply_fraction(net, st, r, mid) <= budget)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    apply_fraction(net, st, r, lo);
+    *found = lo;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_uniform(rlkd_net *net, double macs_fraction,
+                                   rlkd_prune_criterion criterion,
+                                   double *kept_fraction)
+{
+    static const char op[] = "rlkd_net_prune_uniform";
+    rlkd_prune_state *st;
+    RLKD_TRY(check_fraction(op, "macs_fraction", macs_fraction));
+    RLKD_TRY(check_criterion(op, criterion));
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
+    group_ranks r = {0};
+    uint8_t *saved = save_masks(st);
+    rlkd_status status =
+        saved ? rank_prunable(net, st, criterion, &r, op)
+              : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    double fraction = 1.0;
+    if (status == RLKD_OK)
+        status = search_fraction(net, st, &r, macs_fraction, &fraction, op);
+    if (status == RLKD_OK)
+        status = refresh_masks(net, st);
+    if (status != RLKD_OK && saved) {
+        restore_masks(st, saved);
+        refresh_masks(net, st);
+    }
+    if (status == RLKD_OK && kept_fraction)
+        *kept_fraction = fraction;
+    group_ranks_free(&r);
+    free(saved);
+    return status;
+}
+
+/* Zeroes the filters (rows of the weight, entries of the bias) of layer l's
+ * output channels whose rank is `keep` or more. */
+static rlkd_status zero_filters(rlkd_net *net, const rlkd_layer *l,
+                                const int *rank, int keep)
+{
+    for (int k = 0; k < l->param_count; k++) {
+        rlkd_tensor *t = net->params[l->param_first + k].value;
+        const int64_t per_row = t->numel / l->out_c;
+        float *host = malloc((size_t)t->numel * sizeof *host);
+        if (!host)
+            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                             "rlkd_net_prune_soft: out of host memory");
+        rlkd_status status = rlkd_tensor_read(t, host, (size_t)t->numel);
+        for (int c = 0; c < l->out_c; c++)
+            if (rank[c] >= keep)
+                memset(host + c * per_row, 0, (size_t)per_row * sizeof *host);
+        if (status == RLKD_OK)
+            status = rlkd_tensor_write(t, host, (size_t)t->numel);
+        free(host);
+        RLKD_TRY(status);
+    }
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
+                                rlkd_prune_criterion criterion)
+{
+    static const char op[] = "rlkd_net_prune_soft";
+    rlkd_prune_state *st;
+    RLKD_TRY(check_fraction(op, "keep_fraction", keep_fraction));
+    RLKD_TRY(check_criterion(op, criterion));
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
+    group_ranks r = {0};
+    rlkd_status status = rank_prunable(net, st, criterion, &r, op);
+    for (int i = 0; status == RLKD_OK && i < net->layer_count; i++) {
+        const rlkd_layer *l = &net->layers[i];
+        const int g = st->nodes[i + 1].segments[0].group;
+        if (l->spec.kind == RLKD_LAYER_CONV2D && l->spec.groups == 1 &&
+            r.of[g])
+            status = zero_filters(net, l, r.of[g],
+                                  fraction_kept(keep_fraction,
+                                                st->groups[g].channels));
+    }
+    group_ranks_free(&r);
+    return status;
 }

@@ -23,8 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-/* rlkd_trainer_options up to its last field: what this version reads. */
-#define TRAINER_OPTIONS_SIZE_READ \
+/* rlkd_trainer_options up to progress_every: what every caller's struct
+ * holds (the fields of the first version). Later fields are read when the
+ * caller's struct_size covers them, and keep their defaults otherwise. */
+#define TRAINER_OPTIONS_SIZE_MIN \
     (offsetof(rlkd_trainer_options, progress_every) + sizeof(int))
 
 #define MAX_AT_PAIRS                                    \
@@ -167,6 +169,8 @@ static rlkd_status check_options(const char *op, const rlkd_trainer_options *o,
                                  const rlkd_net *teacher)
 {
     RLKD_TRY(rlkd_expect_at_least(op, "options->epochs", o->epochs, 1));
+    RLKD_TRY(rlkd_expect_in_unit_range(op, "options->sfp_keep_fraction",
+                                       o->sfp_keep_fraction));
     /* The optimiser options are checked by rlkd_optimizer_create; the
      * schedule by computing its first rate. */
     float lr;
@@ -256,9 +260,11 @@ rlkd_status rlkd_trainer_create(rlkd_net *student, rlkd_net *teacher,
     rlkd_trainer_options_init(&chosen);
     if (options) {
         RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
-                                         TRAINER_OPTIONS_SIZE_READ,
+                                         TRAINER_OPTIONS_SIZE_MIN,
                                          "rlkd_trainer_options_init"));
-        memcpy(&chosen, options, TRAINER_OPTIONS_SIZE_READ);
+        memcpy(&chosen, options,
+               options->struct_size < sizeof chosen ? options->struct_size
+                                                    : sizeof chosen);
         chosen.struct_size = sizeof chosen;
     }
     RLKD_TRY(check_networks(op, student, teacher));
@@ -575,6 +581,10 @@ rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
         /* A NaN or Inf loss returns here, before the epoch's save: the
          * last good checkpoint stays. */
         RLKD_TRY(train_epoch(trainer, train, steps, &clock, &progress));
+        if (trainer->options.sfp_keep_fraction > 0.0f)
+            RLKD_TRY(rlkd_net_prune_soft(trainer->student,
+                                         trainer->options.sfp_keep_fraction,
+                                         RLKD_PRUNE_L2));
         if (validation) {
             double top1, loss;
             RLKD_TRY(rlkd_evaluate(trainer->student, validation, &top1, NULL,
