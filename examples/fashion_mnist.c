@@ -6,6 +6,13 @@
  *   fashion_mnist --model densenet_small --attention eca --save teacher.safetensors
  *   fashion_mnist --model vgg_small --width 0.5 --teacher teacher.safetensors
  *
+ * Pruning baselines: start from a trained network (--init), prune it to a
+ * fraction of its MACs (--prune uniform or sfp, --flops), fine-tune with
+ * the masks for --epochs (distilled with --teacher), compact it, and report
+ * the compacted network:
+ *
+ *   fashion_mnist --init student.safetensors --prune uniform --flops 0.4 --epochs 3
+ *
  * A progress line goes to stderr; the result goes to stdout, and with --json
  * as one JSON line for scripts (scripts/bench-fashion.sh). --checkpoint makes
  * the run resumable: run the same command again after an interruption.
@@ -31,7 +38,8 @@
 
 typedef struct settings {
     const char *data, *model, *attention, *teacher, *save, *checkpoint;
-    float width, lr, weight_decay, warmup, alpha, temperature;
+    const char *init, *prune, *criterion;
+    float width, lr, weight_decay, warmup, alpha, temperature, flops;
     int depth, growth, epochs, batch, threads, json;
     long train_limit, validation;
     unsigned long seed;
@@ -60,7 +68,16 @@ static void usage(FILE *out)
           "  --teacher PATH      distil from this network checkpoint\n"
           "  --alpha A           distillation weight (default 0.9)\n"
           "  --temperature T     (default 4)\n"
-          "  --save PATH         save the trained network here\n"
+          "  --init PATH         start from this network checkpoint (instead "
+          "of --model)\n"
+          "  --prune METHOD      uniform or sfp: prune to --flops of the "
+          "MACs, fine-tune\n"
+          "                      with the masks, compact (default: none)\n"
+          "  --flops X           the MACs to keep, as a fraction (default "
+          "0.4)\n"
+          "  --criterion NAME    uniform: l1, l2, fpgm or bn (default l1); "
+          "sfp uses l2\n"
+          "  --save PATH         save the trained (compacted) network here\n"
           "  --checkpoint PATH   per-epoch trainer checkpoint; resumes if "
           "present\n"
           "  --threads N         CPU threads (default: all)\n"
@@ -75,7 +92,8 @@ static settings parse(int argc, char **argv)
                   .lr = 0.05f, .weight_decay = 5e-4f, .warmup = 0.0f,
                   .alpha = 0.9f, .temperature = 4.0f, .depth = 100,
                   .growth = 12, .epochs = 10, .batch = 128,
-                  .validation = 5000, .seed = 1};
+                  .validation = 5000, .seed = 1, .prune = "none",
+                  .criterion = "l1", .flops = 0.4f};
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},
         {"model", required_argument, 0, 'm'},
@@ -94,6 +112,10 @@ static settings parse(int argc, char **argv)
         {"teacher", required_argument, 0, 't'},
         {"alpha", required_argument, 0, 'A'},
         {"temperature", required_argument, 0, 'T'},
+        {"init", required_argument, 0, 'i'},
+        {"prune", required_argument, 0, 'P'},
+        {"flops", required_argument, 0, 'F'},
+        {"criterion", required_argument, 0, 'C'},
         {"save", required_argument, 0, 'S'},
         {"checkpoint", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 'j'},
@@ -121,6 +143,10 @@ static settings parse(int argc, char **argv)
         case 't': s.teacher = optarg; break;
         case 'A': s.alpha = strtof(optarg, NULL); break;
         case 'T': s.temperature = strtof(optarg, NULL); break;
+        case 'i': s.init = optarg; break;
+        case 'P': s.prune = optarg; break;
+        case 'F': s.flops = strtof(optarg, NULL); break;
+        case 'C': s.criterion = optarg; break;
         case 'S': s.save = optarg; break;
         case 'c': s.checkpoint = optarg; break;
         case 'j': s.threads = atoi(optarg); break;
@@ -136,14 +162,26 @@ static settings parse(int argc, char **argv)
     return s;
 }
 
+static int choice(const char *what, const char *name,
+                  const char *const *names, int count);
+
 static rlkd_attention attention_kind(const char *name)
 {
     static const char *const names[] = {"none", "se", "eca", "cbam"};
-    for (int i = 0; i < 4; i++)
+    return (rlkd_attention)choice("attention", name, names, 4);
+}
+
+/* The index of `name` in names[count], or exit with the choices. */
+static int choice(const char *what, const char *name,
+                  const char *const *names, int count)
+{
+    for (int i = 0; i < count; i++)
         if (strcmp(name, names[i]) == 0)
-            return (rlkd_attention)i;
-    fprintf(stderr, "fashion_mnist: unknown attention \"%s\" (none, se, eca, "
-                    "cbam)\n", name);
+            return i;
+    fprintf(stderr, "fashion_mnist: unknown %s \"%s\" (", what, name);
+    for (int i = 0; i < count; i++)
+        fprintf(stderr, "%s%s", i ? ", " : "", names[i]);
+    fputs(")\n", stderr);
     exit(2);
 }
 
@@ -230,9 +268,33 @@ int main(int argc, char **argv)
     zoo.densenet_depth = s.depth;
     zoo.densenet_growth = s.growth;
     rlkd_net *net, *teacher = NULL;
-    TRY(rlkd_zoo_create(ctx, s.model, &zoo, &net));
+    if (s.init)
+        TRY(rlkd_net_load(ctx, s.init, &net));
+    else
+        TRY(rlkd_zoo_create(ctx, s.model, &zoo, &net));
     if (s.teacher)
         TRY(rlkd_net_load(ctx, s.teacher, &teacher));
+
+    /* Pruning: masks now (uniform), or soft zeroing after every epoch at
+     * the fraction that meets the budget (SFP), masks after training. */
+    static const char *const methods[] = {"none", "uniform", "sfp"};
+    static const char *const criteria[] = {"l1", "l2", "fpgm", "bn"};
+    const int method = choice("pruning method", s.prune, methods, 3);
+    const rlkd_prune_criterion criterion =
+        method == 2 ? RLKD_PRUNE_L2
+                    : (rlkd_prune_criterion)choice("criterion", s.criterion,
+                                                   criteria, 4);
+    int64_t macs_before;
+    TRY(rlkd_net_cost(net, NULL, &macs_before));
+    double kept_fraction = 1.0;
+    if (method) {
+        TRY(rlkd_net_prune_uniform(net, s.flops, criterion, &kept_fraction));
+        if (method == 2)
+            TRY(rlkd_net_prune_clear(net));
+        fprintf(stderr, "pruning (%s) keeps %.3f of each prunable layer's "
+                        "channels for %.2f of the MACs\n",
+                s.prune, kept_fraction, (double)s.flops);
+    }
 
     rlkd_trainer_options options;
     rlkd_trainer_options_init(&options);
@@ -249,6 +311,8 @@ int main(int argc, char **argv)
     options.checkpoint_path = s.checkpoint;
     options.progress = show_progress;
     options.progress_every = 20;
+    if (method == 2)
+        options.sfp_keep_fraction = (float)kept_fraction;
     rlkd_trainer *trainer;
     TRY(rlkd_trainer_create(net, teacher, &options, &trainer));
     if (s.checkpoint && access(s.checkpoint, F_OK) == 0) {
@@ -259,6 +323,16 @@ int main(int argc, char **argv)
                 (long long)epoch + 1);
     }
     TRY(rlkd_trainer_fit(trainer, train_loader, validation_loader));
+    if (method) {
+        rlkd_net *compacted;
+        if (method == 2) /* SFP's end: remove what the last epoch zeroed */
+            TRY(rlkd_net_prune_uniform(net, s.flops, criterion, NULL));
+        TRY(rlkd_net_prune_compact(net, &compacted));
+        rlkd_trainer_destroy(trainer);
+        trainer = NULL;
+        rlkd_net_destroy(net);
+        net = compacted;
+    }
 
     double top1, top5, loss;
     TRY(rlkd_evaluate(net, test_loader, &top1, &top5, &loss));
@@ -276,13 +350,23 @@ int main(int argc, char **argv)
            strcmp(s.attention, "none") ? s.attention : "", 100 * top1,
            100 * top5, loss, (long long)params, macs / 1e6, 2 * macs / 1e6,
            seconds);
+    if (method)
+        printf("pruned (%s, %s) from %.2f M MACs to %.3f of them\n",
+               s.prune, method == 2 ? "l2" : s.criterion, macs_before / 1e6,
+               (double)macs / (double)macs_before);
     if (s.json)
         printf("{\"model\":\"%s\",\"attention\":\"%s\",\"width\":%g,"
+               "\"init\":\"%s\",\"prune\":\"%s\",\"criterion\":\"%s\","
+               "\"flops_target\":%g,\"kept_fraction\":%.4f,"
+               "\"macs_before\":%lld,"
                "\"teacher\":\"%s\",\"alpha\":%g,\"temperature\":%g,"
                "\"seed\":%lu,\"epochs\":%d,\"test_top1\":%.6f,"
                "\"test_top5\":%.6f,\"params\":%lld,\"macs\":%lld,"
                "\"seconds\":%.1f}\n",
-               s.model, s.attention, (double)s.width,
+               s.model, s.attention, (double)s.width, s.init ? s.init : "",
+               s.prune, method == 2 ? "l2" : s.criterion,
+               method ? (double)s.flops : 1.0, kept_fraction,
+               (long long)macs_before,
                s.teacher ? s.teacher : "", (double)s.alpha,
                (double)s.temperature, s.seed, s.epochs, top1, top5,
                (long long)params, (long long)macs, seconds);

@@ -921,10 +921,12 @@ RLKD_API rlkd_status rlkd_net_prune_uniform(rlkd_net *net,
                                             double *kept_fraction);
 /**
  * One step of soft filter pruning (SFP, He et al. 2018): in every prunable
- * group, the producing filters (weights and biases) of the channels that
- * keeping `keep_fraction` by `criterion` would remove are set to zero. The
- * masks do not change: the filters keep training and may recover. The
- * trainer's sfp_keep_fraction calls it after every epoch.
+ * group, the channels that keeping `keep_fraction` by `criterion` would
+ * remove get zero filters (their producers' weights and biases) and zero
+ * scale and shift in every batch norm over them, so that the network
+ * computes what the masked one would. The masks do not change: the
+ * channels keep training and may recover. The trainer's sfp_keep_fraction
+ * calls it after every epoch.
  */
 RLKD_API rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
                                          rlkd_prune_criterion criterion);

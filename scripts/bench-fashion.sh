@@ -69,7 +69,9 @@ for seed in $SEEDS; do
 done
 elapsed=$(( $(date +%s) - start ))
 
-# The table: mean and sample standard deviation of test top-1 per tag.
+# The table: mean and sample standard deviation of test top-1 per tag. The
+# pruning section (scripts/bench-prune.sh) is kept.
+pruning=$(sed -n '/^<!-- pruning: begin/,$p' docs/results.md 2>/dev/null || true)
 python3 - "$RUNS" "$EPOCHS" "$TRAIN_LIMIT" "$SEEDS" "$VALIDATION" <<'EOF' >docs/results.md
 import json, statistics, sys
 runs_path, epochs, limit, seeds, validation = sys.argv[1:]
@@ -106,4 +108,5 @@ for tag, label in rows:
           f"{got[0]['params']:,} | {got[0]['macs'] / 1e6:.2f} | "
           f"{statistics.mean(r['seconds'] for r in got):.0f} |")
 EOF
+[ -z "$pruning" ] || printf '\n%s\n' "$pruning" >>docs/results.md
 echo "table written to docs/results.md ($elapsed s)"

@@ -1036,6 +1036,47 @@ static rlkd_status zero_filters(rlkd_net *net, const rlkd_layer *l,
     return RLKD_OK;
 }
 
+/* Zeroes the scale and shift of batch norm l over every channel of its
+ * node that is ranked out (rank >= kept of the channel's group): with the
+ * filters zeroed too, the soft-pruned network computes what the masked
+ * one would. */
+static rlkd_status zero_norms(rlkd_net *net, const rlkd_prune_state *st,
+                             int layer, const group_ranks *r)
+{
+    const rlkd_layer *l = &net->layers[layer];
+    const node_channels *n = &st->nodes[layer + 1];
+    float *zero = malloc((size_t)l->out_c * sizeof *zero);
+    if (!zero)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "rlkd_net_prune_soft: out of host memory");
+    int any = 0;
+    for (int k = 0; k < n->count; k++) {
+        const segment *seg = &n->segments[k];
+        const int *rank = r->of[seg->group];
+        const int kept = st->groups[seg->group].kept;
+        for (int c = 0; c < seg->count; c++) {
+            zero[seg->start + c] = rank && rank[seg->offset + c] >= kept;
+            any |= zero[seg->start + c] != 0.0f;
+        }
+    }
+    rlkd_status status = RLKD_OK;
+    for (int k = 0; any && status == RLKD_OK && k < 2; k++) {
+        rlkd_tensor *t = net->params[l->param_first + k].value; /* gamma, beta */
+        float *host = malloc((size_t)l->out_c * sizeof *host);
+        status = host ? rlkd_tensor_read(t, host, (size_t)l->out_c)
+                      : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                  "rlkd_net_prune_soft: out of host memory");
+        for (int c = 0; status == RLKD_OK && c < l->out_c; c++)
+            if (zero[c] != 0.0f)
+                host[c] = 0.0f;
+        if (status == RLKD_OK)
+            status = rlkd_tensor_write(t, host, (size_t)l->out_c);
+        free(host);
+    }
+    free(zero);
+    return status;
+}
+
 rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
                                 rlkd_prune_criterion criterion)
 {
@@ -1046,15 +1087,28 @@ rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
     RLKD_TRY(rlkd_prune_state_of(net, op, &st));
     group_ranks r = {0};
     rlkd_status status = rank_prunable(net, st, criterion, &r, op);
+    /* The kept counts, for zero_norms; the masks stay as they are. */
+    int *kept = malloc((size_t)st->group_count * sizeof *kept);
+    if (status == RLKD_OK && !kept)
+        status = rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    for (int g = 0; status == RLKD_OK && g < st->group_count; g++) {
+        kept[g] = st->groups[g].kept;
+        if (r.of[g])
+            st->groups[g].kept =
+                fraction_kept(keep_fraction, st->groups[g].channels);
+    }
     for (int i = 0; status == RLKD_OK && i < net->layer_count; i++) {
         const rlkd_layer *l = &net->layers[i];
         const int g = st->nodes[i + 1].segments[0].group;
         if (l->spec.kind == RLKD_LAYER_CONV2D && l->spec.groups == 1 &&
             r.of[g])
-            status = zero_filters(net, l, r.of[g],
-                                  fraction_kept(keep_fraction,
-                                                st->groups[g].channels));
+            status = zero_filters(net, l, r.of[g], st->groups[g].kept);
+        else if (l->spec.kind == RLKD_LAYER_BATCHNORM2D)
+            status = zero_norms(net, st, i, &r);
     }
+    for (int g = 0; kept && g < st->group_count; g++)
+        st->groups[g].kept = kept[g];
+    free(kept);
     group_ranks_free(&r);
     return status;
 }
