@@ -7,6 +7,7 @@
 #   make test-valgrind      the unit tests under valgrind's memcheck
 #   make check              test, test-sanitize and test-valgrind: what CI runs
 #   make bench-cpu          rlkd's CPU backend against PyTorch; writes docs/benchmarks.md
+#   make bench-compact      compacted networks' inference time against their MACs
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make clean
 
@@ -68,7 +69,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu install uninstall clean
+.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu bench-compact install uninstall clean
 all: $(SHARED) $(STATIC) examples
 examples: $(EXAMPLE_BIN)
 
@@ -141,9 +142,18 @@ BENCH_MIN_TIME ?= 0.5
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_DIR := $(BUILD)/bench-cpu
 
-$(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c $(SHARED)
+BENCH_BIN := $(BUILD)/bench/bench_cpu $(BUILD)/bench/bench_compact
+$(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c
+$(BUILD)/bench/bench_compact: bench/prune/bench_compact.c
+$(BENCH_BIN): $(SHARED)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+
+# Compaction's speed-up: the compacted student's inference time against its
+# MACs (not a test; the table goes to docs/results.md by hand).
+bench-compact: export OMP_WAIT_POLICY = passive
+bench-compact: $(BUILD)/bench/bench_compact
+	$(BUILD)/bench/bench_compact --threads $(THREADS)
 
 bench-cpu: export OMP_WAIT_POLICY = passive
 bench-cpu: $(SHARED) $(BUILD)/bench/bench_cpu
