@@ -540,6 +540,93 @@ static void uniform_and_soft(void)
     rlkd_net_destroy(net);
 }
 
+/* The whole file at path, into *size bytes (free it). */
+static char *read_whole(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc((size_t)*size);
+    CHECK(fread(data, 1, (size_t)*size, f) == (size_t)*size);
+    fclose(f);
+    return data;
+}
+
+static void write_whole(const char *path, const char *data, long size)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(data, 1, (size_t)size, f) == (size_t)size);
+    if (f)
+        fclose(f);
+}
+
+static void masks_in_checkpoints(void)
+{
+    const char *path = "build/tests/prune_masked.safetensors";
+    const char *bad = "build/tests/prune_bad.safetensors";
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    CHECK_OK(rlkd_net_prune_uniform(net, 0.5, RLKD_PRUNE_L1, NULL));
+    int64_t macs, loaded_macs;
+    CHECK_OK(rlkd_net_cost(net, NULL, &macs));
+    CHECK_OK(rlkd_net_save(net, path));
+
+    /* rlkd_net_load and rlkd_net_load_weights both bring the masks. */
+    rlkd_net *loaded = NULL;
+    CHECK_OK(rlkd_net_load(test_ctx, path, &loaded));
+    CHECK_OK(rlkd_net_cost(loaded, NULL, &loaded_macs));
+    CHECK(loaded_macs == macs);
+    rlkd_tensor *x = t_new(2, 1, 12, 12);
+    CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
+    float *a = logits(net, x, 0), *b = logits(loaded, x, 0);
+    CHECK(memcmp(a, b, 20 * sizeof *a) == 0);
+    free(a); free(b);
+    rlkd_net *fresh = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    CHECK_OK(rlkd_net_load_weights(fresh, path));
+    CHECK_OK(rlkd_net_cost(fresh, NULL, &loaded_macs));
+    CHECK(loaded_macs == macs);
+
+    /* A file without masks clears them. */
+    const char *plain = "build/tests/prune_plain.safetensors";
+    rlkd_net *unpruned = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    int64_t full;
+    CHECK_OK(rlkd_net_cost(unpruned, NULL, &full));
+    CHECK_OK(rlkd_net_save(unpruned, plain));
+    CHECK_OK(rlkd_net_load_weights(fresh, plain));
+    CHECK_OK(rlkd_net_cost(fresh, NULL, &loaded_macs));
+    CHECK(loaded_macs == full);
+
+    /* Corrupt masks: refused, the network unchanged. */
+    long size;
+    char *data = read_whole(path, &size);
+    /* the header follows an 8-byte length that holds zero bytes */
+    char *at = data ? strstr(data + 8, "features.0\\\":\\\"") : NULL;
+    CHECK(at != NULL);
+    if (at) {
+        at[strlen("features.0\\\":\\\"")] = '2';
+        write_whole(bad, data, size);
+        CHECK_FAILS(rlkd_net_load_weights(fresh, bad), RLKD_ERR_FORMAT,
+                    "characters of 0 and 1");
+        at[strlen("features.0\\\":\\\"")] = '1';
+        at[9] = 'x'; /* "features.x": no such group */
+        write_whole(bad, data, size);
+        CHECK_FAILS(rlkd_net_load_weights(fresh, bad), RLKD_ERR_FORMAT,
+                    "does not have");
+        CHECK_OK(rlkd_net_cost(fresh, NULL, &loaded_macs));
+        CHECK(loaded_macs == full);
+    }
+    free(data);
+    remove(path); remove(bad); remove(plain);
+    rlkd_tensor_destroy(x);
+    rlkd_net_destroy(unpruned);
+    rlkd_net_destroy(fresh);
+    rlkd_net_destroy(loaded);
+    rlkd_net_destroy(net);
+}
+
 int main(void)
 {
     test_main_begin();
@@ -552,6 +639,7 @@ int main(void)
     test_run("prune/criteria", criteria);
     test_run("prune/compaction", compaction);
     test_run("prune/uniform_and_soft", uniform_and_soft);
+    test_run("prune/masks_in_checkpoints", masks_in_checkpoints);
     test_run("prune/errors_and_reset", errors_and_reset);
     test_main_end();
     return test_finish();

@@ -159,8 +159,13 @@ static rlkd_status build_header(const rlkd_net *net,
                                 int extra_metadata_count, char **out,
                                 size_t *length)
 {
-    char *architecture;
-    RLKD_TRY(rlkd_architecture_to_json(net, &architecture));
+    char *architecture, *masks;
+    RLKD_TRY(rlkd_prune_masks_json(net, &masks));
+    rlkd_status status = rlkd_architecture_to_json(net, &architecture);
+    if (status != RLKD_OK) {
+        cJSON_free(masks);
+        return status;
+    }
     cJSON *header = cJSON_CreateObject();
     int ok = header != NULL;
     uint64_t offset = 0;
@@ -172,13 +177,16 @@ static rlkd_status build_header(const rlkd_net *net,
          cJSON_AddStringToObject(metadata, "format", "pt") &&
          cJSON_AddStringToObject(metadata, "rlkd_version",
                                  rlkd_version_string()) &&
-         cJSON_AddStringToObject(metadata, "rlkd_architecture", architecture);
+         cJSON_AddStringToObject(metadata, "rlkd_architecture", architecture) &&
+         (!masks || cJSON_AddStringToObject(metadata, RLKD_PRUNE_MASKS_KEY,
+                                            masks));
     for (int i = 0; ok && i < extra_metadata_count; i++)
         ok = cJSON_AddStringToObject(metadata, extra_metadata[i].key,
                                      extra_metadata[i].value) != NULL;
     char *json = ok ? cJSON_PrintUnformatted(header) : NULL;
     cJSON_Delete(header);
     cJSON_free(architecture);
+    cJSON_free(masks);
     if (!json)
         return out_of_memory();
     const size_t json_length = strlen(json);
@@ -856,6 +864,9 @@ rlkd_status rlkd_checkpoint_load(const rlkd_checkpoint_file *file,
 {
     rlkd_checkpoint_tensor *by_name;
     int count;
+    const char *masks =
+        rlkd_checkpoint_metadata_value(file, RLKD_PRUNE_MASKS_KEY);
+    RLKD_TRY(rlkd_prune_masks_check(net, masks));
     RLKD_TRY(list_tensors(net, extras, extra_count, &by_name, &count));
     qsort(by_name, (size_t)count, sizeof *by_name, compare_names);
     const int entries = cJSON_GetArraySize(file->header);
@@ -876,6 +887,8 @@ rlkd_status rlkd_checkpoint_load(const rlkd_checkpoint_file *file,
         status = check_integers(plan, planned, data);
     if (status == RLKD_OK)
         status = write_tensors(plan, planned, data);
+    if (status == RLKD_OK)
+        status = rlkd_prune_masks_apply(net, masks);
     free(data);
     free(plan);
     free(by_name);

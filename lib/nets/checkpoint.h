@@ -13,6 +13,9 @@
 
 struct cJSON;
 
+/* The metadata key of the pruning masks (rlkd_prune_masks_json). */
+#define RLKD_PRUNE_MASKS_KEY "rlkd_prune_masks"
+
 /* A tensor of a file under its name: a network's, or an extra one. */
 typedef struct rlkd_checkpoint_tensor {
     const char *name;

@@ -127,6 +127,16 @@ int rlkd_prune_kept_index(const rlkd_net *net, int node, int *index);
 /* The derived pruning state of net, made on first use (prune.c). */
 rlkd_status rlkd_prune_state_of(rlkd_net *net, const char *op,
                                 struct rlkd_prune_state **out);
+/* Checkpoints carry the masks as metadata: a JSON object of group names
+ * (their first producing layer) and strings of 0 and 1. *out is that text
+ * (cJSON_free it), or NULL when no mask removes anything. */
+rlkd_status rlkd_prune_masks_json(const rlkd_net *net, char **out);
+/* Checks a checkpoint's masks (json may be NULL: none) against net:
+ * RLKD_ERR_FORMAT if they name a group it does not have, a group that
+ * cannot be pruned, or do not fit; nothing changes. */
+rlkd_status rlkd_prune_masks_check(rlkd_net *net, const char *json);
+/* Sets them after a load (NULL: every channel kept again). */
+rlkd_status rlkd_prune_masks_apply(rlkd_net *net, const char *json);
 /* Layer `layer`'s parameters and MACs per image counting only the channels
  * the masks keep (its plain counts without masks). */
 void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,

@@ -12,6 +12,7 @@
  */
 #include "net_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1111,4 +1112,126 @@ rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
     free(kept);
     group_ranks_free(&r);
     return status;
+}
+
+/* ---- masks in checkpoints ---- */
+
+rlkd_status rlkd_prune_masks_json(const rlkd_net *net, char **out)
+{
+    *out = NULL;
+    const rlkd_prune_state *st = net->prune;
+    int masked = 0;
+    for (int g = 0; st && g < st->group_count; g++)
+        masked |= st->groups[g].kept < st->groups[g].channels;
+    if (!masked)
+        return RLKD_OK;
+    cJSON *json = cJSON_CreateObject();
+    int ok = json != NULL;
+    for (int g = 0; ok && g < st->group_count; g++) {
+        const prune_group *group = &st->groups[g];
+        if (group->kept == group->channels)
+            continue;
+        char *bits = malloc((size_t)group->channels + 1);
+        ok = bits != NULL;
+        for (int c = 0; ok && c < group->channels; c++)
+            bits[c] = group->keep[c] ? '1' : '0';
+        if (ok) {
+            bits[group->channels] = '\0';
+            ok = cJSON_AddStringToObject(
+                     json, net->layers[group->first_producer].name, bits) !=
+                 NULL;
+        }
+        free(bits);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "out of host memory writing the pruning masks");
+    *out = text;
+    return RLKD_OK;
+}
+
+/* The group whose first producer is layer `name`, or -1. */
+static int group_by_name(const rlkd_net *net, const rlkd_prune_state *st,
+                         const char *name)
+{
+    for (int g = 0; g < st->group_count; g++)
+        if (st->groups[g].first_producer >= 0 &&
+            strcmp(net->layers[st->groups[g].first_producer].name, name) == 0)
+            return g;
+    return -1;
+}
+
+/* Checks the masks of a checkpoint against net, and with `apply` sets them
+ * (every other group keeping all its channels). Checking first and applying
+ * after the tensors are in keeps a failed load from changing anything. */
+static rlkd_status masks_from_json(rlkd_net *net, const char *text, int apply)
+{
+    static const char op[] = "pruning masks";
+    rlkd_prune_state *st;
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
+    cJSON *json = cJSON_Parse(text);
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        return rlkd_fail(RLKD_ERR_FORMAT, "the pruning masks are not a JSON "
+                         "object of group names");
+    }
+    rlkd_status status = RLKD_OK;
+    for (const cJSON *item = json->child; item && status == RLKD_OK;
+         item = item->next) {
+        const int g = group_by_name(net, st, item->string);
+        const char *bits = cJSON_GetStringValue(item);
+        const prune_group *group = g >= 0 ? &st->groups[g] : NULL;
+        int kept = 0, valid = bits != NULL;
+        for (int c = 0; valid && bits[c]; c++) {
+            valid = bits[c] == '0' || bits[c] == '1';
+            kept += bits[c] == '1';
+        }
+        if (!group)
+            status = rlkd_fail(RLKD_ERR_FORMAT, "the pruning masks name a "
+                               "group \"%s\" the network does not have",
+                               item->string);
+        else if (group->refusal)
+            status = rlkd_fail(RLKD_ERR_FORMAT, "the pruning masks prune "
+                               "group \"%s\", which cannot be pruned: %s",
+                               item->string, group->refusal);
+        else if (!valid || (int)strlen(bits) != group->channels || kept == 0)
+            status = rlkd_fail(RLKD_ERR_FORMAT, "the pruning mask of group "
+                               "\"%s\" must be %d characters of 0 and 1 "
+                               "with at least one 1", item->string,
+                               group->channels);
+    }
+    if (status == RLKD_OK && apply) {
+        for (int g = 0; g < st->group_count; g++) {
+            st->groups[g].kept = st->groups[g].channels;
+            memset(st->groups[g].keep, 1, (size_t)st->groups[g].channels);
+        }
+        for (const cJSON *item = json->child; item; item = item->next) {
+            prune_group *group = &st->groups[group_by_name(net, st,
+                                                           item->string)];
+            const char *bits = cJSON_GetStringValue(item);
+            group->prunable = 1;
+            group->kept = 0;
+            for (int c = 0; c < group->channels; c++) {
+                group->keep[c] = bits[c] == '1';
+                group->kept += group->keep[c];
+            }
+        }
+        status = refresh_masks(net, st);
+    }
+    cJSON_Delete(json);
+    return status;
+}
+
+rlkd_status rlkd_prune_masks_check(rlkd_net *net, const char *json)
+{
+    return json ? masks_from_json(net, json, 0) : RLKD_OK;
+}
+
+rlkd_status rlkd_prune_masks_apply(rlkd_net *net, const char *json)
+{
+    if (json)
+        return masks_from_json(net, json, 1);
+    return net->prune ? rlkd_net_prune_clear(net) : RLKD_OK;
 }

@@ -138,4 +138,7 @@ def load(path):
     if "rlkd_architecture" not in metadata:
         raise ValueError(f"{path}: no rlkd_architecture in its metadata "
                          "(not written by rlkd_net_save)")
+    if "rlkd_prune_masks" in metadata:
+        raise ValueError(f"{path}: the network has pruning masks, which this module does "
+                         "not apply; save its compacted form (rlkd_net_prune_compact)")
     return Net(json.loads(metadata["rlkd_architecture"]), tensors)
