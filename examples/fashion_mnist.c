@@ -39,7 +39,7 @@
 typedef struct settings {
     const char *data, *model, *attention, *teacher, *save, *checkpoint;
     const char *init, *prune, *criterion;
-    float width, lr, weight_decay, warmup, alpha, temperature, flops;
+    float width, lr, weight_decay, warmup, alpha, temperature, flops, bn_l1;
     int depth, growth, epochs, batch, threads, json;
     long train_limit, validation;
     unsigned long seed;
@@ -70,9 +70,14 @@ static void usage(FILE *out)
           "  --temperature T     (default 4)\n"
           "  --init PATH         start from this network checkpoint (instead "
           "of --model)\n"
-          "  --prune METHOD      uniform or sfp: prune to --flops of the "
-          "MACs, fine-tune\n"
-          "                      with the masks, compact (default: none)\n"
+          "  --prune METHOD      uniform: prune to --flops of the MACs, then "
+          "fine-tune\n"
+          "                      with the masks; sfp or slimming: train with "
+          "soft pruning\n"
+          "                      or the BN-scale penalty, then prune; "
+          "compact (default: none)\n"
+          "  --bn-l1 X           slimming's penalty on BN scales (default "
+          "1e-4)\n"
           "  --flops X           the MACs to keep, as a fraction (default "
           "0.4)\n"
           "  --criterion NAME    uniform: l1, l2, fpgm or bn (default l1); "
@@ -93,7 +98,7 @@ static settings parse(int argc, char **argv)
                   .alpha = 0.9f, .temperature = 4.0f, .depth = 100,
                   .growth = 12, .epochs = 10, .batch = 128,
                   .validation = 5000, .seed = 1, .prune = "none",
-                  .criterion = "l1", .flops = 0.4f};
+                  .criterion = "l1", .flops = 0.4f, .bn_l1 = 1e-4f};
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},
         {"model", required_argument, 0, 'm'},
@@ -116,6 +121,7 @@ static settings parse(int argc, char **argv)
         {"prune", required_argument, 0, 'P'},
         {"flops", required_argument, 0, 'F'},
         {"criterion", required_argument, 0, 'C'},
+        {"bn-l1", required_argument, 0, 'B'},
         {"save", required_argument, 0, 'S'},
         {"checkpoint", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 'j'},
@@ -147,6 +153,7 @@ static settings parse(int argc, char **argv)
         case 'P': s.prune = optarg; break;
         case 'F': s.flops = strtof(optarg, NULL); break;
         case 'C': s.criterion = optarg; break;
+        case 'B': s.bn_l1 = strtof(optarg, NULL); break;
         case 'S': s.save = optarg; break;
         case 'c': s.checkpoint = optarg; break;
         case 'j': s.threads = atoi(optarg); break;
@@ -275,21 +282,26 @@ int main(int argc, char **argv)
     if (s.teacher)
         TRY(rlkd_net_load(ctx, s.teacher, &teacher));
 
-    /* Pruning: masks now (uniform), or soft zeroing after every epoch at
-     * the fraction that meets the budget (SFP), masks after training. */
-    static const char *const methods[] = {"none", "uniform", "sfp"};
+    /* Pruning: masks now (uniform); or soft zeroing after every epoch at
+     * the fraction that meets the budget (SFP), or training under the
+     * BN-scale penalty (slimming), and masks after training. */
+    enum { NONE, UNIFORM, SFP, SLIMMING };
+    static const char *const methods[] = {"none", "uniform", "sfp",
+                                          "slimming"};
     static const char *const criteria[] = {"l1", "l2", "fpgm", "bn"};
-    const int method = choice("pruning method", s.prune, methods, 3);
+    const int method = choice("pruning method", s.prune, methods, 4);
     const rlkd_prune_criterion criterion =
-        method == 2 ? RLKD_PRUNE_L2
-                    : (rlkd_prune_criterion)choice("criterion", s.criterion,
-                                                   criteria, 4);
+        method == SFP        ? RLKD_PRUNE_L2
+        : method == SLIMMING ? RLKD_PRUNE_BN_SCALE
+                             : (rlkd_prune_criterion)choice(
+                                   "criterion", s.criterion, criteria, 4);
+    const char *criterion_name = criteria[criterion];
     int64_t macs_before;
     TRY(rlkd_net_cost(net, NULL, &macs_before));
     double kept_fraction = 1.0;
-    if (method) {
+    if (method == UNIFORM || method == SFP) {
         TRY(rlkd_net_prune_uniform(net, s.flops, criterion, &kept_fraction));
-        if (method == 2)
+        if (method == SFP)
             TRY(rlkd_net_prune_clear(net));
         fprintf(stderr, "pruning (%s) keeps %.3f of each prunable layer's "
                         "channels for %.2f of the MACs\n",
@@ -311,8 +323,10 @@ int main(int argc, char **argv)
     options.checkpoint_path = s.checkpoint;
     options.progress = show_progress;
     options.progress_every = 20;
-    if (method == 2)
+    if (method == SFP)
         options.sfp_keep_fraction = (float)kept_fraction;
+    if (method == SLIMMING)
+        options.bn_l1 = s.bn_l1;
     rlkd_trainer *trainer;
     TRY(rlkd_trainer_create(net, teacher, &options, &trainer));
     if (s.checkpoint && access(s.checkpoint, F_OK) == 0) {
@@ -325,8 +339,10 @@ int main(int argc, char **argv)
     TRY(rlkd_trainer_fit(trainer, train_loader, validation_loader));
     if (method) {
         rlkd_net *compacted;
-        if (method == 2) /* SFP's end: remove what the last epoch zeroed */
+        if (method == SFP) /* remove what the last epoch zeroed */
             TRY(rlkd_net_prune_uniform(net, s.flops, criterion, NULL));
+        if (method == SLIMMING)
+            TRY(rlkd_net_prune_slimming(net, s.flops, NULL));
         TRY(rlkd_net_prune_compact(net, &compacted));
         rlkd_trainer_destroy(trainer);
         trainer = NULL;
@@ -352,7 +368,7 @@ int main(int argc, char **argv)
            seconds);
     if (method)
         printf("pruned (%s, %s) from %.2f M MACs to %.3f of them\n",
-               s.prune, method == 2 ? "l2" : s.criterion, macs_before / 1e6,
+               s.prune, criterion_name, macs_before / 1e6,
                (double)macs / (double)macs_before);
     if (s.json)
         printf("{\"model\":\"%s\",\"attention\":\"%s\",\"width\":%g,"
@@ -364,8 +380,8 @@ int main(int argc, char **argv)
                "\"test_top5\":%.6f,\"params\":%lld,\"macs\":%lld,"
                "\"seconds\":%.1f}\n",
                s.model, s.attention, (double)s.width, s.init ? s.init : "",
-               s.prune, method == 2 ? "l2" : s.criterion,
-               method ? (double)s.flops : 1.0, kept_fraction,
+               s.prune, criterion_name, method ? (double)s.flops : 1.0,
+               kept_fraction,
                (long long)macs_before,
                s.teacher ? s.teacher : "", (double)s.alpha,
                (double)s.temperature, s.seed, s.epochs, top1, top5,

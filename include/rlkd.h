@@ -931,6 +931,18 @@ RLKD_API rlkd_status rlkd_net_prune_uniform(rlkd_net *net,
 RLKD_API rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
                                          rlkd_prune_criterion criterion);
 /**
+ * Network slimming (Liu et al. 2017), after training with the trainer's
+ * bn_l1: channels are removed in order of their BN scale (the sum of |gamma|
+ * over the batch norms that normalise them), across all prunable groups at
+ * once, each group keeping at least its best channel, until the masked MACs
+ * are at most `macs_fraction` of the network's without masks. *threshold
+ * (may be NULL) receives the scale below which channels went. Fails,
+ * changing nothing, when the budget cannot be met.
+ */
+RLKD_API rlkd_status rlkd_net_prune_slimming(rlkd_net *net,
+                                             double macs_fraction,
+                                             double *threshold);
+/**
  * Builds the smaller network the masks describe (physical compaction):
  * every removed channel is taken out of the layers that make and read it
  * and their weights and statistics are sliced to match, on the same
@@ -1157,6 +1169,9 @@ typedef struct rlkd_trainer_options {
     float sfp_keep_fraction;          /**< soft filter pruning: after every epoch,
                                            rlkd_net_prune_soft(student, this,
                                            RLKD_PRUNE_L2); 0 (default): off */
+    float bn_l1;                      /**< network slimming's sparsity: this times
+                                           sign(gamma) joins every batch norm's
+                                           scale gradient; 0 (default): off */
 } rlkd_trainer_options;
 
 RLKD_API void rlkd_trainer_options_init(rlkd_trainer_options *options);

@@ -627,6 +627,71 @@ static void masks_in_checkpoints(void)
     rlkd_net_destroy(net);
 }
 
+static void slimming(void)
+{
+    rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    int count = 0;
+    CHECK_OK(rlkd_net_prune_group_count(net, &count));
+    /* distinct scales: |gamma| = a different value for every channel */
+    int params = 0;
+    CHECK_OK(rlkd_net_param_count(net, &params));
+    int k = 1;
+    for (int i = 0; i < params; i++) {
+        const char *name;
+        rlkd_tensor *value, *grad;
+        CHECK_OK(rlkd_net_param(net, i, &name, &value, &grad));
+        const size_t len = strlen(name);
+        rlkd_tensor *bias;
+        char bias_name[128];
+        snprintf(bias_name, sizeof bias_name, "%.*sbias", (int)(len - 6), name);
+        if (len < 7 || strcmp(name + len - 7, ".weight") != 0 ||
+            rlkd_tensor_ndim(value) != 1 ||
+            rlkd_net_find(net, bias_name, &bias) != RLKD_OK)
+            continue;
+        const int64_t n = rlkd_tensor_numel(value);
+        float *g = malloc((size_t)n * sizeof *g);
+        for (int64_t c = 0; c < n; c++, k++)
+            g[c] = (k % 2 ? 1.0f : -1.0f) * (float)((k * 7919) % 1009) / 1009.0f;
+        CHECK_OK(rlkd_tensor_write(value, g, (size_t)n));
+        free(g);
+    }
+    int64_t full, macs;
+    double threshold = -1.0;
+    CHECK_OK(rlkd_net_cost(net, NULL, &full));
+    CHECK_OK(rlkd_net_prune_slimming(net, 0.4, &threshold));
+    CHECK_OK(rlkd_net_cost(net, NULL, &macs));
+    CHECK_MSG(macs <= 0.4 * (double)full && macs > 0.2 * (double)full,
+              "slimming to 0.4: %.3f", (double)macs / (double)full);
+    /* One threshold for every group: removed channels score at most it,
+     * kept ones more (or are their group's best). */
+    for (int i = 0; i < count; i++) {
+        const rlkd_prune_group g = group_at(net, i);
+        if (!g.prunable)
+            continue;
+        float *scores = malloc((size_t)g.channels * sizeof *scores);
+        uint8_t *keep = malloc((size_t)g.channels);
+        CHECK_OK(rlkd_net_prune_scores(net, i, RLKD_PRUNE_BN_SCALE, scores,
+                                       g.channels));
+        CHECK_OK(rlkd_net_prune_get_mask(net, i, keep, g.channels));
+        float best = 0.0f;
+        for (int c = 0; c < g.channels; c++)
+            best = scores[c] > best ? scores[c] : best;
+        for (int c = 0; c < g.channels; c++)
+            CHECK_MSG(keep[c] ? scores[c] > threshold || scores[c] == best
+                              : scores[c] <= threshold,
+                      "%s channel %d: score %g, threshold %g, kept %d", g.name,
+                      c, (double)scores[c], threshold, keep[c]);
+        free(scores);
+        free(keep);
+    }
+    CHECK_FAILS(rlkd_net_prune_slimming(net, 1e-4, NULL),
+                RLKD_ERR_INVALID_ARGUMENT, "cannot be reached");
+    int64_t after;
+    CHECK_OK(rlkd_net_cost(net, NULL, &after));
+    CHECK(after == macs);
+    rlkd_net_destroy(net);
+}
+
 int main(void)
 {
     test_main_begin();
@@ -640,6 +705,7 @@ int main(void)
     test_run("prune/compaction", compaction);
     test_run("prune/uniform_and_soft", uniform_and_soft);
     test_run("prune/masks_in_checkpoints", masks_in_checkpoints);
+    test_run("prune/slimming", slimming);
     test_run("prune/errors_and_reset", errors_and_reset);
     test_main_end();
     return test_finish();

@@ -137,6 +137,9 @@ rlkd_status rlkd_prune_masks_json(const rlkd_net *net, char **out);
 rlkd_status rlkd_prune_masks_check(rlkd_net *net, const char *json);
 /* Sets them after a load (NULL: every channel kept again). */
 rlkd_status rlkd_prune_masks_apply(rlkd_net *net, const char *json);
+/* Adds strength * sign(gamma) to every batch norm's scale gradient: the
+ * L1 penalty of network slimming (the trainer's bn_l1). */
+rlkd_status rlkd_prune_add_bn_l1(rlkd_net *net, float strength);
 /* Layer `layer`'s parameters and MACs per image counting only the channels
  * the masks keep (its plain counts without masks). */
 void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,

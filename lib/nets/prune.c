@@ -1235,3 +1235,123 @@ rlkd_status rlkd_prune_masks_apply(rlkd_net *net, const char *json)
         return masks_from_json(net, json, 1);
     return net->prune ? rlkd_net_prune_clear(net) : RLKD_OK;
 }
+
+/* ---- network slimming ---- */
+
+rlkd_status rlkd_prune_add_bn_l1(rlkd_net *net, float strength)
+{
+    for (int i = 0; i < net->layer_count; i++) {
+        const rlkd_layer *l = &net->layers[i];
+        if (l->spec.kind != RLKD_LAYER_BATCHNORM2D)
+            continue;
+        const rlkd_named_tensor *gamma = &net->params[l->param_first];
+        const size_t n = (size_t)gamma->value->numel;
+        float *value = malloc(2 * n * sizeof *value);
+        if (!value)
+            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                             "bn_l1: out of host memory");
+        float *grad = value + n;
+        rlkd_status status = rlkd_tensor_read(gamma->value, value, n);
+        if (status == RLKD_OK)
+            status = rlkd_tensor_read(gamma->grad, grad, n);
+        for (size_t c = 0; status == RLKD_OK && c < n; c++)
+            grad[c] += value[c] > 0.0f ? strength
+                       : value[c] < 0.0f ? -strength
+                                         : 0.0f;
+        if (status == RLKD_OK)
+            status = rlkd_tensor_write(gamma->grad, grad, n);
+        free(value);
+        RLKD_TRY(status);
+    }
+    return RLKD_OK;
+}
+
+/* Every prunable group keeps the channels whose score exceeds t, and at
+ * least its best one; returns the masked MACs. */
+static int64_t apply_threshold(rlkd_net *net, rlkd_prune_state *st,
+                               double *const *scores, const group_ranks *r,
+                               double t)
+{
+    for (int g = 0; g < st->group_count; g++) {
+        prune_group *group = &st->groups[g];
+        if (!r->of[g])
+            continue;
+        group->kept = 0;
+        for (int c = 0; c < group->channels; c++) {
+            group->keep[c] = scores[g][c] > t || r->of[g][c] == 0;
+            group->kept += group->keep[c];
+        }
+    }
+    int64_t macs = 0;
+    rlkd_net_cost(net, NULL, &macs);
+    return macs;
+}
+
+rlkd_status rlkd_net_prune_slimming(rlkd_net *net, double macs_fraction,
+                                    double *threshold)
+{
+    static const char op[] = "rlkd_net_prune_slimming";
+    rlkd_prune_state *st;
+    RLKD_TRY(check_fraction(op, "macs_fraction", macs_fraction));
+    RLKD_TRY(rlkd_prune_state_of(net, op, &st));
+    group_ranks r = {0};
+    uint8_t *saved = save_masks(st);
+    double **scores = calloc((size_t)st->group_count, sizeof *scores);
+    rlkd_status status =
+        saved && scores
+            ? rank_prunable(net, st, RLKD_PRUNE_BN_SCALE, &r, op)
+            : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    double highest = 0.0;
+    for (int g = 0; status == RLKD_OK && g < st->group_count; g++) {
+        if (!r.of[g])
+            continue;
+        scores[g] = malloc((size_t)st->groups[g].channels * sizeof **scores);
+        status = scores[g] ? group_scores(net, st, g, RLKD_PRUNE_BN_SCALE,
+                                          scores[g], op)
+                           : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                       "%s: out of memory", op);
+        for (int c = 0; status == RLKD_OK && c < st->groups[g].channels; c++)
+            highest = scores[g][c] > highest ? scores[g][c] : highest;
+    }
+    double found = -1.0;
+    if (status == RLKD_OK) {
+        const double full = (double)apply_threshold(net, st, scores, &r, -1.0);
+        const double budget = macs_fraction * full;
+        const double least =
+            (double)apply_threshold(net, st, scores, &r, highest);
+        if (least > budget) {
+            status = rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                               "%s: %g of the MACs cannot be reached: one "
+                               "channel per prunable group still costs %.4f "
+                               "of them", op, macs_fraction, least / full);
+        } else {
+            /* The smallest threshold within the budget, by bisection. */
+            double lo = -1.0, hi = highest;
+            if (full <= budget)
+                hi = -1.0;
+            for (int i = 0; i < 60 && hi > lo; i++) {
+                const double mid = 0.5 * (lo + hi);
+                if ((double)apply_threshold(net, st, scores, &r, mid) <=
+                    budget)
+                    hi = mid;
+                else
+                    lo = mid;
+            }
+            apply_threshold(net, st, scores, &r, hi);
+            found = hi;
+            status = refresh_masks(net, st);
+        }
+    }
+    if (status != RLKD_OK && saved) {
+        restore_masks(st, saved);
+        refresh_masks(net, st);
+    }
+    if (status == RLKD_OK && threshold)
+        *threshold = found;
+    for (int g = 0; scores && g < st->group_count; g++)
+        free(scores[g]);
+    free(scores);
+    group_ranks_free(&r);
+    free(saved);
+    return status;
+}

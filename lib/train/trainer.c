@@ -171,6 +171,8 @@ static rlkd_status check_options(const char *op, const rlkd_trainer_options *o,
     RLKD_TRY(rlkd_expect_at_least(op, "options->epochs", o->epochs, 1));
     RLKD_TRY(rlkd_expect_in_unit_range(op, "options->sfp_keep_fraction",
                                        o->sfp_keep_fraction));
+    RLKD_TRY(rlkd_expect_finite_at_least(op, "options->bn_l1", o->bn_l1,
+                                         0.0f));
     /* The optimiser options are checked by rlkd_optimizer_create; the
      * schedule by computing its first rate. */
     float lr;
@@ -447,6 +449,9 @@ rlkd_status rlkd_trainer_step(rlkd_trainer *trainer, const rlkd_tensor *images,
     RLKD_TRY(rlkd_net_backward_nodes(
         trainer->student, trainer->doutput, NULL, nodes,
         (const rlkd_tensor *const *)trainer->at_grads, injected));
+    if (trainer->options.bn_l1 > 0.0f)
+        RLKD_TRY(rlkd_prune_add_bn_l1(trainer->student,
+                                      trainer->options.bn_l1));
     RLKD_TRY(rlkd_optimizer_step(trainer->optimizer, lr));
 
     trainer->last_lr = lr;
