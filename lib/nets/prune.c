@@ -496,6 +496,21 @@ void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
 
 /* ---- criteria ---- */
 
+/* *out = a host copy of t's values (free it). */
+static rlkd_status host_copy(const rlkd_tensor *t, float **out)
+{
+    *out = malloc((size_t)t->numel * sizeof **out);
+    if (!*out)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                         "pruning: out of host memory for a layer's tensor");
+    rlkd_status status = rlkd_tensor_read(t, *out, (size_t)t->numel);
+    if (status != RLKD_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return status;
+}
+
 /* scores[c] += the criterion's value for each output filter of producer
  * convolution l (weights [channels, fan_in]). */
 static rlkd_status filter_scores(const rlkd_net *net, const rlkd_layer *l,
@@ -504,12 +519,9 @@ static rlkd_status filter_scores(const rlkd_net *net, const rlkd_layer *l,
 {
     const rlkd_tensor *w = net->params[l->param_first].value;
     const int64_t fan_in = w->numel / channels;
-    float *host = malloc((size_t)w->numel * sizeof *host);
-    if (!host)
-        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                         "pruning: out of memory for a layer's weights");
-    rlkd_status status = rlkd_tensor_read(w, host, (size_t)w->numel);
-    for (int c = 0; status == RLKD_OK && c < channels; c++) {
+    float *host;
+    RLKD_TRY(host_copy(w, &host));
+    for (int c = 0; c < channels; c++) {
         const float *f = host + c * fan_in;
         double value = 0.0;
         if (criterion == RLKD_PRUNE_FPGM) {
@@ -532,7 +544,7 @@ static rlkd_status filter_scores(const rlkd_net *net, const rlkd_layer *l,
         scores[c] += value;
     }
     free(host);
-    return status;
+    return RLKD_OK;
 }
 
 /* scores[c] += |gamma| over every batch norm that normalises the group's
@@ -553,17 +565,7 @@ static rlkd_status scale_scores(const rlkd_net *net,
             if (s->group != group)
                 continue;
             if (!host) {
-                host = malloc((size_t)gamma->numel * sizeof *host);
-                if (!host)
-                    return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                                     "pruning: out of memory for a batch "
-                                     "norm's scale");
-                rlkd_status status =
-                    rlkd_tensor_read(gamma, host, (size_t)gamma->numel);
-                if (status != RLKD_OK) {
-                    free(host);
-                    return status;
-                }
+                RLKD_TRY(host_copy(gamma, &host));
                 ++*found;
             }
             for (int c = 0; c < s->count; c++)
@@ -1013,41 +1015,33 @@ rlkd_status rlkd_net_prune_uniform(rlkd_net *net, double macs_fraction,
     return status;
 }
 
-/* Zeroes the filters (rows of the weight, entries of the bias) of layer l's
- * output channels whose rank is `keep` or more. */
-static rlkd_status zero_filters(rlkd_net *net, const rlkd_layer *l,
-                                const int *rank, int keep)
+/* Sets to zero the rows r of t (rows of t->numel / rows values each) that
+ * removed[r] flags. */
+static rlkd_status zero_rows(rlkd_tensor *t, int rows, const uint8_t *removed)
 {
-    for (int k = 0; k < l->param_count; k++) {
-        rlkd_tensor *t = net->params[l->param_first + k].value;
-        const int64_t per_row = t->numel / l->out_c;
-        float *host = malloc((size_t)t->numel * sizeof *host);
-        if (!host)
-            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                             "rlkd_net_prune_soft: out of host memory");
-        rlkd_status status = rlkd_tensor_read(t, host, (size_t)t->numel);
-        for (int c = 0; c < l->out_c; c++)
-            if (rank[c] >= keep)
-                memset(host + c * per_row, 0, (size_t)per_row * sizeof *host);
-        if (status == RLKD_OK)
-            status = rlkd_tensor_write(t, host, (size_t)t->numel);
-        free(host);
-        RLKD_TRY(status);
-    }
-    return RLKD_OK;
+    const int64_t per_row = t->numel / rows;
+    float *host;
+    RLKD_TRY(host_copy(t, &host));
+    for (int r = 0; r < rows; r++)
+        if (removed[r])
+            memset(host + r * per_row, 0, (size_t)per_row * sizeof *host);
+    rlkd_status status = rlkd_tensor_write(t, host, (size_t)t->numel);
+    free(host);
+    return status;
 }
 
-/* Zeroes the scale and shift of batch norm l over every channel of its
- * node that is ranked out (rank >= kept of the channel's group): with the
- * filters zeroed too, the soft-pruned network computes what the masked
- * one would. */
-static rlkd_status zero_norms(rlkd_net *net, const rlkd_prune_state *st,
-                             int layer, const group_ranks *r)
+/* Zeroes, for layer `layer` (a producing convolution or a batch norm), the
+ * parameters of every output channel that its group's ranks put out (rank
+ * >= the group's kept count): a convolution's filters and biases, a batch
+ * norm's scale and shift. Then the soft-pruned network computes what the
+ * masked one would. */
+static rlkd_status zero_ranked_out(rlkd_net *net, const rlkd_prune_state *st,
+                                   int layer, const group_ranks *r)
 {
     const rlkd_layer *l = &net->layers[layer];
     const node_channels *n = &st->nodes[layer + 1];
-    float *zero = malloc((size_t)l->out_c * sizeof *zero);
-    if (!zero)
+    uint8_t *removed = malloc((size_t)l->out_c);
+    if (!removed)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
                          "rlkd_net_prune_soft: out of host memory");
     int any = 0;
@@ -1056,25 +1050,18 @@ static rlkd_status zero_norms(rlkd_net *net, const rlkd_prune_state *st,
         const int *rank = r->of[seg->group];
         const int kept = st->groups[seg->group].kept;
         for (int c = 0; c < seg->count; c++) {
-            zero[seg->start + c] = rank && rank[seg->offset + c] >= kept;
-            any |= zero[seg->start + c] != 0.0f;
+            removed[seg->start + c] = rank && rank[seg->offset + c] >= kept;
+            any |= removed[seg->start + c];
         }
     }
+    /* a batch norm's scale and shift; a convolution's weight and bias */
+    const int tensors = l->spec.kind == RLKD_LAYER_BATCHNORM2D ? 2
+                                                               : l->param_count;
     rlkd_status status = RLKD_OK;
-    for (int k = 0; any && status == RLKD_OK && k < 2; k++) {
-        rlkd_tensor *t = net->params[l->param_first + k].value; /* gamma, beta */
-        float *host = malloc((size_t)l->out_c * sizeof *host);
-        status = host ? rlkd_tensor_read(t, host, (size_t)l->out_c)
-                      : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                                  "rlkd_net_prune_soft: out of host memory");
-        for (int c = 0; status == RLKD_OK && c < l->out_c; c++)
-            if (zero[c] != 0.0f)
-                host[c] = 0.0f;
-        if (status == RLKD_OK)
-            status = rlkd_tensor_write(t, host, (size_t)l->out_c);
-        free(host);
-    }
-    free(zero);
+    for (int k = 0; any && status == RLKD_OK && k < tensors; k++)
+        status = zero_rows(net->params[l->param_first + k].value, l->out_c,
+                           removed);
+    free(removed);
     return status;
 }
 
@@ -1101,11 +1088,10 @@ rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
     for (int i = 0; status == RLKD_OK && i < net->layer_count; i++) {
         const rlkd_layer *l = &net->layers[i];
         const int g = st->nodes[i + 1].segments[0].group;
-        if (l->spec.kind == RLKD_LAYER_CONV2D && l->spec.groups == 1 &&
-            r.of[g])
-            status = zero_filters(net, l, r.of[g], st->groups[g].kept);
-        else if (l->spec.kind == RLKD_LAYER_BATCHNORM2D)
-            status = zero_norms(net, st, i, &r);
+        if ((l->spec.kind == RLKD_LAYER_CONV2D && l->spec.groups == 1 &&
+             r.of[g]) ||
+            l->spec.kind == RLKD_LAYER_BATCHNORM2D)
+            status = zero_ranked_out(net, st, i, &r);
     }
     for (int g = 0; kept && g < st->group_count; g++)
         st->groups[g].kept = kept[g];
@@ -1246,14 +1232,9 @@ rlkd_status rlkd_prune_add_bn_l1(rlkd_net *net, float strength)
             continue;
         const rlkd_named_tensor *gamma = &net->params[l->param_first];
         const size_t n = (size_t)gamma->value->numel;
-        float *value = malloc(2 * n * sizeof *value);
-        if (!value)
-            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                             "bn_l1: out of host memory");
-        float *grad = value + n;
-        rlkd_status status = rlkd_tensor_read(gamma->value, value, n);
-        if (status == RLKD_OK)
-            status = rlkd_tensor_read(gamma->grad, grad, n);
+        float *value, *grad = NULL;
+        RLKD_TRY(host_copy(gamma->value, &value));
+        rlkd_status status = host_copy(gamma->grad, &grad);
         for (size_t c = 0; status == RLKD_OK && c < n; c++)
             grad[c] += value[c] > 0.0f ? strength
                        : value[c] < 0.0f ? -strength
@@ -1261,6 +1242,7 @@ rlkd_status rlkd_prune_add_bn_l1(rlkd_net *net, float strength)
         if (status == RLKD_OK)
             status = rlkd_tensor_write(gamma->grad, grad, n);
         free(value);
+        free(grad);
         RLKD_TRY(status);
     }
     return RLKD_OK;
