@@ -692,6 +692,41 @@ static void slimming(void)
     rlkd_net_destroy(net);
 }
 
+/* Masked fine-tuning with distillation: the trainer trains a masked
+ * student, which stays the network its compaction computes. */
+static void masked_fine_tuning(void)
+{
+    rlkd_net *student = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
+    rlkd_net *teacher = zoo("resnet_small", RLKD_ATTENTION_SE, 1.0f);
+    CHECK_OK(rlkd_net_prune_uniform(student, 0.5, RLKD_PRUNE_FPGM, NULL));
+    rlkd_trainer_options o;
+    rlkd_trainer_options_init(&o);
+    o.optimizer.weight_decay = 1e-3f;
+    rlkd_trainer *trainer = NULL;
+    CHECK_OK(rlkd_trainer_create(student, teacher, &o, &trainer));
+    rlkd_tensor *x = t_new(8, 1, 12, 12);
+    int32_t labels[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    rlkd_tensor *y = t_labels(labels, 8);
+    for (int step = 0; step < 3; step++) {
+        CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
+        CHECK_OK(rlkd_trainer_step(trainer, x, y, 100, NULL, NULL));
+    }
+    rlkd_trainer_destroy(trainer);
+    rlkd_net *small = NULL;
+    CHECK_OK(rlkd_net_prune_compact(student, &small));
+    if (small) {
+        float *want = logits(student, x, 0), *got = logits(small, x, 0);
+        double *wanted = test_to_double(want, 80);
+        test_close("compacted after fine-tuning", got, wanted, 80, 1e-5, 1e-5);
+        free(want); free(got); free(wanted);
+    }
+    rlkd_tensor_destroy(x);
+    rlkd_tensor_destroy(y);
+    rlkd_net_destroy(small);
+    rlkd_net_destroy(teacher);
+    rlkd_net_destroy(student);
+}
+
 int main(void)
 {
     test_main_begin();
@@ -706,6 +741,7 @@ int main(void)
     test_run("prune/uniform_and_soft", uniform_and_soft);
     test_run("prune/masks_in_checkpoints", masks_in_checkpoints);
     test_run("prune/slimming", slimming);
+    test_run("prune/masked_fine_tuning", masked_fine_tuning);
     test_run("prune/errors_and_reset", errors_and_reset);
     test_main_end();
     return test_finish();
