@@ -41,21 +41,14 @@ common=(--epochs "$EPOCHS" --warmup 1 --validation "$VALIDATION" --json)
 [ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
 start=$(date +%s)
 
-# run TAG SEED ARGS...: trains once unless runs.jsonl has TAG for SEED
-# (student tags carry the width: another width is another run).
+. scripts/runs.sh
+# run TAG SEED ARGS...: run_once for the tags in $TAGS (student tags carry
+# the width: another width is another run).
 run() {
   local tag=$1 seed=$2; shift 2
   case " $TAGS " in *" $tag "*) ;; *) return ;; esac
   case $tag in student_*) tag="${tag}_w$STUDENT_WIDTH" ;; esac
-  if grep -q "\"tag\":\"$tag\",\"seed_run\":$seed," "$RUNS"; then
-    echo "== $tag seed $seed: done before"
-    return
-  fi
-  echo "== $tag seed $seed"
-  local line
-  line=$("$BIN" "${common[@]}" --seed "$seed" "$@" | tail -1)
-  echo "{\"tag\":\"$tag\",\"seed_run\":$seed,${line#\{}" >>"$RUNS"
-  echo "$line"
+  run_once "$tag" "$seed" "$@"
 }
 
 for seed in $SEEDS; do
