@@ -119,7 +119,8 @@ static void attention_refusals(void)
     /* Growth channels pass through the blocks' ECA; bottlenecks do not. */
     CHECK_MSG(refused > 0 && prunable > 0, "%d refused, %d prunable", refused,
               prunable);
-    const int growth = group_named(net, "features.denseblock1.denselayer1.conv2");
+    const int growth =
+        group_named(net, "features.denseblock1.denselayer1.conv2");
     CHECK(growth >= 0);
     CHECK_FAILS(rlkd_net_prune_set_prunable(net, growth, 1),
                 RLKD_ERR_INVALID_ARGUMENT, "ECA");
@@ -229,7 +230,8 @@ static void masked_gradients(void)
         if (strcmp(name, "features.0.weight") != 0)
             continue;
         float *g = t_get(grad);
-        const int64_t per_filter = rlkd_tensor_numel(grad) / rlkd_tensor_dim(grad, 0);
+        const int64_t per_filter =
+            rlkd_tensor_numel(grad) / rlkd_tensor_dim(grad, 0);
         int removed_zero = 1, kept_nonzero = 0;
         for (int64_t c = 0; c < rlkd_tensor_dim(grad, 0); c++)
             for (int64_t j = 0; j < per_filter; j++) {
@@ -396,7 +398,8 @@ static void mask_randomly(rlkd_net *net, uint64_t seed)
             continue;
         float *u = malloc((size_t)g.channels * sizeof *u);
         uint8_t *keep = malloc((size_t)g.channels);
-        test_fill_uniform(u, (size_t)g.channels, 0.0f, 1.0f, seed + (uint64_t)i);
+        test_fill_uniform(u, (size_t)g.channels, 0.0f, 1.0f,
+                          seed + (uint64_t)i);
         for (int c = 0; c < g.channels; c++)
             keep[c] = u[c] < 0.6f || c == i % g.channels;
         CHECK_OK(rlkd_net_prune_set_mask(net, i, keep, g.channels));
@@ -429,7 +432,8 @@ static void check_compaction(rlkd_net *net, const char *what)
     rlkd_tensor *x = t_new(4, 1, 12, 12);
     CHECK_OK(rlkd_tensor_fill_normal(x, 0.0f, 1.0f));
     for (int training = 1; training >= 0; training--) {
-        float *want = logits(net, x, training), *got = logits(small, x, training);
+        float *want = logits(net, x, training);
+        float *got = logits(small, x, training);
         double *wanted = test_to_double(want, 40);
         double scale = 0.0;
         for (int i = 0; i < 40; i++)
@@ -651,7 +655,8 @@ static void slimming(void)
         const int64_t n = rlkd_tensor_numel(value);
         float *g = malloc((size_t)n * sizeof *g);
         for (int64_t c = 0; c < n; c++, k++)
-            g[c] = (k % 2 ? 1.0f : -1.0f) * (float)((k * 7919) % 1009) / 1009.0f;
+            g[c] = (k % 2 ? 1.0f : -1.0f) * (float)((k * 7919) % 1009) /
+                   1009.0f;
         CHECK_OK(rlkd_tensor_write(value, g, (size_t)n));
         free(g);
     }

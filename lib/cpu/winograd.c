@@ -286,8 +286,8 @@ static void transform_output(float *out, const float *m, const float *bias,
 /* ---- the convolution ---- */
 
 static void winograd_chunk(rlkd_context *ctx, int threads, float *v, float *m,
-                           float *padded, float *out, const float *in, const float *u,
-                           const float *bias, int images,
+                           float *padded, float *out, const float *in,
+                           const float *u, const float *bias, int images,
                            const winograd_geom *wg)
 {
     const size_t ld = (size_t)images * wg->tiles_h * wg->tiles_w;

@@ -459,7 +459,8 @@ void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
     const int in = l->inputs[0];
     int in_c, in_h, in_w;
     rlkd_net_node_dims(net, in, &in_c, &in_h, &in_w);
-    const int64_t kept_in = node_kept(st, in), kept_out = node_kept(st, layer + 1);
+    const int64_t kept_in = node_kept(st, in);
+    const int64_t kept_out = node_kept(st, layer + 1);
     const rlkd_layer_spec *s = &l->spec;
     const int64_t taps = (int64_t)s->kernel * s->kernel;
     const int64_t pixels = (int64_t)l->out_h * l->out_w;
