@@ -223,6 +223,25 @@ static void show_progress(const rlkd_progress *p, void *user)
         fputc('\n', stderr);
 }
 
+/* Trains net (resuming from checkpoint when it exists) with options. */
+static void run_training(rlkd_net *net, rlkd_net *teacher,
+                         const rlkd_trainer_options *options,
+                         rlkd_loader *train, rlkd_loader *validation,
+                         const char *checkpoint)
+{
+    rlkd_trainer *trainer;
+    TRY(rlkd_trainer_create(net, teacher, options, &trainer));
+    if (checkpoint && access(checkpoint, F_OK) == 0) {
+        TRY(rlkd_trainer_resume(trainer, checkpoint));
+        int64_t epoch, step;
+        TRY(rlkd_trainer_position(trainer, &epoch, &step));
+        fprintf(stderr, "resuming %s at epoch %lld\n", checkpoint,
+                (long long)epoch + 1);
+    }
+    TRY(rlkd_trainer_fit(trainer, train, validation));
+    rlkd_trainer_destroy(trainer);
+}
+
 int main(int argc, char **argv)
 {
     settings s = parse(argc, argv);
@@ -308,16 +327,25 @@ int main(int argc, char **argv)
                 s.prune, kept_fraction, (double)s.flops);
     }
 
+    /* Slimming trains half its epochs under the penalty, prunes, and
+     * fine-tunes the other half with the masks (Liu et al.'s recipe). */
+    const int first_epochs = method == SLIMMING ? s.epochs / 2 : s.epochs;
+    if (method == SLIMMING && (first_epochs < 1 || s.checkpoint)) {
+        fprintf(stderr, "fashion_mnist: --prune slimming needs --epochs >= 2 "
+                        "(half under the penalty, half fine-tuning) and no "
+                        "--checkpoint\n");
+        exit(2);
+    }
     rlkd_trainer_options options;
     rlkd_trainer_options_init(&options);
-    options.epochs = s.epochs;
+    options.epochs = first_epochs;
     options.optimizer.nesterov = 1;
     options.optimizer.weight_decay = s.weight_decay;
     options.optimizer.no_decay_bn_bias = 1;
     options.schedule.kind = RLKD_SCHEDULE_COSINE;
     options.schedule.base_lr = s.lr;
     options.schedule.warmup_epochs = s.warmup;
-    options.schedule.total_epochs = s.epochs;
+    options.schedule.total_epochs = first_epochs;
     options.kd_alpha = s.alpha;
     options.kd_temperature = s.temperature;
     options.checkpoint_path = s.checkpoint;
@@ -327,25 +355,25 @@ int main(int argc, char **argv)
         options.sfp_keep_fraction = (float)kept_fraction;
     if (method == SLIMMING)
         options.bn_l1 = s.bn_l1;
-    rlkd_trainer *trainer;
-    TRY(rlkd_trainer_create(net, teacher, &options, &trainer));
-    if (s.checkpoint && access(s.checkpoint, F_OK) == 0) {
-        TRY(rlkd_trainer_resume(trainer, s.checkpoint));
-        int64_t epoch, step;
-        TRY(rlkd_trainer_position(trainer, &epoch, &step));
-        fprintf(stderr, "resuming %s at epoch %lld\n", s.checkpoint,
-                (long long)epoch + 1);
+    run_training(net, teacher, &options, train_loader, validation_loader,
+          s.checkpoint);
+    if (method == SFP) /* remove what the last epoch zeroed */
+        TRY(rlkd_net_prune_uniform(net, s.flops, criterion, NULL));
+    if (method == SLIMMING) {
+        double threshold;
+        TRY(rlkd_net_prune_slimming(net, s.flops, &threshold));
+        fprintf(stderr, "slimming removes channels of BN scale up to %.4g; "
+                        "fine-tuning\n", threshold);
+        options.bn_l1 = 0.0f;
+        options.epochs = options.schedule.total_epochs =
+            s.epochs - first_epochs;
+        options.schedule.warmup_epochs = 0.0f;
+        run_training(net, teacher, &options, train_loader,
+                     validation_loader, NULL);
     }
-    TRY(rlkd_trainer_fit(trainer, train_loader, validation_loader));
     if (method) {
         rlkd_net *compacted;
-        if (method == SFP) /* remove what the last epoch zeroed */
-            TRY(rlkd_net_prune_uniform(net, s.flops, criterion, NULL));
-        if (method == SLIMMING)
-            TRY(rlkd_net_prune_slimming(net, s.flops, NULL));
         TRY(rlkd_net_prune_compact(net, &compacted));
-        rlkd_trainer_destroy(trainer);
-        trainer = NULL;
         rlkd_net_destroy(net);
         net = compacted;
     }
@@ -387,7 +415,6 @@ int main(int argc, char **argv)
                (double)s.temperature, s.seed, s.epochs, top1, top5,
                (long long)params, (long long)macs, seconds);
 
-    rlkd_trainer_destroy(trainer);
     rlkd_net_destroy(teacher);
     rlkd_net_destroy(net);
     rlkd_loader_destroy(train_loader);

@@ -8,6 +8,10 @@
 #                              ranked by L1 norm or by FPGM
 #   sfp                        soft filter pruning at that fraction (L2)
 #                              through the fine-tuning, removed at its end
+#   slimming                   half the fine-tuning under an L1 penalty on
+#                              the batch-norm scales (1e-4), one global
+#                              BN-scale threshold, the other half with masks
+# (results/prune-2026-11-30 holds the runs measured for docs/results.md.)
 # Every run appends one JSON line to $OUT_DIR/runs.jsonl and is skipped when
 # that line is already there, so the script resumes after an interruption;
 # at the end the table goes into docs/results.md (its pruning section).
@@ -33,30 +37,19 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 common=(--validation "$VALIDATION" --json)
 [ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
 
-# run TAG SEED ARGS...: once unless runs.jsonl has TAG for SEED.
-run() {
-  local tag=$1 seed=$2; shift 2
-  if grep -q "\"tag\":\"$tag\",\"seed_run\":$seed," "$RUNS"; then
-    echo "== $tag seed $seed: done before"
-    return
-  fi
-  echo "== $tag seed $seed"
-  local line
-  line=$("$BIN" "${common[@]}" --seed "$seed" "$@" | tail -1)
-  echo "{\"tag\":\"$tag\",\"seed_run\":$seed,${line#\{}" >>"$RUNS"
-  echo "$line"
-}
+. scripts/runs.sh
 
 for seed in $SEEDS; do
   student="$OUT_DIR/student_$seed.safetensors"
   # The student file is the run's product: without it, train again.
   [ -f "$student" ] || sed -i "/\"tag\":\"student\",\"seed_run\":$seed,/d" "$RUNS"
-  run student "$seed" --model vgg_small --width "$STUDENT_WIDTH" \
+  run_once student "$seed" --model vgg_small --width "$STUDENT_WIDTH" \
     --epochs "$EPOCHS" --warmup 1 --save "$student"
   prune=(--init "$student" --epochs "$FT_EPOCHS" --lr 0.01 --flops "$FLOPS")
-  run uniform_l1 "$seed" "${prune[@]}" --prune uniform --criterion l1
-  run uniform_fpgm "$seed" "${prune[@]}" --prune uniform --criterion fpgm
-  run sfp "$seed" "${prune[@]}" --prune sfp
+  run_once uniform_l1 "$seed" "${prune[@]}" --prune uniform --criterion l1
+  run_once uniform_fpgm "$seed" "${prune[@]}" --prune uniform --criterion fpgm
+  run_once sfp "$seed" "${prune[@]}" --prune sfp
+  run_once slimming "$seed" "${prune[@]}" --prune slimming
 done
 
 python3 - "$RUNS" "$SEEDS" "$EPOCHS" "$FT_EPOCHS" "$TRAIN_LIMIT" "$VALIDATION" \
@@ -67,7 +60,9 @@ runs = [json.loads(line) for line in open(runs_path) if line.strip()]
 rows = [("student", f"student vgg_small x{width}, trained alone ({epochs} epochs)"),
         ("uniform_l1", "uniform, L1 norm"),
         ("uniform_fpgm", "uniform, FPGM"),
-        ("sfp", "SFP (soft filter pruning, L2)")]
+        ("sfp", "SFP (soft filter pruning, L2)"),
+        ("slimming", "network slimming (BN-scale L1 1e-4 for half the epochs, "
+                     "global threshold)")]
 out = ["<!-- pruning: begin (scripts/bench-prune.sh writes this section) -->", "",
        "## Pruning baselines on Fashion-MNIST, CPU", "",
        f"The student pruned to {flops} of its MACs, then fine-tuned with the masks "
@@ -88,10 +83,11 @@ for tag, label in rows:
     acc = [100 * r["test_top1"] for r in got]
     spread = statistics.stdev(acc) if len(acc) > 1 else 0.0
     kept = got[0]["macs"] / got[0]["macs_before"]
+    per_layer = ("by BN scale" if tag == "slimming"
+                 else f"{got[0]['kept_fraction']:.3f}")
     out.append(f"| {label} | {len(got)} | {statistics.mean(acc):.2f} ± {spread:.2f} | "
                f"{got[0]['params']:,} | {got[0]['macs'] / 1e6:.2f} | {kept:.3f} | "
-               f"{got[0]['kept_fraction']:.3f} | "
-               f"{statistics.mean(r['seconds'] for r in got):.0f} |")
+               f"{per_layer} | {statistics.mean(r['seconds'] for r in got):.0f} |")
 out += ["", "<!-- pruning: end -->"]
 section = "\n".join(out) + "\n"
 text = open("docs/results.md").read()
