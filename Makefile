@@ -145,7 +145,7 @@ BENCH_DIR := $(BUILD)/bench-cpu
 BENCH_BIN := $(BUILD)/bench/bench_cpu $(BUILD)/bench/bench_compact
 $(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c
 $(BUILD)/bench/bench_compact: bench/prune/bench_compact.c
-$(BENCH_BIN): $(SHARED)
+$(BENCH_BIN): $(SHARED) bench/bench.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 

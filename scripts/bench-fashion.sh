@@ -31,17 +31,11 @@ VALIDATION=${VALIDATION:-2000}
 STUDENT_WIDTH=${STUDENT_WIDTH:-0.25}
 TAGS=${TAGS:-"small_cnn teacher_plain teacher_eca student_alone student_kd"}
 OUT_DIR=${OUT_DIR:-build/bench-fashion}
-BIN=${BIN:-build/examples/fashion_mnist}
-mkdir -p "$OUT_DIR"
-RUNS="$OUT_DIR/runs.jsonl"
-touch "$RUNS"
-# Idle OpenMP threads spin by default and starve OpenBLAS's on 2 cores.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+. scripts/runs.sh
 common=(--epochs "$EPOCHS" --warmup 1 --validation "$VALIDATION" --json)
 [ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
 start=$(date +%s)
 
-. scripts/runs.sh
 # run TAG SEED ARGS...: run_once for the tags in $TAGS (student tags carry
 # the width: another width is another run).
 run() {

@@ -29,15 +29,9 @@ VALIDATION=${VALIDATION:-5000}
 STUDENT_WIDTH=${STUDENT_WIDTH:-0.5}
 FLOPS=${FLOPS:-0.4}
 OUT_DIR=${OUT_DIR:-build/bench-prune}
-BIN=${BIN:-build/examples/fashion_mnist}
-mkdir -p "$OUT_DIR"
-RUNS="$OUT_DIR/runs.jsonl"
-touch "$RUNS"
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+. scripts/runs.sh
 common=(--validation "$VALIDATION" --json)
 [ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
-
-. scripts/runs.sh
 
 for seed in $SEEDS; do
   student="$OUT_DIR/student_$seed.safetensors"

@@ -1,4 +1,13 @@
-# Sourced by the benchmark scripts. run_once TAG SEED ARGS... runs
+# Sourced by the benchmark scripts, after they set OUT_DIR: makes it, sets
+# RUNS to its runs.jsonl and BIN to the trainer (unless set), and keeps idle
+# OpenMP threads from spinning (they starve OpenBLAS's on 2 cores).
+mkdir -p "$OUT_DIR"
+RUNS="$OUT_DIR/runs.jsonl"
+touch "$RUNS"
+BIN=${BIN:-build/examples/fashion_mnist}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+# run_once TAG SEED ARGS... runs
 # "$BIN" "${common[@]}" --seed SEED ARGS... (a program that prints one JSON
 # line last) unless $RUNS already holds TAG for SEED, and appends that line
 # to $RUNS with the tag and seed in front: a script that calls it resumes

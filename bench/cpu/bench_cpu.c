@@ -10,8 +10,10 @@
  * Progress goes to stderr. Any failing call ends the program with status 1
  * and rlkd_last_error().
  */
+#define BENCH_NAME "bench_cpu"
+#include "../bench.h"
+
 #include <cjson/cJSON.h>
-#include <rlkd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +30,6 @@ static void fail(const char *what)
 {
     fprintf(stderr, "bench_cpu: %s\n", what);
     exit(1);
-}
-
-static void check(rlkd_status status, const char *what)
-{
-    if (status != RLKD_OK) {
-        fprintf(stderr, "bench_cpu: %s: %s: %s\n", what,
-                rlkd_status_string(status), rlkd_last_error());
-        exit(1);
-    }
 }
 
 /* ---- reading a case ---------------------------------------------------- */
@@ -145,13 +138,6 @@ static void destroy_tensors(case_tensors *tensors)
 
 /* One run of a case; `state` is the case's own struct. */
 typedef rlkd_status (*run_fn)(void *state);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The fastest run's time in ms. */
 static double measure(run_fn run, void *state, const char *id,

@@ -9,28 +9,10 @@
  *   bench_compact [--threads N] [--min-time S] [--model NAME] [--width X]
  *                 [--channels C] [--size HW]
  */
-#include <rlkd.h>
+#define BENCH_NAME "bench_compact"
+#include "../bench.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static void check(rlkd_status status, const char *what)
-{
-    if (status != RLKD_OK) {
-        fprintf(stderr, "bench_compact: %s: %s: %s\n", what,
-                rlkd_status_string(status), rlkd_last_error());
-        exit(1);
-    }
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The fastest inference forward of net on x, in ms. */
 static double time_forward(rlkd_net *net, const rlkd_tensor *x,
