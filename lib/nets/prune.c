@@ -865,6 +865,13 @@ rlkd_status rlkd_net_prune_clear(rlkd_net *net)
     return refresh_masks(net, st);
 }
 
+/* Entries of a per-group array (group_count, never negative; at least 1,
+ * so that no allocation asks for 0 bytes). */
+static size_t group_slots(const rlkd_prune_state *st)
+{
+    return st->group_count > 0 ? (size_t)st->group_count : 1;
+}
+
 /* The ranks of every prunable group's channels, one block: ranks[g] points
  * into it (NULL for the others). */
 typedef struct group_ranks {
@@ -885,7 +892,7 @@ static rlkd_status rank_prunable(rlkd_net *net, rlkd_prune_state *st,
     size_t total = 0;
     for (int g = 0; g < st->group_count; g++)
         total += st->groups[g].prunable ? (size_t)st->groups[g].channels : 0;
-    r->of = calloc((size_t)st->group_count, sizeof *r->of);
+    r->of = calloc(group_slots(st), sizeof *r->of);
     r->block = malloc((total ? total : 1) * sizeof *r->block);
     if (!r->of || !r->block)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
@@ -1077,7 +1084,7 @@ rlkd_status rlkd_net_prune_soft(rlkd_net *net, double keep_fraction,
     group_ranks r = {0};
     rlkd_status status = rank_prunable(net, st, criterion, &r, op);
     /* The kept counts, for zero_norms; the masks stay as they are. */
-    int *kept = malloc((size_t)st->group_count * sizeof *kept);
+    int *kept = malloc(group_slots(st) * sizeof *kept);
     if (status == RLKD_OK && !kept)
         status = rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     for (int g = 0; status == RLKD_OK && g < st->group_count; g++) {
@@ -1279,7 +1286,7 @@ rlkd_status rlkd_net_prune_slimming(rlkd_net *net, double macs_fraction,
     RLKD_TRY(rlkd_prune_state_of(net, op, &st));
     group_ranks r = {0};
     uint8_t *saved = save_masks(st);
-    double **scores = calloc((size_t)st->group_count, sizeof *scores);
+    double **scores = calloc(group_slots(st), sizeof *scores);
     rlkd_status status =
         saved && scores
             ? rank_prunable(net, st, RLKD_PRUNE_BN_SCALE, &r, op)
