@@ -12,28 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PATH_BYTES 512
-
-static char temp_dir[] = "/tmp/rlkd_checkpoint_XXXXXX";
-static char good_path[PATH_BYTES]; /* a save of source_net */
-static rlkd_net *source_net;       /* random weights, trained statistics */
-
-static void fatal(const char *what)
-{
-    printf("test setup failed: %s: %s\n", what, rlkd_last_error());
-    exit(1);
-}
-
-static void must(rlkd_status status, const char *what)
-{
-    if (status != RLKD_OK)
-        fatal(what);
-}
-
-static void in_temp_dir(char *path, const char *name)
-{
-    snprintf(path, PATH_BYTES, "%s/%s", temp_dir, name);
-}
+static char good_path[TEST_PATH_BYTES]; /* a save of source_net */
+static rlkd_net *source_net; /* random weights, trained statistics */
 
 /* ---- networks ---- */
 
@@ -44,38 +24,38 @@ static rlkd_net *build_every_kind(void)
     rlkd_net *net;
     int stem, bn, relu, branch, sum, se, eca, cbam, cat, pool, avg, head, hbn,
         gap, drop;
-    must(rlkd_net_create(test_ctx, 3, 8, 8, &net), "rlkd_net_create");
-    must(rlkd_net_add_conv2d(net, &stem, "stem", 0, 8, 3, 1, 1, 1, 1, 0),
-         "conv2d");
-    must(rlkd_net_add_batchnorm2d(net, &bn, "stem_bn", stem, 1e-5f, 0.1f),
-         "batchnorm2d");
-    must(rlkd_net_add_relu(net, &relu, NULL, bn), "relu");
-    must(rlkd_net_add_conv2d(net, &branch, "branch", relu, 8, 3, 1, 1, 1, 2, 1),
-         "grouped conv2d");
-    must(rlkd_net_add_add(net, &sum, NULL, relu, branch), "add");
-    must(rlkd_net_add_se(net, &se, "se", sum, 4), "se");
-    must(rlkd_net_add_eca(net, &eca, "eca", se, 0), "eca");
-    must(rlkd_net_add_cbam(net, &cbam, "cbam", eca, 2, 3), "cbam");
+    test_must(rlkd_net_create(test_ctx, 3, 8, 8, &net), "rlkd_net_create");
+    test_must(rlkd_net_add_conv2d(net, &stem, "stem", 0, 8, 3, 1, 1, 1, 1, 0),
+              "conv2d");
+    test_must(rlkd_net_add_batchnorm2d(net, &bn, "stem_bn", stem, 1e-5f, 0.1f),
+              "batchnorm2d");
+    test_must(rlkd_net_add_relu(net, &relu, NULL, bn), "relu");
+    test_must(rlkd_net_add_conv2d(net, &branch, "branch", relu, 8, 3, 1, 1, 1, 2, 1),
+              "grouped conv2d");
+    test_must(rlkd_net_add_add(net, &sum, NULL, relu, branch), "add");
+    test_must(rlkd_net_add_se(net, &se, "se", sum, 4), "se");
+    test_must(rlkd_net_add_eca(net, &eca, "eca", se, 0), "eca");
+    test_must(rlkd_net_add_cbam(net, &cbam, "cbam", eca, 2, 3), "cbam");
     const int parts[2] = {sum, cbam};
-    must(rlkd_net_add_concat(net, &cat, "cat", parts, 2), "concat");
-    must(rlkd_net_add_maxpool2d(net, &pool, NULL, cat, 2, 2, 0), "maxpool2d");
-    must(rlkd_net_add_avgpool2d(net, &avg, NULL, pool, 3, 1, 1, 0),
-         "avgpool2d");
-    must(rlkd_net_add_conv2d(net, &head, "head", avg, 8, 3, 1, 2, 2, 1, 1),
-         "dilated conv2d");
-    must(rlkd_net_add_batchnorm2d(net, &hbn, "head_bn", head, 1e-3f, 0.05f),
-         "batchnorm2d");
-    must(rlkd_net_add_global_avgpool(net, &gap, NULL, hbn), "global_avgpool");
-    must(rlkd_net_add_dropout(net, &drop, NULL, gap, 0.25f), "dropout");
-    must(rlkd_net_add_linear(net, NULL, "fc", drop, 5, 1), "linear");
+    test_must(rlkd_net_add_concat(net, &cat, "cat", parts, 2), "concat");
+    test_must(rlkd_net_add_maxpool2d(net, &pool, NULL, cat, 2, 2, 0), "maxpool2d");
+    test_must(rlkd_net_add_avgpool2d(net, &avg, NULL, pool, 3, 1, 1, 0),
+              "avgpool2d");
+    test_must(rlkd_net_add_conv2d(net, &head, "head", avg, 8, 3, 1, 2, 2, 1, 1),
+              "dilated conv2d");
+    test_must(rlkd_net_add_batchnorm2d(net, &hbn, "head_bn", head, 1e-3f, 0.05f),
+              "batchnorm2d");
+    test_must(rlkd_net_add_global_avgpool(net, &gap, NULL, hbn), "global_avgpool");
+    test_must(rlkd_net_add_dropout(net, &drop, NULL, gap, 0.25f), "dropout");
+    test_must(rlkd_net_add_linear(net, NULL, "fc", drop, 5, 1), "linear");
     return net;
 }
 
 static int tensor_total(const rlkd_net *net)
 {
     int params, buffers;
-    must(rlkd_net_param_count(net, &params), "rlkd_net_param_count");
-    must(rlkd_net_buffer_count(net, &buffers), "rlkd_net_buffer_count");
+    test_must(rlkd_net_param_count(net, &params), "rlkd_net_param_count");
+    test_must(rlkd_net_buffer_count(net, &buffers), "rlkd_net_buffer_count");
     return params + buffers;
 }
 
@@ -84,11 +64,11 @@ static rlkd_tensor *tensor_at(const rlkd_net *net, int i, const char **name)
 {
     int params;
     rlkd_tensor *t;
-    must(rlkd_net_param_count(net, &params), "rlkd_net_param_count");
+    test_must(rlkd_net_param_count(net, &params), "rlkd_net_param_count");
     if (i < params)
-        must(rlkd_net_param(net, i, name, &t, NULL), "rlkd_net_param");
+        test_must(rlkd_net_param(net, i, name, &t, NULL), "rlkd_net_param");
     else
-        must(rlkd_net_buffer(net, i - params, name, &t), "rlkd_net_buffer");
+        test_must(rlkd_net_buffer(net, i - params, name, &t), "rlkd_net_buffer");
     return t;
 }
 
@@ -115,15 +95,15 @@ static void randomise(rlkd_net *net)
         rlkd_tensor *t = tensor_at(net, i, &name);
         if (rlkd_tensor_dtype(t) != RLKD_DTYPE_F32)
             continue;
-        must(ends_with(name, "running_var")
+        test_must(ends_with(name, "running_var")
                  ? rlkd_tensor_fill_uniform(t, 0.5f, 1.5f)
                  : rlkd_tensor_fill_normal(t, 0.0f, 0.5f),
-             "fill");
+                  "fill");
     }
     rlkd_tensor *input = t_new(2, 3, 8, 8);
-    must(rlkd_tensor_fill_normal(input, 0.0f, 1.0f), "fill input");
+    test_must(rlkd_tensor_fill_normal(input, 0.0f, 1.0f), "fill input");
     for (int pass = 0; pass < 2; pass++)
-        must(rlkd_net_forward(net, input, 1, NULL), "training forward");
+        test_must(rlkd_net_forward(net, input, 1, NULL), "training forward");
     rlkd_tensor_destroy(input);
 }
 
@@ -141,11 +121,11 @@ static unsigned char *tensor_bytes(const rlkd_tensor *t, size_t *size)
     const size_t numel = (size_t)rlkd_tensor_numel(t);
     unsigned char *bytes = malloc(numel * 4);
     if (!bytes)
-        fatal("malloc");
-    must(rlkd_tensor_dtype(t) == RLKD_DTYPE_F32
+        test_fatal("malloc");
+    test_must(rlkd_tensor_dtype(t) == RLKD_DTYPE_F32
              ? rlkd_tensor_read(t, (float *)bytes, numel)
              : rlkd_tensor_read_i32(t, (int32_t *)bytes, numel),
-         "read tensor");
+              "read tensor");
     *size = numel * 4;
     return bytes;
 }
@@ -158,7 +138,7 @@ static snapshot snapshot_take(const rlkd_net *net)
     s.bytes = calloc((size_t)s.count, sizeof *s.bytes);
     s.sizes = calloc((size_t)s.count, sizeof *s.sizes);
     if (!s.names || !s.bytes || !s.sizes)
-        fatal("calloc");
+        test_fatal("calloc");
     for (int i = 0; i < s.count; i++)
         s.bytes[i] = tensor_bytes(tensor_at(net, i, &s.names[i]), &s.sizes[i]);
     return s;
@@ -201,13 +181,13 @@ static unsigned char *read_whole(const char *path, size_t *size)
 {
     FILE *in = fopen(path, "rb");
     if (!in)
-        fatal(path);
+        test_fatal(path);
     fseek(in, 0, SEEK_END);
     *size = (size_t)ftell(in);
     fseek(in, 0, SEEK_SET);
     unsigned char *bytes = malloc(*size + 1);
     if (!bytes || fread(bytes, 1, *size, in) != *size)
-        fatal(path);
+        test_fatal(path);
     fclose(in);
     return bytes;
 }
@@ -216,7 +196,7 @@ static void write_whole(const char *path, const void *bytes, size_t size)
 {
     FILE *out = fopen(path, "wb");
     if (!out || fwrite(bytes, 1, size, out) != size || fclose(out) != 0)
-        fatal(path);
+        test_fatal(path);
 }
 
 /* A checkpoint taken apart: the header as JSON and the data after it. */
@@ -237,7 +217,7 @@ static parsed_file parse_file(const char *path)
     f.data_length = size - 8 - (size_t)length;
     f.data = malloc(f.data_length + 64);
     if (!f.header || !f.data)
-        fatal("parse_file");
+        test_fatal("parse_file");
     memcpy(f.data, bytes + 8 + length, f.data_length);
     free(bytes);
     return f;
@@ -253,7 +233,7 @@ static void write_parsed(const char *path, const parsed_file *f)
         fwrite(json, 1, (size_t)length, out) != length ||
         fwrite(f->data, 1, f->data_length, out) != f->data_length ||
         fclose(out) != 0)
-        fatal(path);
+        test_fatal(path);
     cJSON_free(json);
 }
 
@@ -267,7 +247,7 @@ static cJSON *entry(const parsed_file *f, const char *name)
 {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(f->header, name);
     if (!e)
-        fatal(name);
+        test_fatal(name);
     return e;
 }
 
@@ -301,7 +281,7 @@ static cJSON *entry_ending_at(const parsed_file *f, uint64_t end)
     for (cJSON *e = f->header->child; e; e = e->next)
         if (is_tensor_entry(e) && offset_of(e, 1) == end)
             return e;
-    fatal("entry_ending_at");
+    test_fatal("entry_ending_at");
     return NULL;
 }
 
@@ -313,9 +293,9 @@ static cJSON *metadata(const parsed_file *f)
 /* Files and folders in the temporary directory whose names contain `part`. */
 static int count_in_temp_dir(const char *part)
 {
-    DIR *dir = opendir(temp_dir);
+    DIR *dir = opendir(test_temp_dir());
     if (!dir)
-        fatal(temp_dir);
+        test_fatal(test_temp_dir());
     int count = 0;
     for (struct dirent *d = readdir(dir); d; d = readdir(dir))
         if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
@@ -323,23 +303,6 @@ static int count_in_temp_dir(const char *part)
             count++;
     closedir(dir);
     return count;
-}
-
-static void remove_temp_dir(void)
-{
-    DIR *dir = opendir(temp_dir);
-    if (!dir)
-        return;
-    char path[PATH_BYTES];
-    for (struct dirent *d = readdir(dir); d; d = readdir(dir)) {
-        if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
-            continue;
-        in_temp_dir(path, d->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(temp_dir);
 }
 
 /* ---- round trips ---- */
@@ -494,15 +457,15 @@ static void test_file_layout(void)
 
 static void test_atomic_save(void)
 {
-    char path[PATH_BYTES];
+    char path[TEST_PATH_BYTES];
     const int files_before = count_in_temp_dir("");
 
-    in_temp_dir(path, "no_such_dir/net.safetensors");
+    test_temp_path(path, "no_such_dir/net.safetensors");
     CHECK_FAILS(rlkd_net_save(source_net, path), RLKD_ERR_IO, "no_such_dir");
 
     /* A directory in the way: the temporary file is written, the rename
      * fails, and the temporary file must go. */
-    in_temp_dir(path, "a_directory");
+    test_temp_path(path, "a_directory");
     CHECK(mkdir(path, 0700) == 0);
     CHECK_FAILS(rlkd_net_save(source_net, path), RLKD_ERR_IO, "rename");
     CHECK_MSG(count_in_temp_dir("") == files_before + 1,
@@ -511,7 +474,7 @@ static void test_atomic_save(void)
     CHECK(count_in_temp_dir(".tmp") == 0);
 
     /* A save over a longer file replaces it whole. */
-    in_temp_dir(path, "replaced.safetensors");
+    test_temp_path(path, "replaced.safetensors");
     size_t good_size;
     unsigned char *good = read_whole(good_path, &good_size);
     unsigned char *junk = calloc(good_size * 2, 1);
@@ -549,7 +512,7 @@ static void reencode(parsed_file *f)
     static const size_t float_sizes[4] = {2, 4, 2, 8};
     unsigned char *data = malloc(f->data_length * 2 + 64);
     if (!data)
-        fatal("malloc");
+        test_fatal("malloc");
     size_t used = 0;
     int floats = 0;
     for (cJSON *e = f->header->child; e; e = e->next) {
@@ -595,10 +558,10 @@ static rlkd_net *build_small(void)
 {
     rlkd_net *net;
     int conv, bn;
-    must(rlkd_net_create(test_ctx, 3, 4, 4, &net), "rlkd_net_create");
-    must(rlkd_net_add_conv2d(net, &conv, "c", 0, 1, 3, 1, 1, 1, 1, 1), "conv");
-    must(rlkd_net_add_batchnorm2d(net, &bn, "bn", conv, 1e-5f, 0.1f), "bn");
-    must(rlkd_net_add_linear(net, NULL, "fc", bn, 3, 1), "linear");
+    test_must(rlkd_net_create(test_ctx, 3, 4, 4, &net), "rlkd_net_create");
+    test_must(rlkd_net_add_conv2d(net, &conv, "c", 0, 1, 3, 1, 1, 1, 1, 1), "conv");
+    test_must(rlkd_net_add_batchnorm2d(net, &bn, "bn", conv, 1e-5f, 0.1f), "bn");
+    test_must(rlkd_net_add_linear(net, NULL, "fc", bn, 3, 1), "linear");
     return net;
 }
 
@@ -610,7 +573,7 @@ static void fill_exact(rlkd_net *net)
         rlkd_tensor *t = tensor_at(net, i, &name);
         if (rlkd_tensor_dtype(t) != RLKD_DTYPE_F32) {
             const int32_t tracked = 7;
-            must(rlkd_tensor_write_i32(t, &tracked, 1), "write_i32");
+            test_must(rlkd_tensor_write_i32(t, &tracked, 1), "write_i32");
             continue;
         }
         const size_t n = (size_t)rlkd_tensor_numel(t);
@@ -619,15 +582,15 @@ static void fill_exact(rlkd_net *net)
             values[k] = ends_with(name, "running_var")
                             ? 0.25f * (float)(1 + (k + (size_t)i) % 8)
                             : 0.25f * (float)((int)((k * 7 + (size_t)i) % 16) - 8);
-        must(rlkd_tensor_write(t, values, n), "write");
+        test_must(rlkd_tensor_write(t, values, n), "write");
         free(values);
     }
 }
 
 static void test_loads_other_dtypes(void)
 {
-    char path[PATH_BYTES];
-    in_temp_dir(path, "dtypes.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "dtypes.safetensors");
     rlkd_net *original = build_small(), *copy = build_small();
     fill_exact(original);
     CHECK_OK(rlkd_net_save(original, path));
@@ -754,7 +717,7 @@ static void edit_architecture(parsed_file *f, void (*edit)(cJSON *arch))
         cJSON_GetObjectItemCaseSensitive(metadata(f), "rlkd_architecture")
             ->valuestring);
     if (!arch)
-        fatal("architecture JSON");
+        test_fatal("architecture JSON");
     edit(arch);
     char *text = cJSON_PrintUnformatted(arch);
     set_string(metadata(f), "rlkd_architecture", text);
@@ -905,8 +868,8 @@ static void make_bad_file(const bad_file *bad, const char *path)
 
 static void test_bad_files(void)
 {
-    char path[PATH_BYTES];
-    in_temp_dir(path, "bad.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "bad.safetensors");
     rlkd_net *victim = build_every_kind();
     snapshot before = snapshot_take(victim);
     const int count = (int)(sizeof bad_files / sizeof bad_files[0]);
@@ -931,7 +894,7 @@ static void test_bad_files(void)
     make_bad_file(&bad_files[1], path);
     CHECK_FAILS(rlkd_net_load_weights(victim, path), RLKD_ERR_FORMAT, path);
     /* A directory is not a checkpoint. */
-    CHECK_FAILS(rlkd_net_load_weights(victim, temp_dir), RLKD_ERR_IO,
+    CHECK_FAILS(rlkd_net_load_weights(victim, test_temp_dir()), RLKD_ERR_IO,
                 "not a regular file");
     snapshot_matches(&before, victim, "after every bad file");
     snapshot_free(&before);
@@ -960,12 +923,10 @@ static void test_arguments(void)
 int main(void)
 {
     test_main_begin();
-    if (!mkdtemp(temp_dir))
-        fatal("mkdtemp");
     source_net = build_every_kind();
     randomise(source_net);
-    in_temp_dir(good_path, "good.safetensors");
-    must(rlkd_net_save(source_net, good_path), "rlkd_net_save");
+    test_temp_path(good_path, "good.safetensors");
+    test_must(rlkd_net_save(source_net, good_path), "rlkd_net_save");
 
     test_run("save_then_load_weights", test_save_then_load_weights);
     test_run("load_rebuilds_network", test_load_rebuilds_network);
@@ -976,7 +937,6 @@ int main(void)
     test_run("arguments", test_arguments);
 
     rlkd_net_destroy(source_net);
-    remove_temp_dir();
     test_main_end();
     return test_finish();
 }

@@ -7,47 +7,16 @@
  */
 #include "testlib.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#define PATH_BYTES 512
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u
 #define CIFAR_IMAGE_BYTES 3072
-
-static char temp_dir[] = "/tmp/rlkd_dataset_XXXXXX";
-
-static void fatal(const char *what)
-{
-    printf("test setup failed: %s\n", what);
-    exit(1);
-}
-
-static void in_temp_dir(char *path, const char *name)
-{
-    snprintf(path, PATH_BYTES, "%s/%s", temp_dir, name);
-}
-
-static void remove_temp_dir(void)
-{
-    DIR *dir = opendir(temp_dir);
-    if (!dir)
-        return;
-    char path[PATH_BYTES];
-    for (struct dirent *d = readdir(dir); d; d = readdir(dir)) {
-        if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
-            continue;
-        in_temp_dir(path, d->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(temp_dir);
-}
 
 /* ---- writing files ---- */
 
@@ -61,7 +30,7 @@ static void append(bytes *b, const void *data, size_t size)
 {
     b->data = realloc(b->data, b->size + size + 1);
     if (!b->data)
-        fatal("realloc");
+        test_fatal("realloc");
     if (size)
         memcpy(b->data + b->size, data, size);
     b->size += size;
@@ -86,21 +55,22 @@ static bytes idx_file(uint32_t magic, const uint32_t *dims, int ndim,
     return b;
 }
 
-/* Writes `size` bytes to temp_dir/name, plain or gzip; path gets the file. */
+/* Writes `size` bytes to the scratch directory's `name`, plain or gzip;
+ * path gets the file. */
 static void write_file(char *path, const char *name, const void *data,
                        size_t size, int gzip)
 {
-    in_temp_dir(path, name);
+    test_temp_path(path, name);
     if (gzip) {
         gzFile file = gzopen(path, "wb");
         if (!file || (size && gzwrite(file, data, (unsigned)size) != (int)size) ||
             gzclose(file) != Z_OK)
-            fatal("writing a gzip file");
+            test_fatal("writing a gzip file");
     } else {
         FILE *file = fopen(path, "wb");
         if (!file || (size && fwrite(data, 1, size, file) != size) ||
             fclose(file) != 0)
-            fatal("writing a file");
+            test_fatal("writing a file");
     }
 }
 
@@ -183,7 +153,7 @@ static void check_idx_contents(const rlkd_dataset *d)
 
 static void test_idx_plain(void)
 {
-    char images[PATH_BYTES], labels[PATH_BYTES];
+    char images[TEST_PATH_BYTES], labels[TEST_PATH_BYTES];
     write_bytes(images, "plain-images", idx_images(), 0);
     write_bytes(labels, "plain-labels", idx_labels(), 0);
     rlkd_dataset *d = NULL;
@@ -194,7 +164,7 @@ static void test_idx_plain(void)
 
 static void test_idx_gzip(void)
 {
-    char images[PATH_BYTES], labels[PATH_BYTES], plain_labels[PATH_BYTES];
+    char images[TEST_PATH_BYTES], labels[TEST_PATH_BYTES], plain_labels[TEST_PATH_BYTES];
     write_bytes(images, "gzip-images.gz", idx_images(), 1);
     write_bytes(labels, "gzip-labels.gz", idx_labels(), 1);
     write_bytes(plain_labels, "mixed-labels", idx_labels(), 0);
@@ -226,7 +196,7 @@ static void check_idx_fails(const char *images, const char *labels,
 static void check_bad_images(const char *name, bytes file, int gzip,
                              const char *needle)
 {
-    char images[PATH_BYTES], labels[PATH_BYTES];
+    char images[TEST_PATH_BYTES], labels[TEST_PATH_BYTES];
     write_bytes(images, name, file, gzip);
     write_bytes(labels, "good-labels", idx_labels(), 0);
     check_idx_fails(images, labels, RLKD_ERR_FORMAT, images, needle);
@@ -235,7 +205,7 @@ static void check_bad_images(const char *name, bytes file, int gzip,
 /* Good images beside a bad labels file. */
 static void check_bad_labels(const char *name, bytes file, const char *needle)
 {
-    char images[PATH_BYTES], labels[PATH_BYTES];
+    char images[TEST_PATH_BYTES], labels[TEST_PATH_BYTES];
     write_bytes(images, "good-images", idx_images(), 0);
     write_bytes(labels, name, file, 0);
     check_idx_fails(images, labels, RLKD_ERR_FORMAT, labels, needle);
@@ -278,7 +248,7 @@ static void test_idx_corrupt(void)
     check_bad_images("huge-image", idx_file(IDX_IMAGES_MAGIC, huge_image, 3, pixels, 10),
                      0, "too large");
     const uint32_t huge_count[3] = {0xFFFFFFFFu, IDX_ROWS, IDX_COLS};
-    char labels_many[PATH_BYTES], images_many[PATH_BYTES];
+    char labels_many[TEST_PATH_BYTES], images_many[TEST_PATH_BYTES];
     write_bytes(images_many, "many-images",
                 idx_file(IDX_IMAGES_MAGIC, huge_count, 3, pixels, pixel_bytes), 0);
     const uint32_t huge_labels[1] = {0xFFFFFFFFu};
@@ -302,7 +272,7 @@ static void test_idx_corrupt(void)
 
     /* Counts that differ: the message names both files and counts. */
     const uint32_t six[1] = {6};
-    char images[PATH_BYTES], six_labels[PATH_BYTES];
+    char images[TEST_PATH_BYTES], six_labels[TEST_PATH_BYTES];
     write_bytes(images, "count-images", idx_images(), 0);
     write_bytes(six_labels, "count-labels", idx_file(IDX_LABELS_MAGIC, six, 1, labels, 6),
                 0);
@@ -311,8 +281,8 @@ static void test_idx_corrupt(void)
     CHECK(strstr(rlkd_last_error(), images) && strstr(rlkd_last_error(), "6 labels"));
 
     /* A missing file is an I/O error with the system's reason. */
-    char missing[PATH_BYTES];
-    in_temp_dir(missing, "no-such-file");
+    char missing[TEST_PATH_BYTES];
+    test_temp_path(missing, "no-such-file");
     check_idx_fails(missing, six_labels, RLKD_ERR_IO, missing,
                     "No such file or directory");
     check_idx_fails(images, missing, RLKD_ERR_IO, missing,
@@ -326,13 +296,13 @@ static void test_idx_gzip_cut(void)
     uint8_t *pixels = malloc((size_t)COUNT * SIDE * SIDE);
     uint8_t labels[COUNT];
     if (!pixels)
-        fatal("malloc");
+        test_fatal("malloc");
     for (size_t i = 0; i < (size_t)COUNT * SIDE * SIDE; i++)
         pixels[i] = (uint8_t)((i * 2654435761u) >> 13); /* poorly compressible */
     for (int i = 0; i < COUNT; i++)
         labels[i] = (uint8_t)(i % 10);
     const uint32_t dims[3] = {COUNT, SIDE, SIDE}, label_dims[1] = {COUNT};
-    char images[PATH_BYTES], good_images[PATH_BYTES], labels_path[PATH_BYTES];
+    char images[TEST_PATH_BYTES], good_images[TEST_PATH_BYTES], labels_path[TEST_PATH_BYTES];
     write_bytes(good_images, "whole.gz",
                 idx_file(IDX_IMAGES_MAGIC, dims, 3, pixels, (size_t)COUNT * SIDE * SIDE),
                 1);
@@ -347,7 +317,7 @@ static void test_idx_gzip_cut(void)
 
     FILE *file = fopen(good_images, "rb");
     if (!file)
-        fatal("fopen");
+        test_fatal("fopen");
     uint8_t compressed[1 << 18];
     size_t size = fread(compressed, 1, sizeof compressed, file);
     fclose(file);
@@ -408,7 +378,7 @@ static void check_cifar_contents(const rlkd_dataset *d, int count,
 static void test_cifar10(void)
 {
     const uint8_t labels[5] = {3, 9, 0, 7, 1};
-    char first[PATH_BYTES], second[PATH_BYTES];
+    char first[TEST_PATH_BYTES], second[TEST_PATH_BYTES];
     write_bytes(first, "data_batch_1.bin", cifar_records(0, 3, 0, NULL, labels), 0);
     write_bytes(second, "data_batch_2.bin", cifar_records(3, 2, 0, NULL, labels + 3),
                 0);
@@ -428,7 +398,7 @@ static void test_cifar10(void)
 static void test_cifar100(void)
 {
     const uint8_t coarse[4] = {19, 0, 4, 11}, fine[4] = {99, 3, 42, 0};
-    char path[PATH_BYTES];
+    char path[TEST_PATH_BYTES];
     write_bytes(path, "train.bin", cifar_records(0, 4, 1, coarse, fine), 0);
     const char *paths[1] = {path};
     rlkd_dataset *d = NULL;
@@ -462,9 +432,9 @@ static void test_cifar_corrupt(void)
 {
     const uint8_t labels[3] = {1, 2, 3}, coarse[2] = {1, 20}, fine[2] = {5, 100};
     const uint8_t bad_label[2] = {4, 10};
-    char good[PATH_BYTES], partial[PATH_BYTES], empty[PATH_BYTES],
-        out_of_range[PATH_BYTES], bad_coarse[PATH_BYTES], bad_fine[PATH_BYTES],
-        missing[PATH_BYTES];
+    char good[TEST_PATH_BYTES], partial[TEST_PATH_BYTES], empty[TEST_PATH_BYTES],
+        out_of_range[TEST_PATH_BYTES], bad_coarse[TEST_PATH_BYTES], bad_fine[TEST_PATH_BYTES],
+        missing[TEST_PATH_BYTES];
     write_bytes(good, "good.bin", cifar_records(0, 3, 0, NULL, labels), 0);
     bytes records = cifar_records(0, 2, 0, NULL, labels);
     records.size -= 100;
@@ -476,7 +446,7 @@ static void test_cifar_corrupt(void)
     write_bytes(bad_coarse, "coarse20.bin", cifar_records(0, 2, 1, coarse, ok_fine),
                 0);
     write_bytes(bad_fine, "fine100.bin", cifar_records(0, 2, 1, ok_coarse, fine), 0);
-    in_temp_dir(missing, "no-such.bin");
+    test_temp_path(missing, "no-such.bin");
 
     const char *one[1] = {partial};
     check_cifar_fails(one, 1, 0, 0, RLKD_ERR_FORMAT, partial,
@@ -528,12 +498,12 @@ static rlkd_dataset *tagged_dataset(void)
 {
     rlkd_dataset *d;
     if (rlkd_dataset_create(TAGGED_COUNT, 2, 3, 1, 7, &d) != RLKD_OK)
-        fatal("rlkd_dataset_create");
+        test_fatal("rlkd_dataset_create");
     for (int i = 0; i < TAGGED_COUNT; i++) {
         const uint8_t pixels[6] = {(uint8_t)i, (uint8_t)(i >> 8), 1, 2, 3,
                                    (uint8_t)(i * 7)};
         if (rlkd_dataset_set_item(d, i, pixels, i % 7) != RLKD_OK)
-            fatal("rlkd_dataset_set_item");
+            test_fatal("rlkd_dataset_set_item");
     }
     return d;
 }
@@ -625,7 +595,7 @@ static int *tags_of(const rlkd_dataset *d, int64_t *count)
     CHECK_OK(rlkd_dataset_info(d, count, NULL, NULL, NULL, NULL));
     int *tags = calloc((size_t)*count, sizeof *tags);
     if (!tags)
-        fatal("calloc");
+        test_fatal("calloc");
     for (int64_t i = 0; i < *count; i++)
         tags[i] = tag_of(d, i);
     return tags;
@@ -742,7 +712,7 @@ static void test_subset(void)
 static void check_fashion_mnist(const char *images, const char *labels,
                                 int64_t count)
 {
-    char images_path[PATH_BYTES], labels_path[PATH_BYTES];
+    char images_path[TEST_PATH_BYTES], labels_path[TEST_PATH_BYTES];
     snprintf(images_path, sizeof images_path, "%s/%s", FASHION_MNIST_DIR, images);
     snprintf(labels_path, sizeof labels_path, "%s/%s", FASHION_MNIST_DIR, labels);
     rlkd_dataset *d = NULL;
@@ -778,8 +748,6 @@ static void test_fashion_mnist(void)
 int main(void)
 {
     test_main_begin();
-    if (!mkdtemp(temp_dir))
-        fatal("mkdtemp");
     test_run("idx_plain", test_idx_plain);
     test_run("idx_gzip", test_idx_gzip);
     test_run("idx_corrupt", test_idx_corrupt);
@@ -791,7 +759,6 @@ int main(void)
     test_run("split", test_split);
     test_run("subset", test_subset);
     test_run("fashion_mnist", test_fashion_mnist);
-    remove_temp_dir();
     test_main_end();
     return test_finish();
 }

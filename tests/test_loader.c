@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fatal(const char *what)
-{
-    printf("test setup failed: %s: %s\n", what, rlkd_last_error());
-    exit(1);
-}
-
-static void must(rlkd_status status, const char *what)
-{
-    if (status != RLKD_OK)
-        fatal(what);
-}
-
 /* A data set of `count` images [channels, height, width], pixel bytes a
  * function of (image, position), label = image % classes. */
 static uint8_t pixel_of(int64_t image, int64_t offset)
@@ -33,17 +21,17 @@ static rlkd_dataset *make_dataset(int64_t count, int channels, int height,
                                   int width, int classes)
 {
     rlkd_dataset *d;
-    must(rlkd_dataset_create(count, channels, height, width, classes, &d),
-         "rlkd_dataset_create");
+    test_must(rlkd_dataset_create(count, channels, height, width, classes, &d),
+              "rlkd_dataset_create");
     size_t bytes = (size_t)channels * height * width;
     uint8_t *pixels = malloc(bytes);
     if (!pixels)
-        fatal("malloc");
+        test_fatal("malloc");
     for (int64_t i = 0; i < count; i++) {
         for (size_t p = 0; p < bytes; p++)
             pixels[p] = pixel_of(i, (int64_t)p);
-        must(rlkd_dataset_set_item(d, i, pixels, (int32_t)(i % classes)),
-             "rlkd_dataset_set_item");
+        test_must(rlkd_dataset_set_item(d, i, pixels, (int32_t)(i % classes)),
+                  "rlkd_dataset_set_item");
     }
     free(pixels);
     return d;
@@ -53,7 +41,8 @@ static rlkd_loader *make_loader(const rlkd_dataset *d,
                                 const rlkd_loader_options *options)
 {
     rlkd_loader *loader;
-    must(rlkd_loader_create(test_ctx, d, options, &loader), "rlkd_loader_create");
+    test_must(rlkd_loader_create(test_ctx, d, options, &loader),
+              "rlkd_loader_create");
     return loader;
 }
 
@@ -75,7 +64,7 @@ static batch next_batch(rlkd_loader *loader)
     b.images = malloc((size_t)numel * sizeof(float));
     b.labels = malloc((size_t)b.n * sizeof(int32_t));
     if (!b.images || !b.labels)
-        fatal("malloc");
+        test_fatal("malloc");
     CHECK_OK(rlkd_tensor_read(images, b.images, (size_t)numel));
     CHECK_OK(rlkd_tensor_read_i32(labels, b.labels, (size_t)b.n));
     return b;
@@ -102,7 +91,7 @@ static batch *epoch_batches(rlkd_loader *loader, int64_t epoch, int64_t *count)
     CHECK_OK(rlkd_loader_start_epoch(loader, epoch, 0));
     batch *batches = calloc((size_t)*count, sizeof *batches);
     if (!batches)
-        fatal("calloc");
+        test_fatal("calloc");
     for (int64_t k = 0; k < *count; k++)
         batches[k] = next_batch(loader);
     return batches;
@@ -188,7 +177,7 @@ static void check_epoch_covers(rlkd_loader *loader, int64_t epoch,
     batch *batches = epoch_batches(loader, epoch, &count);
     int *seen = calloc((size_t)images, sizeof *seen);
     if (!seen)
-        fatal("calloc");
+        test_fatal("calloc");
     int64_t position = 0, in_order = 1;
     for (int64_t k = 0; k < count; k++)
         for (int64_t i = 0; i < batches[k].n; i++, position++) {
@@ -428,10 +417,10 @@ static int count_augmentations(int crop, int flip,
                                int counts[SHIFTS][SHIFTS][2])
 {
     rlkd_dataset *d;
-    must(rlkd_dataset_create(AUG_COUNT, 1, SIDE, SIDE, 1, &d), "create");
+    test_must(rlkd_dataset_create(AUG_COUNT, 1, SIDE, SIDE, 1, &d), "create");
     const uint8_t image[SIDE * SIDE] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     for (int i = 0; i < AUG_COUNT; i++)
-        must(rlkd_dataset_set_item(d, i, image, 0), "set_item");
+        test_must(rlkd_dataset_set_item(d, i, image, 0), "set_item");
     rlkd_loader_options options;
     rlkd_loader_options_init(&options);
     options.batch_size = AUG_COUNT;
@@ -527,16 +516,19 @@ static void test_threads(void)
     options.mean[0] = 0.5f;
     options.std[2] = 0.25f;
     int threads;
-    must(rlkd_context_get_num_threads(test_ctx, &threads), "get_num_threads");
+    test_must(rlkd_context_get_num_threads(test_ctx, &threads),
+              "get_num_threads");
     batch *runs[2];
     int64_t count = 0;
     for (int t = 0; t < 2; t++) {
-        must(rlkd_context_set_num_threads(test_ctx, t + 1), "set_num_threads");
+        test_must(rlkd_context_set_num_threads(test_ctx, t + 1),
+                  "set_num_threads");
         rlkd_loader *loader = make_loader(d, &options);
         runs[t] = epoch_batches(loader, 1, &count);
         rlkd_loader_destroy(loader);
     }
-    must(rlkd_context_set_num_threads(test_ctx, threads), "set_num_threads");
+    test_must(rlkd_context_set_num_threads(test_ctx, threads),
+              "set_num_threads");
     int same = 1;
     for (int64_t k = 0; k < count; k++)
         same &= same_batch(&runs[0][k], &runs[1][k], image_values);

@@ -442,7 +442,8 @@ static void check_compaction(rlkd_net *net, const char *what)
         free(want); free(got); free(wanted);
     }
     /* An ordinary checkpoint: rlkd_net_load rebuilds it. */
-    const char *path = "build/tests/prune_compacted.safetensors";
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "compacted.safetensors");
     CHECK_OK(rlkd_net_save(small, path));
     rlkd_net *loaded = NULL;
     CHECK_OK(rlkd_net_load(test_ctx, path, &loaded));
@@ -451,7 +452,6 @@ static void check_compaction(rlkd_net *net, const char *what)
         CHECK_MSG(memcmp(a, b, 40 * sizeof *a) == 0, "%s: loaded logits", what);
         free(a); free(b);
     }
-    remove(path);
     rlkd_net_destroy(loaded);
     rlkd_tensor_destroy(x);
     rlkd_net_destroy(small);
@@ -570,8 +570,10 @@ static void write_whole(const char *path, const char *data, long size)
 
 static void masks_in_checkpoints(void)
 {
-    const char *path = "build/tests/prune_masked.safetensors";
-    const char *bad = "build/tests/prune_bad.safetensors";
+    char path[TEST_PATH_BYTES], bad[TEST_PATH_BYTES], plain[TEST_PATH_BYTES];
+    test_temp_path(path, "masked.safetensors");
+    test_temp_path(bad, "bad.safetensors");
+    test_temp_path(plain, "plain.safetensors");
     rlkd_net *net = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
     CHECK_OK(rlkd_net_prune_uniform(net, 0.5, RLKD_PRUNE_L1, NULL));
     int64_t macs, loaded_macs;
@@ -594,7 +596,6 @@ static void masks_in_checkpoints(void)
     CHECK(loaded_macs == macs);
 
     /* A file without masks clears them. */
-    const char *plain = "build/tests/prune_plain.safetensors";
     rlkd_net *unpruned = zoo("vgg_small", RLKD_ATTENTION_NONE, 0.5f);
     int64_t full;
     CHECK_OK(rlkd_net_cost(unpruned, NULL, &full));
@@ -623,7 +624,6 @@ static void masks_in_checkpoints(void)
         CHECK(loaded_macs == full);
     }
     free(data);
-    remove(path); remove(bad); remove(plain);
     rlkd_tensor_destroy(x);
     rlkd_net_destroy(unpruned);
     rlkd_net_destroy(fresh);

@@ -7,13 +7,10 @@
  */
 #include "testlib.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define PATH_BYTES 512
 #define IMAGES 42 /* 5 batches of 8 and a last one of 2 */
 #define BATCH 8
 #define SIDE 6
@@ -26,41 +23,7 @@
 #define STUDENT_AT_NODE 3
 #define TEACHER_AT_NODE 2
 
-static char temp_dir[] = "/tmp/rlkd_trainer_XXXXXX";
 static rlkd_dataset *dataset; /* shared by every run: host memory only */
-
-static void fatal(const char *what)
-{
-    printf("test setup failed: %s: %s\n", what, rlkd_last_error());
-    exit(1);
-}
-
-static void must(rlkd_status status, const char *what)
-{
-    if (status != RLKD_OK)
-        fatal(what);
-}
-
-static void in_temp_dir(char *path, const char *name)
-{
-    snprintf(path, PATH_BYTES, "%s/%s", temp_dir, name);
-}
-
-static void remove_temp_dir(void)
-{
-    DIR *dir = opendir(temp_dir);
-    if (!dir)
-        return;
-    char path[PATH_BYTES];
-    for (struct dirent *d = readdir(dir); d; d = readdir(dir)) {
-        if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
-            in_temp_dir(path, d->d_name);
-            unlink(path);
-        }
-    }
-    closedir(dir);
-    rmdir(temp_dir);
-}
 
 /* ---- data and networks ---- */
 
@@ -69,8 +32,8 @@ static void remove_temp_dir(void)
 static rlkd_dataset *make_dataset(void)
 {
     rlkd_dataset *data;
-    must(rlkd_dataset_create(IMAGES, 1, SIDE, SIDE, CLASSES, &data),
-         "rlkd_dataset_create");
+    test_must(rlkd_dataset_create(IMAGES, 1, SIDE, SIDE, CLASSES, &data),
+              "rlkd_dataset_create");
     float noise[SIDE * SIDE];
     for (int i = 0; i < IMAGES; i++) {
         const int32_t label = i % CLASSES;
@@ -79,8 +42,8 @@ static rlkd_dataset *make_dataset(void)
                           1000u + (unsigned)i);
         for (int p = 0; p < SIDE * SIDE; p++)
             pixels[p] = (uint8_t)(noise[p] + (p / SIDE / 2 == label ? 120 : 0));
-        must(rlkd_dataset_set_item(data, i, pixels, label),
-             "rlkd_dataset_set_item");
+        test_must(rlkd_dataset_set_item(data, i, pixels, label),
+                  "rlkd_dataset_set_item");
     }
     return data;
 }
@@ -96,8 +59,8 @@ static rlkd_loader *make_loader(rlkd_context *ctx, const rlkd_dataset *data,
     options.crop_padding = augment;
     options.seed = 5;
     rlkd_loader *loader;
-    must(rlkd_loader_create(ctx, data, &options, &loader),
-         "rlkd_loader_create");
+    test_must(rlkd_loader_create(ctx, data, &options, &loader),
+              "rlkd_loader_create");
     return loader;
 }
 
@@ -107,14 +70,17 @@ static rlkd_net *make_student(rlkd_context *ctx, int width)
 {
     rlkd_net *net;
     int node;
-    must(rlkd_net_create(ctx, 1, SIDE, SIDE, &net), "rlkd_net_create");
-    must(rlkd_net_add_conv2d(net, &node, "conv", 0, width, 3, 1, 1, 1, 1, 0),
-         "conv");
-    must(rlkd_net_add_batchnorm2d(net, &node, "bn", node, 1e-5f, 0.1f), "bn");
-    must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
-    must(rlkd_net_add_maxpool2d(net, &node, NULL, node, 2, 2, 0), "maxpool");
-    must(rlkd_net_add_dropout(net, &node, NULL, node, 0.25f), "dropout");
-    must(rlkd_net_add_linear(net, NULL, "fc", node, CLASSES, 1), "fc");
+    test_must(rlkd_net_create(ctx, 1, SIDE, SIDE, &net), "rlkd_net_create");
+    test_must(
+        rlkd_net_add_conv2d(net, &node, "conv", 0, width, 3, 1, 1, 1, 1, 0),
+        "conv");
+    test_must(rlkd_net_add_batchnorm2d(net, &node, "bn", node, 1e-5f, 0.1f),
+              "bn");
+    test_must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
+    test_must(rlkd_net_add_maxpool2d(net, &node, NULL, node, 2, 2, 0),
+              "maxpool");
+    test_must(rlkd_net_add_dropout(net, &node, NULL, node, 0.25f), "dropout");
+    test_must(rlkd_net_add_linear(net, NULL, "fc", node, CLASSES, 1), "fc");
     return net;
 }
 
@@ -123,12 +89,12 @@ static rlkd_net *make_teacher(rlkd_context *ctx, int classes)
 {
     rlkd_net *net;
     int node;
-    must(rlkd_net_create(ctx, 1, SIDE, SIDE, &net), "rlkd_net_create");
-    must(rlkd_net_add_conv2d(net, &node, "t_conv", 0, 6, 3, 1, 1, 1, 1, 1),
-         "conv");
-    must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
-    must(rlkd_net_add_global_avgpool(net, &node, NULL, node), "gap");
-    must(rlkd_net_add_linear(net, NULL, "t_fc", node, classes, 1), "fc");
+    test_must(rlkd_net_create(ctx, 1, SIDE, SIDE, &net), "rlkd_net_create");
+    test_must(rlkd_net_add_conv2d(net, &node, "t_conv", 0, 6, 3, 1, 1, 1, 1, 1),
+              "conv");
+    test_must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
+    test_must(rlkd_net_add_global_avgpool(net, &node, NULL, node), "gap");
+    test_must(rlkd_net_add_linear(net, NULL, "t_fc", node, classes, 1), "fc");
     return net;
 }
 
@@ -144,9 +110,9 @@ typedef struct run {
 static void run_begin(run *r, int with_teacher, uint64_t run_seed)
 {
     memset(r, 0, sizeof *r);
-    must(rlkd_context_create(&r->ctx, RLKD_DEVICE_CPU, 0),
-         "rlkd_context_create");
-    must(rlkd_context_set_seed(r->ctx, WEIGHT_SEED), "set seed");
+    test_must(rlkd_context_create(&r->ctx, RLKD_DEVICE_CPU, 0),
+              "rlkd_context_create");
+    test_must(rlkd_context_set_seed(r->ctx, WEIGHT_SEED), "set seed");
     r->student = make_student(r->ctx, 4);
     /* Built in every run, so that the student's weights never depend on
      * whether a teacher is used. */
@@ -156,13 +122,13 @@ static void run_begin(run *r, int with_teacher, uint64_t run_seed)
     else
         rlkd_net_destroy(teacher);
     r->loader = make_loader(r->ctx, dataset, BATCH, 1);
-    must(rlkd_context_set_seed(r->ctx, run_seed), "set seed");
+    test_must(rlkd_context_set_seed(r->ctx, run_seed), "set seed");
 }
 
 static void run_trainer(run *r, const rlkd_trainer_options *options)
 {
-    must(rlkd_trainer_create(r->student, r->teacher, options, &r->trainer),
-         "rlkd_trainer_create");
+    test_must(rlkd_trainer_create(r->student, r->teacher, options, &r->trainer),
+              "rlkd_trainer_create");
 }
 
 static void run_end(run *r)
@@ -198,12 +164,12 @@ static void append_tensor(snapshot *s, const rlkd_tensor *t)
     const size_t numel = (size_t)rlkd_tensor_numel(t);
     s->bytes = realloc(s->bytes, s->size + numel * 4);
     if (!s->bytes)
-        fatal("realloc");
+        test_fatal("realloc");
     void *at = s->bytes + s->size;
-    must(rlkd_tensor_dtype(t) == RLKD_DTYPE_F32
+    test_must(rlkd_tensor_dtype(t) == RLKD_DTYPE_F32
              ? rlkd_tensor_read(t, at, numel)
              : rlkd_tensor_read_i32(t, at, numel),
-         "read tensor");
+              "read tensor");
     s->size += numel * 4;
 }
 
@@ -212,16 +178,16 @@ static snapshot take(const rlkd_net *net, int with_buffers)
 {
     snapshot s = {NULL, 0};
     int params, buffers;
-    must(rlkd_net_param_count(net, &params), "param count");
-    must(rlkd_net_buffer_count(net, &buffers), "buffer count");
+    test_must(rlkd_net_param_count(net, &params), "param count");
+    test_must(rlkd_net_buffer_count(net, &buffers), "buffer count");
     for (int i = 0; i < params; i++) {
         rlkd_tensor *t;
-        must(rlkd_net_param(net, i, NULL, &t, NULL), "param");
+        test_must(rlkd_net_param(net, i, NULL, &t, NULL), "param");
         append_tensor(&s, t);
     }
     for (int i = 0; with_buffers && i < buffers; i++) {
         rlkd_tensor *t;
-        must(rlkd_net_buffer(net, i, NULL, &t), "buffer");
+        test_must(rlkd_net_buffer(net, i, NULL, &t), "buffer");
         append_tensor(&s, t);
     }
     return s;
@@ -275,8 +241,8 @@ static void test_resume_after_epoch(void)
     base_options(&options, 3);
     snapshot straight = straight_run(3, 0, &options);
 
-    char path[PATH_BYTES];
-    in_temp_dir(path, "after_epoch.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "after_epoch.safetensors");
     run r;
     run_begin(&r, 0, RUN_SEED);
     rlkd_trainer_options first = options;
@@ -316,8 +282,8 @@ static void test_resume_mid_epoch(void)
     snapshot straight = straight_run(3, 0, &options);
 
     /* The caller's own loop: epoch 0, then epoch 1 up to step 3. */
-    char path[PATH_BYTES];
-    in_temp_dir(path, "mid_epoch.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "mid_epoch.safetensors");
     run r;
     run_begin(&r, 0, RUN_SEED);
     run_trainer(&r, &options);
@@ -360,8 +326,8 @@ static void test_resume_mid_epoch(void)
 /* A trainer checkpoint is a network checkpoint too. */
 static void test_checkpoint_is_network_file(void)
 {
-    char path[PATH_BYTES];
-    in_temp_dir(path, "as_network.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "as_network.safetensors");
     run r;
     run_begin(&r, 0, RUN_SEED);
     rlkd_trainer_options options;
@@ -462,20 +428,20 @@ static void poison(const rlkd_progress *progress, void *user)
         progress->step != 0)
         return;
     rlkd_tensor *weight;
-    must(rlkd_net_find(user, "fc.weight", &weight), "find fc.weight");
+    test_must(rlkd_net_find(user, "fc.weight", &weight), "find fc.weight");
     float *values = t_get(weight);
     values[0] = NAN;
-    must(rlkd_tensor_write(weight, values,
+    test_must(rlkd_tensor_write(weight, values,
                            (size_t)rlkd_tensor_numel(weight)),
-         "write NaN");
+              "write NaN");
     free(values);
 }
 
 static void test_nan_stops_fit(void)
 {
-    char path[PATH_BYTES], reference[PATH_BYTES];
-    in_temp_dir(path, "nan.safetensors");
-    in_temp_dir(reference, "nan_reference.safetensors");
+    char path[TEST_PATH_BYTES], reference[TEST_PATH_BYTES];
+    test_temp_path(path, "nan.safetensors");
+    test_temp_path(reference, "nan_reference.safetensors");
     rlkd_trainer_options options;
     base_options(&options, 3);
 
@@ -540,7 +506,7 @@ static void test_nan_step_makes_no_update(void)
     /* A huge rate blows the weights up within a few steps. */
     while (status == RLKD_OK && taken < 6) {
         rlkd_tensor *images, *labels;
-        must(rlkd_loader_next(r.loader, &images, &labels), "next");
+        test_must(rlkd_loader_next(r.loader, &images, &labels), "next");
         snapshot before = take(r.student, 0);
         status = rlkd_trainer_step(r.trainer, images, labels, 6, NULL, NULL);
         if (status != RLKD_OK) {
@@ -576,20 +542,21 @@ static const int eval_items[8][2] = {
 static void test_evaluate_known_answers(void)
 {
     rlkd_dataset *data;
-    must(rlkd_dataset_create(8, 4, 1, 1, 6, &data), "dataset");
+    test_must(rlkd_dataset_create(8, 4, 1, 1, 6, &data), "dataset");
     for (int i = 0; i < 8; i++) {
         uint8_t pixels[4] = {0, 0, 0, 0};
         pixels[eval_items[i][0]] = 255;
-        must(rlkd_dataset_set_item(data, i, pixels, eval_items[i][1]), "item");
+        test_must(rlkd_dataset_set_item(data, i, pixels, eval_items[i][1]),
+                  "item");
     }
     rlkd_net *net;
-    must(rlkd_net_create(test_ctx, 4, 1, 1, &net), "net");
-    must(rlkd_net_add_linear(net, NULL, "fc", 0, 6, 1), "fc");
+    test_must(rlkd_net_create(test_ctx, 4, 1, 1, &net), "net");
+    test_must(rlkd_net_add_linear(net, NULL, "fc", 0, 6, 1), "fc");
     rlkd_tensor *weight, *bias;
-    must(rlkd_net_find(net, "fc.weight", &weight), "find");
-    must(rlkd_net_find(net, "fc.bias", &bias), "find");
-    must(rlkd_tensor_write(weight, &eval_weights[0][0], 24), "write");
-    must(rlkd_tensor_fill(bias, 0.0f), "fill");
+    test_must(rlkd_net_find(net, "fc.weight", &weight), "find");
+    test_must(rlkd_net_find(net, "fc.bias", &bias), "find");
+    test_must(rlkd_tensor_write(weight, &eval_weights[0][0], 24), "write");
+    test_must(rlkd_tensor_fill(bias, 0.0f), "fill");
 
     /* Batches of 3, 3 and 2: the mean loss weighs each by its size. */
     rlkd_loader *loader = make_loader(test_ctx, data, 3, 0);
@@ -611,10 +578,10 @@ static void test_evaluate_known_answers(void)
 
     /* Three classes: top-5 is top-3, every label. */
     rlkd_net *small;
-    must(rlkd_net_create(test_ctx, 4, 1, 1, &small), "net");
-    must(rlkd_net_add_linear(small, NULL, "fc", 0, 3, 1), "fc");
+    test_must(rlkd_net_create(test_ctx, 4, 1, 1, &small), "net");
+    test_must(rlkd_net_add_linear(small, NULL, "fc", 0, 3, 1), "fc");
     rlkd_dataset *three;
-    must(rlkd_dataset_subset(data, 0, 1, &three), "subset");
+    test_must(rlkd_dataset_subset(data, 0, 1, &three), "subset");
     rlkd_loader *one = make_loader(test_ctx, three, 3, 0);
     CHECK_OK(rlkd_evaluate(small, one, &top1, &top5, NULL));
     CHECK(top5 == 1.0);
@@ -903,17 +870,18 @@ static void test_mismatched_networks(void)
     rlkd_net *four_classes = make_teacher(r.ctx, 4);
     REFUSED(r.student, four_classes, &o, RLKD_ERR_SHAPE, "classes");
     rlkd_net *wide;
-    must(rlkd_net_create(r.ctx, 1, SIDE + 2, SIDE, &wide), "net");
-    must(rlkd_net_add_linear(wide, NULL, "fc", 0, CLASSES, 1), "fc");
+    test_must(rlkd_net_create(r.ctx, 1, SIDE + 2, SIDE, &wide), "net");
+    test_must(rlkd_net_add_linear(wide, NULL, "fc", 0, CLASSES, 1), "fc");
     REFUSED(r.student, wide, &o, RLKD_ERR_SHAPE, "images");
     REFUSED(r.student, r.student, &o, RLKD_ERR_INVALID_ARGUMENT,
             "the teacher is the student");
     rlkd_net *elsewhere = make_teacher(test_ctx, CLASSES);
     REFUSED(r.student, elsewhere, &o, RLKD_ERR_DEVICE_MISMATCH, "contexts");
     rlkd_net *features; /* ends in a conv: no class scores */
-    must(rlkd_net_create(r.ctx, 1, SIDE, SIDE, &features), "net");
-    must(rlkd_net_add_conv2d(features, NULL, "conv", 0, 3, 3, 1, 1, 1, 1, 0),
-         "conv");
+    test_must(rlkd_net_create(r.ctx, 1, SIDE, SIDE, &features), "net");
+    test_must(
+        rlkd_net_add_conv2d(features, NULL, "conv", 0, 3, 3, 1, 1, 1, 1, 0),
+        "conv");
     REFUSED(features, NULL, &o, RLKD_ERR_INVALID_ARGUMENT, "student's output");
     REFUSED(r.student, features, &o, RLKD_ERR_INVALID_ARGUMENT,
             "teacher's output");
@@ -932,8 +900,8 @@ static void test_mismatched_networks(void)
 
 static void test_call_errors(void)
 {
-    char path[PATH_BYTES];
-    in_temp_dir(path, "calls.safetensors");
+    char path[TEST_PATH_BYTES];
+    test_temp_path(path, "calls.safetensors");
     run r;
     run_begin(&r, 0, RUN_SEED);
     rlkd_trainer_options o;
@@ -966,8 +934,8 @@ static void test_call_errors(void)
                 "trainer");
     CHECK_FAILS(rlkd_trainer_resume(r.trainer, NULL),
                 RLKD_ERR_INVALID_ARGUMENT, "path");
-    char missing[PATH_BYTES];
-    in_temp_dir(missing, "no_dir/x.safetensors");
+    char missing[TEST_PATH_BYTES];
+    test_temp_path(missing, "no_dir/x.safetensors");
     CHECK_FAILS(rlkd_trainer_save(r.trainer, missing), RLKD_ERR_IO, "no_dir");
     CHECK_FAILS(rlkd_trainer_resume(r.trainer, missing), RLKD_ERR_IO,
                 "no_dir");
@@ -981,10 +949,11 @@ static void test_call_errors(void)
 
 static void test_resume_refuses_other_files(void)
 {
-    char network_file[PATH_BYTES], other_arch[PATH_BYTES], adam[PATH_BYTES];
-    in_temp_dir(network_file, "plain_network.safetensors");
-    in_temp_dir(other_arch, "other_architecture.safetensors");
-    in_temp_dir(adam, "adam.safetensors");
+    char network_file[TEST_PATH_BYTES], other_arch[TEST_PATH_BYTES];
+    char adam[TEST_PATH_BYTES];
+    test_temp_path(network_file, "plain_network.safetensors");
+    test_temp_path(other_arch, "other_architecture.safetensors");
+    test_temp_path(adam, "adam.safetensors");
     run r;
     run_begin(&r, 0, RUN_SEED);
     rlkd_trainer_options o;
@@ -1045,8 +1014,6 @@ static void test_resume_refuses_other_files(void)
 int main(void)
 {
     test_main_begin();
-    if (!mkdtemp(temp_dir))
-        fatal("mkdtemp");
     dataset = make_dataset();
 
     test_run("resume_after_epoch", test_resume_after_epoch);
@@ -1068,7 +1035,6 @@ int main(void)
     test_run("resume_refuses_other_files", test_resume_refuses_other_files);
 
     rlkd_dataset_destroy(dataset);
-    remove_temp_dir();
     test_main_end();
     return test_finish();
 }

@@ -1,9 +1,11 @@
 #include "testlib.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 rlkd_context *test_ctx;
 
@@ -79,22 +81,69 @@ int test_check_status(rlkd_status got, rlkd_status want, const char *needle,
     return 1;
 }
 
-static void die(const char *what)
+void test_fatal(const char *what)
 {
     fprintf(stderr, "test setup failed: %s: %s\n", what, rlkd_last_error());
     exit(1);
 }
 
+void test_must(rlkd_status status, const char *what)
+{
+    if (status != RLKD_OK)
+        test_fatal(what);
+}
+
+/* The test's scratch directory: made by the first test_temp_dir call. */
+static char temp_dir[] = "/tmp/rlkd_test_XXXXXX";
+static int temp_dir_made;
+
+const char *test_temp_dir(void)
+{
+    if (!temp_dir_made) {
+        if (!mkdtemp(temp_dir))
+            test_fatal("mkdtemp");
+        temp_dir_made = 1;
+    }
+    return temp_dir;
+}
+
+void test_temp_path(char *path, const char *name)
+{
+    snprintf(path, TEST_PATH_BYTES, "%s/%s", test_temp_dir(), name);
+}
+
+/* Removes the scratch directory with its files and (empty) subdirectories. */
+static void remove_temp_dir(void)
+{
+    if (!temp_dir_made)
+        return;
+    DIR *dir = opendir(temp_dir);
+    if (dir) {
+        char path[TEST_PATH_BYTES];
+        for (struct dirent *d = readdir(dir); d; d = readdir(dir)) {
+            if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+                continue;
+            test_temp_path(path, d->d_name);
+            if (unlink(path) != 0)
+                rmdir(path);
+        }
+        closedir(dir);
+    }
+    rmdir(temp_dir);
+    temp_dir_made = 0;
+}
+
 void test_main_begin(void)
 {
     if (rlkd_context_create(&test_ctx, RLKD_DEVICE_CPU, 0) != RLKD_OK)
-        die("rlkd_context_create");
+        test_fatal("rlkd_context_create");
     if (rlkd_context_set_seed(test_ctx, 1234) != RLKD_OK)
-        die("rlkd_context_set_seed");
+        test_fatal("rlkd_context_set_seed");
 }
 
 void test_main_end(void)
 {
+    remove_temp_dir();
     rlkd_context_destroy(test_ctx);
     test_ctx = NULL;
 }
@@ -117,7 +166,7 @@ rlkd_tensor *t_new(int64_t d0, int64_t d1, int64_t d2, int64_t d3)
     int ndim = shape_of(d0, d1, d2, d3, shape);
     rlkd_tensor *t;
     if (rlkd_tensor_create(test_ctx, RLKD_DTYPE_F32, ndim, shape, &t) != RLKD_OK)
-        die("rlkd_tensor_create");
+        test_fatal("rlkd_tensor_create");
     return t;
 }
 
@@ -126,7 +175,7 @@ rlkd_tensor *t_from(const float *data, int64_t d0, int64_t d1, int64_t d2,
 {
     rlkd_tensor *t = t_new(d0, d1, d2, d3);
     if (rlkd_tensor_write(t, data, (size_t)rlkd_tensor_numel(t)) != RLKD_OK)
-        die("rlkd_tensor_write");
+        test_fatal("rlkd_tensor_write");
     return t;
 }
 
@@ -134,9 +183,9 @@ rlkd_tensor *t_labels(const int32_t *labels, int64_t n)
 {
     rlkd_tensor *t;
     if (rlkd_tensor_create(test_ctx, RLKD_DTYPE_I32, 1, &n, &t) != RLKD_OK)
-        die("rlkd_tensor_create");
+        test_fatal("rlkd_tensor_create");
     if (rlkd_tensor_write_i32(t, labels, (size_t)n) != RLKD_OK)
-        die("rlkd_tensor_write_i32");
+        test_fatal("rlkd_tensor_write_i32");
     return t;
 }
 
@@ -145,9 +194,9 @@ float *t_get(const rlkd_tensor *t)
     size_t n = (size_t)rlkd_tensor_numel(t);
     float *data = malloc(n * sizeof *data);
     if (!data)
-        die("malloc");
+        test_fatal("malloc");
     if (rlkd_tensor_read(t, data, n) != RLKD_OK)
-        die("rlkd_tensor_read");
+        test_fatal("rlkd_tensor_read");
     return data;
 }
 
@@ -187,7 +236,7 @@ double *test_to_double(const float *x, size_t n)
 {
     double *d = malloc((n ? n : 1) * sizeof *d);
     if (!d)
-        die("malloc");
+        test_fatal("malloc");
     for (size_t i = 0; i < n; i++)
         d[i] = x[i];
     return d;

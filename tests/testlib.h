@@ -42,6 +42,19 @@ int test_check_status(rlkd_status got, rlkd_status want, const char *needle,
 
 /* ---- tensors (a failure to create one aborts the test program) ---- */
 
+/* Setup that cannot go on: prints what failed with rlkd_last_error() and
+ * exits 1 (not a test failure: nothing after it could run). */
+void test_fatal(const char *what);
+/* test_fatal(what) unless status is RLKD_OK. */
+void test_must(rlkd_status status, const char *what);
+
+/* A scratch directory for the test's files, made on first use and removed
+ * with its contents by test_main_end; test_temp_path writes "dir/name" into
+ * path (TEST_PATH_BYTES). */
+#define TEST_PATH_BYTES 512
+const char *test_temp_dir(void);
+void test_temp_path(char *path, const char *name);
+
 extern rlkd_context *test_ctx; /* a CPU context, seeded, made by test_main_begin */
 void test_main_begin(void);    /* call first in main() */
 void test_main_end(void);      /* frees test_ctx */

@@ -78,11 +78,9 @@ static slicing slicing_of(const rlkd_net *net, const rlkd_layer *l, int k,
                           kept_out, kept_in};
         }
         break;
-    case RLKD_LAYER_BATCHNORM2D:
-        if (t->numel > 1) { /* not num_batches_tracked */
-            s.row_index = out;
-            s.kept_rows = kept_out;
-        }
+    case RLKD_LAYER_BATCHNORM2D: /* num_batches_tracked (I32) is copied */
+        s.row_index = out;
+        s.kept_rows = kept_out;
         break;
     case RLKD_LAYER_LINEAR:
         if (k == 0) /* weight [out][channels][h*w] */
