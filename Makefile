@@ -45,7 +45,8 @@ ALL_CFLAGS += $(SAN_FLAGS)
 LDLIBS += $(SAN_FLAGS)
 endif
 
-LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c)
+LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c \
+                      lib/search/*.c)
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found; set NVCC or CUDA_HOME)
@@ -106,6 +107,12 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o \
 	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
+# test_ddpg calls the agent's internal (hidden) functions: the static library.
+$(BUILD)/tests/test_ddpg: tests/test_ddpg.c $(BUILD)/tests/testlib.o $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(STATIC) \
+	  $(LDLIBS)
+
 $(BUILD)/examples/%: examples/%.c $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
@@ -122,8 +129,9 @@ test-sanitize:
 # memcheck on the CPU unit tests; OpenMP's and OpenBLAS's thread pools keep
 # their memory until exit, so only definite leaks count. test_zoo builds the
 # ImageNet networks (hundreds of millions of weights): far too slow under
-# valgrind, and its code paths are the builder's, which test_net covers.
-VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%))
+# valgrind, and its code paths are the builder's, which test_net covers;
+# test_search_zoo builds them too (the search's paths: test_search).
+VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%))
 test-valgrind: $(SHARED) $(VALGRIND_TESTS)
 	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \

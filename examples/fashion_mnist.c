@@ -6,12 +6,16 @@
  *   fashion_mnist --model densenet_small --attention eca --save teacher.safetensors
  *   fashion_mnist --model vgg_small --width 0.5 --teacher teacher.safetensors
  *
- * Pruning baselines: start from a trained network (--init), prune it to a
- * fraction of its MACs (--prune uniform or sfp, --flops), fine-tune with
- * the masks for --epochs (distilled with --teacher), compact it, and report
- * the compacted network:
+ * Compression: start from a trained network (--init), prune it to a
+ * fraction of its MACs (--flops) by a method (--prune uniform, sfp,
+ * slimming, or the RL searches amc and rlkd), fine-tune with the masks for
+ * --epochs (distilled with --teacher, except amc), compact it, and report
+ * the compacted network; every method but slimming runs rlkd_compress:
  *
  *   fashion_mnist --init student.safetensors --prune uniform --flops 0.4 --epochs 3
+ *   fashion_mnist --init student.safetensors --teacher teacher.safetensors \
+ *       --prune rlkd --episodes 300 --search-log episodes.jsonl \
+ *       --policy policy.json --report report
  *
  * A progress line goes to stderr; the result goes to stdout, and with --json
  * as one JSON line for scripts (scripts/bench-fashion.sh). --checkpoint makes
@@ -20,6 +24,7 @@
 #include <rlkd.h>
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +44,12 @@
 typedef struct settings {
     const char *data, *model, *attention, *teacher, *save, *checkpoint;
     const char *init, *prune, *criterion;
+    const char *search_log, *search_state, *policy, *report;
     float width, lr, weight_decay, warmup, alpha, temperature, flops, bn_l1;
+    float teacher_weight, distill_lr;
     int depth, growth, epochs, batch, threads, json;
+    int episodes, warmup_episodes, search_images, recalibrate, reward_scaling;
+    int distill_epochs;
     long train_limit, validation;
     unsigned long seed;
 } settings;
@@ -74,8 +83,28 @@ static void usage(FILE *out)
           "fine-tune\n"
           "                      with the masks; sfp or slimming: train with "
           "soft pruning\n"
-          "                      or the BN-scale penalty, then prune; "
-          "compact (default: none)\n"
+          "                      or the BN-scale penalty, then prune; amc or "
+          "rlkd: RL search,\n"
+          "                      then fine-tune; compact (default: none)\n"
+          "  --distill-epochs N  first distil the --init network from the "
+          "teacher (default 0)\n"
+          "  --distill-lr X      its peak learning rate (default 0.05)\n"
+          "  --episodes N        RL search episodes, warm-up included "
+          "(default 300)\n"
+          "  --warmup-episodes N random-action episodes (default 100)\n"
+          "  --search-images N   validation images scored per episode "
+          "(default 2000)\n"
+          "  --recalibrate N     rlkd ablation: BN recalibration batches "
+          "(default 20)\n"
+          "  --teacher-weight W  rlkd ablation: teacher agreement in the "
+          "score (default 0.5)\n"
+          "  --reward-scaling B  rlkd ablation: 0 or 1 (default 1)\n"
+          "  --search-log PATH   one JSON line per episode\n"
+          "  --search-state PATH the search's state, saved every 10 "
+          "episodes; resumes if present\n"
+          "  --policy PATH       the best policy found, as JSON\n"
+          "  --report PREFIX     the result table as PREFIX.md and "
+          "PREFIX.json\n"
           "  --bn-l1 X           slimming's penalty on BN scales (default "
           "1e-4)\n"
           "  --flops X           the MACs to keep, as a fraction (default "
@@ -98,7 +127,11 @@ static settings parse(int argc, char **argv)
                   .alpha = 0.9f, .temperature = 4.0f, .depth = 100,
                   .growth = 12, .epochs = 10, .batch = 128,
                   .validation = 5000, .seed = 1, .prune = "none",
-                  .criterion = "l1", .flops = 0.4f, .bn_l1 = 1e-4f};
+                  .criterion = "l1", .flops = 0.4f, .bn_l1 = 1e-4f,
+                  .episodes = 300, .warmup_episodes = 100,
+                  .search_images = 2000, .recalibrate = -1,
+                  .teacher_weight = -1.0f, .reward_scaling = -1,
+                  .distill_lr = 0.05f};
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},
         {"model", required_argument, 0, 'm'},
@@ -126,6 +159,18 @@ static settings parse(int argc, char **argv)
         {"checkpoint", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 'j'},
         {"json", no_argument, 0, 'J'},
+        {"distill-epochs", required_argument, 0, 'x'},
+        {"distill-lr", required_argument, 0, 'X'},
+        {"episodes", required_argument, 0, 'E'},
+        {"warmup-episodes", required_argument, 0, 'U'},
+        {"search-images", required_argument, 0, 'I'},
+        {"recalibrate", required_argument, 0, 'r'},
+        {"teacher-weight", required_argument, 0, 'Q'},
+        {"reward-scaling", required_argument, 0, 'R'},
+        {"search-log", required_argument, 0, 'g'},
+        {"search-state", required_argument, 0, 'k'},
+        {"policy", required_argument, 0, 'p'},
+        {"report", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -158,6 +203,18 @@ static settings parse(int argc, char **argv)
         case 'c': s.checkpoint = optarg; break;
         case 'j': s.threads = atoi(optarg); break;
         case 'J': s.json = 1; break;
+        case 'x': s.distill_epochs = atoi(optarg); break;
+        case 'X': s.distill_lr = strtof(optarg, NULL); break;
+        case 'E': s.episodes = atoi(optarg); break;
+        case 'U': s.warmup_episodes = atoi(optarg); break;
+        case 'I': s.search_images = atoi(optarg); break;
+        case 'r': s.recalibrate = atoi(optarg); break;
+        case 'Q': s.teacher_weight = strtof(optarg, NULL); break;
+        case 'R': s.reward_scaling = atoi(optarg); break;
+        case 'g': s.search_log = optarg; break;
+        case 'k': s.search_state = optarg; break;
+        case 'p': s.policy = optarg; break;
+        case 'o': s.report = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -242,6 +299,109 @@ static void run_training(rlkd_net *net, rlkd_net *teacher,
     rlkd_trainer_destroy(trainer);
 }
 
+static void show_stage(rlkd_compress_stage stage, int starting, void *user)
+{
+    static const char *const names[] = {"distillation", "search",
+                                        "fine-tuning", "compaction",
+                                        "evaluation"};
+    (void)user;
+    if (starting)
+        fprintf(stderr, "== %s\n", names[stage]);
+}
+
+static void show_episode(const rlkd_search_episode *e, void *user)
+{
+    (void)user;
+    fprintf(stderr,
+            "\repisode %lld/%lld%s  MACs %.3f  score %.4f  top-1 %.2f%%  "
+            "reward %.4f  best %.4f  sigma %.3f  %.2f s ",
+            (long long)e->episode + 1, (long long)e->episodes,
+            e->warmup ? " (warm-up)" : "",
+            (double)e->macs / (double)e->macs_before, e->score,
+            100 * e->accuracy, e->reward, e->best_reward, e->sigma,
+            e->seconds);
+    if (!isatty(fileno(stderr)) || e->episode + 1 == e->episodes)
+        fputc('\n', stderr);
+}
+
+static rlkd_compress_options compress_options(
+    const settings *s, const rlkd_trainer_options *train,
+    rlkd_prune_criterion criterion)
+{
+    rlkd_compress_options o;
+    rlkd_compress_options_init(&o);
+    o.train = *train;
+    o.train.checkpoint_path = NULL;
+    o.finetune_epochs = s->epochs;
+    o.finetune_lr = s->lr;
+    o.distill_epochs = s->distill_epochs;
+    o.distill_lr = s->distill_lr;
+    o.criterion = criterion;
+    o.search.macs_fraction = s->flops;
+    o.search.episodes = s->episodes;
+    o.search.warmup_episodes = s->warmup_episodes;
+    o.search.seed = s->seed;
+    o.search.log_path = s->search_log;
+    o.search.state_path = s->search_state;
+    o.search.policy_path = s->policy;
+    o.search.progress = show_episode;
+    o.env.max_images = s->search_images;
+    /* Any ablation flag replaces rlkd's defaults, each unset one keeping
+     * its default. */
+    if (s->recalibrate >= 0 || s->teacher_weight >= 0.0f ||
+        s->reward_scaling >= 0) {
+        o.rlkd_defaults = 0;
+        o.env.recalibrate_batches = s->recalibrate >= 0 ? s->recalibrate : 20;
+        o.env.teacher_weight =
+            s->teacher_weight >= 0.0f ? s->teacher_weight : 0.5;
+        o.search.reward_scaling =
+            s->reward_scaling >= 0 ? s->reward_scaling : 1;
+    }
+    o.stage = show_stage;
+    return o;
+}
+
+/* The result table, unpruned student against the compressed network, as
+ * PREFIX.md and PREFIX.json. */
+static void write_report(const char *prefix, const char *method,
+                         const rlkd_compress_report *r)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s.md", prefix);
+    FILE *md = fopen(path, "w");
+    snprintf(path, sizeof path, "%s.json", prefix);
+    FILE *json = fopen(path, "w");
+    if (!md || !json) {
+        fprintf(stderr, "fashion_mnist: cannot write the report %s.*\n",
+                prefix);
+        exit(1);
+    }
+    fprintf(md, "| method | test top-1 (%%) | MACs (M) | FLOPs (M) | "
+                "parameters | MACs kept |\n|---|---|---|---|---|---|\n");
+    fprintf(md, "| unpruned student | %.2f | %.2f | %.2f | %lld | 1.000 |\n",
+            100 * r->student_top1, r->macs_before / 1e6,
+            2 * r->macs_before / 1e6, (long long)r->params_before);
+    fprintf(md, "| %s | %.2f | %.2f | %.2f | %lld | %.3f |\n", method,
+            100 * r->top1, r->macs / 1e6, 2 * r->macs / 1e6,
+            (long long)r->params, (double)r->macs / (double)r->macs_before);
+    fprintf(json,
+            "{\"rows\":[{\"method\":\"unpruned student\",\"top1\":%.6f,"
+            "\"macs\":%lld,\"flops\":%lld,\"params\":%lld},"
+            "{\"method\":\"%s\",\"top1\":%.6f,\"top5\":%.6f,"
+            "\"macs\":%lld,\"flops\":%lld,\"params\":%lld,"
+            "\"episodes\":%lld}]}\n",
+            r->student_top1, (long long)r->macs_before,
+            2 * (long long)r->macs_before, (long long)r->params_before,
+            method, r->top1, r->top5, (long long)r->macs,
+            2 * (long long)r->macs, (long long)r->params,
+            (long long)r->episodes);
+    if (fclose(md) != 0 || fclose(json) != 0) {
+        fprintf(stderr, "fashion_mnist: cannot write the report %s.*\n",
+                prefix);
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     settings s = parse(argc, argv);
@@ -301,14 +461,15 @@ int main(int argc, char **argv)
     if (s.teacher)
         TRY(rlkd_net_load(ctx, s.teacher, &teacher));
 
-    /* Pruning: masks now (uniform); or soft zeroing after every epoch at
-     * the fraction that meets the budget (SFP), or training under the
-     * BN-scale penalty (slimming), and masks after training. */
-    enum { NONE, UNIFORM, SFP, SLIMMING };
+    /* uniform, sfp, amc and rlkd run rlkd_compress; slimming trains half
+     * its epochs under the BN-scale penalty, prunes by one global
+     * threshold, and fine-tunes the other half with the masks (Liu et
+     * al.'s recipe). */
+    enum { NONE, UNIFORM, SFP, SLIMMING, AMC, RLKD };
     static const char *const methods[] = {"none", "uniform", "sfp",
-                                          "slimming"};
+                                          "slimming", "amc", "rlkd"};
     static const char *const criteria[] = {"l1", "l2", "fpgm", "bn"};
-    const int method = choice("pruning method", s.prune, methods, 4);
+    const int method = choice("pruning method", s.prune, methods, 6);
     const rlkd_prune_criterion criterion =
         method == SFP        ? RLKD_PRUNE_L2
         : method == SLIMMING ? RLKD_PRUNE_BN_SCALE
@@ -317,25 +478,14 @@ int main(int argc, char **argv)
     const char *criterion_name = criteria[criterion];
     int64_t macs_before;
     TRY(rlkd_net_cost(net, NULL, &macs_before));
-    double kept_fraction = 1.0;
-    if (method == UNIFORM || method == SFP) {
-        TRY(rlkd_net_prune_uniform(net, s.flops, criterion, &kept_fraction));
-        if (method == SFP)
-            TRY(rlkd_net_prune_clear(net));
-        fprintf(stderr, "pruning (%s) keeps %.3f of each prunable layer's "
-                        "channels for %.2f of the MACs\n",
-                s.prune, kept_fraction, (double)s.flops);
-    }
-
-    /* Slimming trains half its epochs under the penalty, prunes, and
-     * fine-tunes the other half with the masks (Liu et al.'s recipe). */
-    const int first_epochs = method == SLIMMING ? s.epochs / 2 : s.epochs;
-    if (method == SLIMMING && (first_epochs < 1 || s.checkpoint)) {
-        fprintf(stderr, "fashion_mnist: --prune slimming needs --epochs >= 2 "
-                        "(half under the penalty, half fine-tuning) and no "
-                        "--checkpoint\n");
+    if ((method == SLIMMING && (s.epochs < 2 || s.checkpoint)) ||
+        (method != NONE && method != SLIMMING && s.checkpoint)) {
+        fprintf(stderr, "fashion_mnist: --prune %s needs %sno --checkpoint "
+                        "(the search resumes from --search-state)\n",
+                s.prune, method == SLIMMING ? "--epochs >= 2 and " : "");
         exit(2);
     }
+    const int first_epochs = method == SLIMMING ? s.epochs / 2 : s.epochs;
     rlkd_trainer_options options;
     rlkd_trainer_options_init(&options);
     options.epochs = first_epochs;
@@ -351,14 +501,17 @@ int main(int argc, char **argv)
     options.checkpoint_path = s.checkpoint;
     options.progress = show_progress;
     options.progress_every = 20;
-    if (method == SFP)
-        options.sfp_keep_fraction = (float)kept_fraction;
-    if (method == SLIMMING)
-        options.bn_l1 = s.bn_l1;
-    run_training(net, teacher, &options, train_loader, validation_loader,
-          s.checkpoint);
-    if (method == SFP) /* remove what the last epoch zeroed */
-        TRY(rlkd_net_prune_uniform(net, s.flops, criterion, NULL));
+    rlkd_compress_report report;
+    report.struct_size = sizeof report;
+    report.kept_fraction = 1.0;
+    report.student_top1 = report.search_reward = -1.0;
+    report.episodes = 0;
+    if (method == NONE || method == SLIMMING) {
+        if (method == SLIMMING)
+            options.bn_l1 = s.bn_l1;
+        run_training(net, teacher, &options, train_loader, validation_loader,
+                     s.checkpoint);
+    }
     if (method == SLIMMING) {
         double threshold;
         TRY(rlkd_net_prune_slimming(net, s.flops, &threshold));
@@ -370,12 +523,24 @@ int main(int argc, char **argv)
         options.schedule.warmup_epochs = 0.0f;
         run_training(net, teacher, &options, train_loader,
                      validation_loader, NULL);
-    }
-    if (method) {
         rlkd_net *compacted;
         TRY(rlkd_net_prune_compact(net, &compacted));
         rlkd_net_destroy(net);
         net = compacted;
+    }
+    if (method != NONE && method != SLIMMING) {
+        static const rlkd_compress_method by_method[] = {
+            [UNIFORM] = RLKD_METHOD_UNIFORM, [SFP] = RLKD_METHOD_SFP,
+            [AMC] = RLKD_METHOD_AMC, [RLKD] = RLKD_METHOD_RLKD};
+        rlkd_compress_options o = compress_options(&s, &options, criterion);
+        o.method = by_method[method];
+        rlkd_net *compacted;
+        TRY(rlkd_compress(net, teacher, train_loader, validation_loader,
+                          test_loader, &o, &compacted, &report));
+        rlkd_net_destroy(net);
+        net = compacted;
+        if (s.report)
+            write_report(s.report, s.prune, &report);
     }
 
     double top1, top5, loss;
@@ -398,13 +563,18 @@ int main(int argc, char **argv)
         printf("pruned (%s, %s) from %.2f M MACs to %.3f of them\n",
                s.prune, criterion_name, macs_before / 1e6,
                (double)macs / (double)macs_before);
+    const double kept_fraction =
+        method == NONE ? 1.0 : isnan(report.kept_fraction) ? -1.0
+                                                           : report.kept_fraction;
     if (s.json)
         printf("{\"model\":\"%s\",\"attention\":\"%s\",\"width\":%g,"
                "\"init\":\"%s\",\"prune\":\"%s\",\"criterion\":\"%s\","
                "\"flops_target\":%g,\"kept_fraction\":%.4f,"
                "\"macs_before\":%lld,"
                "\"teacher\":\"%s\",\"alpha\":%g,\"temperature\":%g,"
-               "\"seed\":%lu,\"epochs\":%d,\"test_top1\":%.6f,"
+               "\"seed\":%lu,\"epochs\":%d,\"student_top1\":%.6f,"
+               "\"episodes\":%lld,\"search_reward\":%.6f,"
+               "\"search_seconds\":%.1f,\"test_top1\":%.6f,"
                "\"test_top5\":%.6f,\"params\":%lld,\"macs\":%lld,"
                "\"seconds\":%.1f}\n",
                s.model, s.attention, (double)s.width, s.init ? s.init : "",
@@ -412,7 +582,14 @@ int main(int argc, char **argv)
                kept_fraction,
                (long long)macs_before,
                s.teacher ? s.teacher : "", (double)s.alpha,
-               (double)s.temperature, s.seed, s.epochs, top1, top5,
+               (double)s.temperature, s.seed, s.epochs,
+               isnan(report.student_top1) ? -1.0 : report.student_top1,
+               (long long)report.episodes,
+               isnan(report.search_reward) ? -1.0 : report.search_reward,
+               method == NONE || method == SLIMMING
+                   ? 0.0
+                   : report.seconds[RLKD_STAGE_SEARCH],
+               top1, top5,
                (long long)params, (long long)macs, seconds);
 
     rlkd_net_destroy(teacher);

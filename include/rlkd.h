@@ -1268,6 +1268,306 @@ RLKD_API rlkd_status rlkd_net_backward_nodes(rlkd_net *net,
                                              const rlkd_tensor *const *grads,
                                              int count);
 
+/* ------------------------------------------------------------------------ */
+/* L4 search: the RL pruning controller (DDPG on the host, AMC's and rlkd's  */
+/* rewards) and the whole compression pipeline                               */
+/*                                                                           */
+/* A search walks the prunable layers in order, one step per layer: the     */
+/* agent sees the layer's state and picks the fraction of its channels to   */
+/* keep; the "action wall" clips that fraction so the episode always ends   */
+/* within one rounding step under the MACs target; at the episode's end the */
+/* environment scores the policy and the reward trains the agent. The       */
+/* environment is an rlkd_net with its data (rlkd_search_create_net) or the */
+/* caller's own, through two callbacks (rlkd_search_create).                */
+/* ------------------------------------------------------------------------ */
+
+/** What the episode's score becomes as a reward. */
+typedef enum rlkd_search_reward {
+    RLKD_REWARD_SCORE = 0,          /**< the score itself (AMC's accuracy
+                                         reward, resource-constrained mode) */
+    RLKD_REWARD_ERROR_LOG_MACS = 1  /**< -(1 - score) * ln(MACs) (AMC's
+                                         FLOPs-aware reward) */
+} rlkd_search_reward;
+
+/** One prunable layer as the agent sees it (its state features). */
+typedef struct rlkd_search_layer {
+    size_t struct_size;    /**< set by rlkd_search_layer_init */
+    const char *name;      /**< for logs and policies (copied); may be NULL */
+    int channels;          /**< prunable output channels, >= 1 */
+    int in_channels;       /**< of the layer that makes them */
+    int kernel, stride;    /**< of that layer (1 and 1 for a linear layer) */
+    int kind;              /**< 0 convolution, 1 linear, 2 other (e.g. a
+                                residual stream) */
+    int64_t params;        /**< of the producing layers, unpruned */
+    int64_t macs;          /**< of the producing layers, unpruned */
+} rlkd_search_layer;
+
+RLKD_API void rlkd_search_layer_init(rlkd_search_layer *layer);
+
+/**
+ * The MACs per image of a policy: keep[i] channels kept of layer i (count
+ * layers). Must not increase when a keep count decreases.
+ */
+typedef rlkd_status (*rlkd_search_cost_fn)(void *user, const int *keep,
+                                           int count, int64_t *macs);
+/**
+ * Scores a policy (higher is better; an accuracy in [0,1] for the built-in
+ * rewards' scale): keep[i] channels of layer i, ratios[i] = keep[i] /
+ * channels. *accuracy starts as NaN; set it to report an accuracy in logs
+ * when the score is something else. A failure stops the search with that
+ * status.
+ */
+typedef rlkd_status (*rlkd_search_score_fn)(void *user, const int *keep,
+                                            const double *ratios, int count,
+                                            double *score, double *accuracy);
+
+/** What a search's progress callback receives after every episode. */
+typedef struct rlkd_search_episode {
+    size_t struct_size;
+    int64_t episode, episodes; /**< 0-based episode of `episodes` */
+    int warmup;                /**< 1: random actions (warm-up) */
+    int layers;
+    const int *keep;           /**< [layers], valid during the call */
+    const double *ratios;      /**< [layers] */
+    int64_t macs, macs_before; /**< this policy's and the unpruned MACs */
+    double score, accuracy, reward; /**< accuracy NaN if not reported */
+    double best_reward;        /**< best so far, this episode included */
+    double sigma;              /**< exploration noise of this episode */
+    double seconds;            /**< this episode's wall time */
+} rlkd_search_episode;
+
+typedef void (*rlkd_search_progress_fn)(const rlkd_search_episode *episode,
+                                        void *user);
+
+/** How a search runs; fill with rlkd_search_options_init (AMC's defaults). */
+typedef struct rlkd_search_options {
+    size_t struct_size;      /**< set by rlkd_search_options_init */
+    double macs_fraction;    /**< target: at most this fraction of the
+                                  unpruned MACs; default 0.4 */
+    double lbound, rbound;   /**< preserve ratios in [lbound, rbound];
+                                  default 0.2, 1 */
+    int round_to;            /**< channels kept in multiples of this (a layer
+                                  with fewer channels keeps all or one
+                                  multiple); default 8 */
+    int fill_budget;         /**< 1: a lower wall too, so that every episode
+                                  ends within one rounding step of the
+                                  target (not under it by more); 0: AMC's
+                                  upper wall only; default 1 */
+    int episodes;            /**< warm-up included; default 400 */
+    int warmup_episodes;     /**< uniform random actions; default 100 */
+    int hidden1, hidden2;    /**< actor and critic widths; default 300, 300 */
+    float actor_lr, critic_lr; /**< Adam; default 1e-4, 1e-3 */
+    float tau;               /**< soft target update; default 0.01 */
+    float discount;          /**< default 1 */
+    int buffer_size;         /**< replay transitions; default 2000 */
+    int batch_size;          /**< default 64 */
+    float sigma, sigma_decay; /**< truncated-normal exploration after the
+                                  warm-up: sigma * decay^(episode - warmup);
+                                  default 0.5, 0.95 */
+    float baseline_alpha;    /**< moving-average reward baseline:
+                                  b += (1 - alpha) * (mean batch reward - b);
+                                  default 0.5 (AMC's) */
+    rlkd_search_reward reward; /**< default RLKD_REWARD_SCORE */
+    int reward_scaling;      /**< rlkd: rewards (minus the baseline) are
+                                  divided by a running scale (the moving
+                                  average of |reward - baseline|), and the
+                                  state carries that scale, so the agent
+                                  knows the size of the rewards it is
+                                  learning; default 0 (AMC) */
+    uint64_t seed;           /**< agent weights, exploration, sampling;
+                                  default 0 */
+    const char *log_path;    /**< JSON line per episode appended here (the
+                                  file is cut back to the episodes of the
+                                  state a search resumes from); NULL: none */
+    const char *state_path;  /**< whole search state saved here every
+                                  save_every episodes and at the end; NULL:
+                                  none */
+    int save_every;          /**< default 10 */
+    const char *policy_path; /**< the best policy, as JSON, rewritten at
+                                  every improvement; NULL: none */
+    rlkd_search_progress_fn progress; /**< after every episode; NULL: none */
+    void *progress_user;
+} rlkd_search_options;
+
+RLKD_API void rlkd_search_options_init(rlkd_search_options *options);
+
+typedef struct rlkd_search rlkd_search;
+
+/**
+ * A search over the caller's environment: `layers` (count of them, copied)
+ * describe the prunable layers in the order the agent decides them; `cost`
+ * gives a policy's MACs and `score` its score; `user` is passed to both.
+ * options NULL: the defaults; they are checked whole and copied (paths
+ * too). Fails with RLKD_ERR_INVALID_ARGUMENT when even the smallest policy
+ * exceeds the target.
+ */
+RLKD_API rlkd_status rlkd_search_create(const rlkd_search_layer *layers,
+                                        int count, rlkd_search_cost_fn cost,
+                                        rlkd_search_score_fn score, void *user,
+                                        const rlkd_search_options *options,
+                                        rlkd_search **out);
+RLKD_API void rlkd_search_destroy(rlkd_search *search);
+
+/** How the built-in network environment scores a policy. */
+typedef struct rlkd_net_env_options {
+    size_t struct_size;      /**< set by rlkd_net_env_options_init */
+    rlkd_prune_criterion criterion; /**< channels kept within a layer;
+                                  default RLKD_PRUNE_L1 */
+    int recalibrate_batches; /**< rlkd: batches of the recalibration loader
+                                  through the masked network in training
+                                  mode, batch-norm statistics as a
+                                  cumulative average, before scoring (then
+                                  restored); default 0 (AMC: none) */
+    double teacher_weight;   /**< rlkd: score = (1 - w) * top-1 + w * the
+                                  fraction of images on which the student's
+                                  top-1 class is the teacher's; needs a
+                                  teacher; default 0 (AMC: top-1 only) */
+    int64_t max_images;      /**< images of the validation loader scored per
+                                  episode (whole batches, from its epoch 0);
+                                  0: all; default 0 */
+} rlkd_net_env_options;
+
+RLKD_API void rlkd_net_env_options_init(rlkd_net_env_options *options);
+
+/**
+ * A search over a network's prunable channel groups (rlkd_net_prune_group
+ * with prunable set, in index order), each a layer of the search, scored
+ * on `validation` (a split of the training set, never the test set) with
+ * masks chosen by env->criterion; costs are the network's masked MACs.
+ * `teacher` (may be NULL) and `recalibration` (may be NULL: the
+ * recalibration reads `validation`) serve env's options. The network's
+ * masks are cleared for the search and left cleared after each episode;
+ * its weights and batch-norm statistics are unchanged. All networks and
+ * loaders must outlive the search. env NULL: the defaults (AMC's).
+ */
+RLKD_API rlkd_status rlkd_search_create_net(rlkd_net *net, rlkd_net *teacher,
+                                            rlkd_loader *validation,
+                                            rlkd_loader *recalibration,
+                                            const rlkd_net_env_options *env,
+                                            const rlkd_search_options *options,
+                                            rlkd_search **out);
+
+/**
+ * Runs episodes until `episodes` have run in all (at most options.episodes;
+ * a search stopped early continues where it stopped), saving the state as
+ * options say. A failed episode changes nothing of the agent or the best
+ * policy; the search can be run again.
+ */
+RLKD_API rlkd_status rlkd_search_run(rlkd_search *search, int64_t episodes);
+
+/** Episodes run so far. */
+RLKD_API rlkd_status rlkd_search_episode_count(const rlkd_search *search,
+                                               int64_t *episodes);
+
+/**
+ * The best policy so far (highest reward; the earlier episode on a tie):
+ * keep[count] channel counts (count = the layer count), and its reward,
+ * score and MACs; any pointer but search may be NULL. RLKD_ERR_INVALID_ARGUMENT
+ * before the first episode.
+ */
+RLKD_API rlkd_status rlkd_search_best(const rlkd_search *search, int *keep,
+                                      int count, double *reward, double *score,
+                                      int64_t *macs);
+
+/**
+ * A network search only: sets the network's masks to the best policy (by
+ * the environment's criterion), for fine-tuning and compaction.
+ */
+RLKD_API rlkd_status rlkd_search_apply_best(rlkd_search *search);
+
+/**
+ * Saves the whole search (agent, replay buffer, best policy, episode count,
+ * baseline, random stream) atomically in a safetensors file, and
+ * rlkd_search_resume loads one into a search made with the same layers and
+ * options: it then continues exactly as an uninterrupted search would, bit
+ * for bit on the CPU. The file is checked whole first (RLKD_ERR_FORMAT for
+ * another search's or a corrupt file); on failure nothing changes.
+ */
+RLKD_API rlkd_status rlkd_search_save(const rlkd_search *search,
+                                      const char *path);
+RLKD_API rlkd_status rlkd_search_resume(rlkd_search *search, const char *path);
+
+/** The compression methods of rlkd_compress. */
+typedef enum rlkd_compress_method {
+    RLKD_METHOD_RLKD = 0,    /**< RL search with the rlkd reward (BN
+                                  recalibration, teacher agreement, reward
+                                  scaling), fine-tuning with distillation */
+    RLKD_METHOD_AMC = 1,     /**< RL search with AMC's reward, fine-tuning
+                                  without a teacher */
+    RLKD_METHOD_UNIFORM = 2, /**< one kept fraction for every layer */
+    RLKD_METHOD_SFP = 3      /**< soft filter pruning through the fine-tuning */
+} rlkd_compress_method;
+
+/** Stages of rlkd_compress, as its progress callback sees them. */
+typedef enum rlkd_compress_stage {
+    RLKD_STAGE_DISTILL = 0,
+    RLKD_STAGE_SEARCH = 1,
+    RLKD_STAGE_FINETUNE = 2,
+    RLKD_STAGE_COMPACT = 3,
+    RLKD_STAGE_EVALUATE = 4
+} rlkd_compress_stage;
+
+typedef void (*rlkd_compress_stage_fn)(rlkd_compress_stage stage, int starting,
+                                       void *user);
+
+/** How rlkd_compress runs; fill with rlkd_compress_options_init. */
+typedef struct rlkd_compress_options {
+    size_t struct_size;         /**< set by rlkd_compress_options_init */
+    rlkd_compress_method method; /**< default RLKD_METHOD_RLKD */
+    int distill_epochs;         /**< first train the student from the teacher
+                                     for this many epochs (0: the student
+                                     comes trained); default 0 */
+    int finetune_epochs;        /**< with the masks; default 4 */
+    float distill_lr, finetune_lr; /**< cosine peaks; default 0.05, 0.01 */
+    rlkd_trainer_options train; /**< optimiser, KD and progress settings of
+                                     both trainings (epochs, schedule and
+                                     pruning fields are set per stage) */
+    rlkd_search_options search; /**< macs_fraction is the pipeline's target */
+    rlkd_net_env_options env;   /**< RLKD_METHOD_RLKD: set to rlkd's own
+                                     unless rlkd_defaults is 0 */
+    int rlkd_defaults;          /**< 1: for RLKD_METHOD_RLKD use
+                                     recalibrate_batches 20, teacher_weight
+                                     0.5 and reward_scaling 1 (the ablation
+                                     sets 0 and chooses); default 1 */
+    rlkd_prune_criterion criterion; /**< uniform/SFP/search; default L1 */
+    rlkd_compress_stage_fn stage; /**< stage starts and ends; NULL: none */
+    void *stage_user;
+} rlkd_compress_options;
+
+RLKD_API void rlkd_compress_options_init(rlkd_compress_options *options);
+
+/** What rlkd_compress measured. */
+typedef struct rlkd_compress_report {
+    size_t struct_size;          /**< set by the caller: sizeof */
+    double student_top1;         /**< the unpruned (distilled) student on test */
+    double top1, top5;           /**< the compacted network on test */
+    int64_t params_before, macs_before;
+    int64_t params, macs;        /**< FLOPs = 2 x MACs */
+    double search_reward;        /**< best reward (RL methods), else NaN */
+    double kept_fraction;        /**< uniform and SFP: the fraction every
+                                      layer keeps; RL methods: NaN */
+    int64_t episodes;            /**< search episodes run */
+    double seconds[5];           /**< per stage (rlkd_compress_stage order) */
+} rlkd_compress_report;
+
+/**
+ * The pipeline in one call: (distil the student from the teacher) ->
+ * prune it to options->search.macs_fraction of its MACs by the method
+ * (for RL methods: search on `validation`, apply the best policy) ->
+ * fine-tune with the masks (with distillation when there is a teacher and
+ * the method is not AMC) -> compact -> evaluate on `test`. The student is
+ * trained in place and left with the masks; *compacted (may be NULL)
+ * receives the compacted network (the caller's, rlkd_net_destroy). teacher
+ * may be NULL except for RLKD_METHOD_RLKD and distill_epochs > 0; `test`
+ * may be NULL (no evaluation). report->struct_size must be set.
+ */
+RLKD_API rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
+                                   rlkd_loader *train, rlkd_loader *validation,
+                                   rlkd_loader *test,
+                                   const rlkd_compress_options *options,
+                                   rlkd_net **compacted,
+                                   rlkd_compress_report *report);
+
 #ifdef __cplusplus
 }
 #endif

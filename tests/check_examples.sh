@@ -25,7 +25,23 @@ if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
   check fashion_mnist "${quick[@]}" --model densenet_small --attention eca \
     --save "$tmp/teacher.safetensors"
   check fashion_mnist "${quick[@]}" --model vgg_small --width 0.25 \
-    --teacher "$tmp/teacher.safetensors" --checkpoint "$tmp/student.ckpt"
+    --teacher "$tmp/teacher.safetensors" --checkpoint "$tmp/student.ckpt" \
+    --save "$tmp/student.safetensors"
+  # The pipeline: an rlkd search, fine-tuning, compaction, with its files.
+  check fashion_mnist "${quick[@]}" --init "$tmp/student.safetensors" \
+    --teacher "$tmp/teacher.safetensors" --prune rlkd --flops 0.5 \
+    --episodes 4 --warmup-episodes 2 --search-images 100 --recalibrate 2 \
+    --search-log "$tmp/episodes.jsonl" --search-state "$tmp/search.state" \
+    --policy "$tmp/policy.json" --report "$tmp/report"
+  if [ "$(wc -l <"$tmp/episodes.jsonl" 2>/dev/null)" = 4 ] &&
+     [ -s "$tmp/policy.json" ] && [ -s "$tmp/search.state" ] &&
+     grep -q '^| rlkd |' "$tmp/report.md" 2>/dev/null &&
+     grep -q '"method":"rlkd"' "$tmp/report.json" 2>/dev/null; then
+    echo "PASS examples/fashion_mnist --prune rlkd: episode log, policy, state and report written"
+  else
+    echo "FAIL examples/fashion_mnist --prune rlkd: a file is missing or wrong"
+    status=1
+  fi
 else
   echo "SKIP examples/fashion_mnist: no Fashion-MNIST in $FASHION (apt-get install dataset-fashion-mnist)"
 fi

@@ -84,9 +84,11 @@ static rlkd_status list_tensors(const rlkd_net *net,
                                 int extra_count, rlkd_checkpoint_tensor **out,
                                 int *count)
 {
-    int params, buffers;
-    RLKD_TRY(rlkd_net_param_count(net, &params));
-    RLKD_TRY(rlkd_net_buffer_count(net, &buffers));
+    int params = 0, buffers = 0;
+    if (net) {
+        RLKD_TRY(rlkd_net_param_count(net, &params));
+        RLKD_TRY(rlkd_net_buffer_count(net, &buffers));
+    }
     const int total = params + buffers + extra_count;
     rlkd_checkpoint_tensor *list = malloc((size_t)(total + 1) * sizeof *list);
     if (!list)
@@ -159,12 +161,14 @@ static rlkd_status build_header(const rlkd_net *net,
                                 int extra_metadata_count, char **out,
                                 size_t *length)
 {
-    char *architecture, *masks;
-    RLKD_TRY(rlkd_prune_masks_json(net, &masks));
-    rlkd_status status = rlkd_architecture_to_json(net, &architecture);
-    if (status != RLKD_OK) {
-        cJSON_free(masks);
-        return status;
+    char *architecture = NULL, *masks = NULL;
+    if (net) {
+        RLKD_TRY(rlkd_prune_masks_json(net, &masks));
+        rlkd_status status = rlkd_architecture_to_json(net, &architecture);
+        if (status != RLKD_OK) {
+            cJSON_free(masks);
+            return status;
+        }
     }
     cJSON *header = cJSON_CreateObject();
     int ok = header != NULL;
@@ -177,7 +181,8 @@ static rlkd_status build_header(const rlkd_net *net,
          cJSON_AddStringToObject(metadata, "format", "pt") &&
          cJSON_AddStringToObject(metadata, "rlkd_version",
                                  rlkd_version_string()) &&
-         cJSON_AddStringToObject(metadata, "rlkd_architecture", architecture) &&
+         (!architecture || cJSON_AddStringToObject(
+                               metadata, "rlkd_architecture", architecture)) &&
          (!masks || cJSON_AddStringToObject(metadata, RLKD_PRUNE_MASKS_KEY,
                                             masks));
     for (int i = 0; ok && i < extra_metadata_count; i++)
@@ -866,7 +871,8 @@ rlkd_status rlkd_checkpoint_load(const rlkd_checkpoint_file *file,
     int count;
     const char *masks =
         rlkd_checkpoint_metadata_value(file, RLKD_PRUNE_MASKS_KEY);
-    RLKD_TRY(rlkd_prune_masks_check(net, masks));
+    if (net)
+        RLKD_TRY(rlkd_prune_masks_check(net, masks));
     RLKD_TRY(list_tensors(net, extras, extra_count, &by_name, &count));
     qsort(by_name, (size_t)count, sizeof *by_name, compare_names);
     const int entries = cJSON_GetArraySize(file->header);
@@ -887,7 +893,7 @@ rlkd_status rlkd_checkpoint_load(const rlkd_checkpoint_file *file,
         status = check_integers(plan, planned, data);
     if (status == RLKD_OK)
         status = write_tensors(plan, planned, data);
-    if (status == RLKD_OK)
+    if (status == RLKD_OK && net)
         status = rlkd_prune_masks_apply(net, masks);
     free(data);
     free(plan);

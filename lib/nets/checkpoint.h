@@ -43,6 +43,8 @@ rlkd_status rlkd_checkpoint_in_file(rlkd_status status, const char *op,
  * Writes net's parameters and buffers, then `extras`, with "format",
  * "rlkd_version", "rlkd_architecture" and `metadata` (other keys) in the
  * __metadata__, atomically: the file at path appears whole or not at all.
+ * net may be NULL (a file of extras only: a search's state); so may it in
+ * rlkd_checkpoint_load.
  */
 rlkd_status rlkd_checkpoint_save(const rlkd_net *net, const char *path,
                                  const rlkd_checkpoint_tensor *extras,

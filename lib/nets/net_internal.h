@@ -144,5 +144,10 @@ rlkd_status rlkd_prune_add_bn_l1(rlkd_net *net, float strength);
  * the masks keep (its plain counts without masks). */
 void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
                            int64_t *macs);
+/* The network's MACs per image (rlkd_net_cost's count) when each group g
+ * keeps kept[g] channels (by group index), whatever the masks say: exact
+ * whenever every node carries whole groups, as convolutions, adds and
+ * concatenations make them. Needs the derived state (net->prune). */
+int64_t rlkd_prune_macs_for_counts(const rlkd_net *net, const int *kept);
 
 #endif

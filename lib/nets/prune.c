@@ -447,20 +447,16 @@ const rlkd_tensor *rlkd_prune_output_mask(const rlkd_net *net, int layer)
     return net->prune ? net->prune->masks[layer] : NULL;
 }
 
-void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
-                           int64_t *macs)
+/* Layer `layer`'s parameters and MACs when its input keeps kept_in
+ * channels and its output kept_out. */
+static void layer_cost_kept(const rlkd_net *net, int layer, int64_t kept_in,
+                            int64_t kept_out, int64_t *params, int64_t *macs)
 {
     const rlkd_layer *l = &net->layers[layer];
     *params = l->params;
     *macs = l->macs;
-    const rlkd_prune_state *st = net->prune;
-    if (!st)
-        return;
-    const int in = l->inputs[0];
     int in_c, in_h, in_w;
-    rlkd_net_node_dims(net, in, &in_c, &in_h, &in_w);
-    const int64_t kept_in = node_kept(st, in);
-    const int64_t kept_out = node_kept(st, layer + 1);
+    rlkd_net_node_dims(net, l->inputs[0], &in_c, &in_h, &in_w);
     const rlkd_layer_spec *s = &l->spec;
     const int64_t taps = (int64_t)s->kernel * s->kernel;
     const int64_t pixels = (int64_t)l->out_h * l->out_w;
@@ -493,6 +489,49 @@ void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
     default: /* no parameters, or channels that are never pruned */
         break;
     }
+}
+
+void rlkd_prune_layer_cost(const rlkd_net *net, int layer, int64_t *params,
+                           int64_t *macs)
+{
+    const rlkd_prune_state *st = net->prune;
+    if (!st) {
+        *params = net->layers[layer].params;
+        *macs = net->layers[layer].macs;
+        return;
+    }
+    layer_cost_kept(net, layer, node_kept(st, net->layers[layer].inputs[0]),
+                    node_kept(st, layer + 1), params, macs);
+}
+
+/* Channels of node `node` kept when each group g keeps its first kept[g]. */
+static int node_kept_counts(const rlkd_prune_state *st, int node,
+                            const int *kept)
+{
+    int total = 0;
+    const node_channels *n = &st->nodes[node];
+    for (int i = 0; i < n->count; i++) {
+        const segment *s = &n->segments[i];
+        const int in_segment = kept[s->group] - s->offset;
+        total += in_segment < 0 ? 0 : in_segment > s->count ? s->count
+                                                            : in_segment;
+    }
+    return total;
+}
+
+int64_t rlkd_prune_macs_for_counts(const rlkd_net *net, const int *kept)
+{
+    int64_t total = 0;
+    for (int i = 0; i < net->layer_count; i++) {
+        int64_t params, macs;
+        layer_cost_kept(net, i,
+                        node_kept_counts(net->prune, net->layers[i].inputs[0],
+                                         kept),
+                        node_kept_counts(net->prune, i + 1, kept), &params,
+                        &macs);
+        total += macs;
+    }
+    return total;
 }
 
 /* ---- criteria ---- */
