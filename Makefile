@@ -121,7 +121,7 @@ $(BUILD)/examples/%: examples/%.c $(SHARED)
 test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
 	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) \
-	  tests/check_examples.sh tests/parity/run.sh tests/abi/check_abi.sh
+	  tests/check_examples.sh tests/python/run.sh tests/abi/check_abi.sh
 
 test-sanitize:
 	$(MAKE) BUILD=build/sanitize LIBDIR=build/sanitize/lib SAN=1 CUDA=0 test

@@ -430,20 +430,7 @@ static void corrupt_state(void)
 
 static rlkd_dataset *band_dataset(void)
 {
-    rlkd_dataset *data;
-    test_must(rlkd_dataset_create(IMAGES, 1, SIDE, SIDE, CLASSES, &data),
-              "rlkd_dataset_create");
-    float noise[SIDE * SIDE];
-    for (int i = 0; i < IMAGES; i++) {
-        const int32_t label = i % CLASSES;
-        uint8_t pixels[SIDE * SIDE];
-        test_fill_uniform(noise, SIDE * SIDE, 0.0f, 120.0f, 77u + (unsigned)i);
-        for (int p = 0; p < SIDE * SIDE; p++)
-            pixels[p] = (uint8_t)(noise[p] + (p / SIDE / 7 == label ? 120 : 0));
-        test_must(rlkd_dataset_set_item(data, i, pixels, label),
-                  "rlkd_dataset_set_item");
-    }
-    return data;
+    return test_band_dataset(IMAGES, SIDE, CLASSES, 7, 77);
 }
 
 static rlkd_loader *loader_of(const rlkd_dataset *data, int shuffle)

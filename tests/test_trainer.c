@@ -27,25 +27,9 @@ static rlkd_dataset *dataset; /* shared by every run: host memory only */
 
 /* ---- data and networks ---- */
 
-/* Noise plus a bright band whose row gives the class: learnable, and
- * different under flips and crops. */
 static rlkd_dataset *make_dataset(void)
 {
-    rlkd_dataset *data;
-    test_must(rlkd_dataset_create(IMAGES, 1, SIDE, SIDE, CLASSES, &data),
-              "rlkd_dataset_create");
-    float noise[SIDE * SIDE];
-    for (int i = 0; i < IMAGES; i++) {
-        const int32_t label = i % CLASSES;
-        uint8_t pixels[SIDE * SIDE];
-        test_fill_uniform(noise, SIDE * SIDE, 0.0f, 120.0f,
-                          1000u + (unsigned)i);
-        for (int p = 0; p < SIDE * SIDE; p++)
-            pixels[p] = (uint8_t)(noise[p] + (p / SIDE / 2 == label ? 120 : 0));
-        test_must(rlkd_dataset_set_item(data, i, pixels, label),
-                  "rlkd_dataset_set_item");
-    }
-    return data;
+    return test_band_dataset(IMAGES, SIDE, CLASSES, 2, 1000);
 }
 
 static rlkd_loader *make_loader(rlkd_context *ctx, const rlkd_dataset *data,

@@ -294,3 +294,29 @@ void test_fd_gradient(double (*f)(void *ctx), void *ctx, double *var,
         grad[i] = (up - down) / (2.0 * h);
     }
 }
+
+rlkd_dataset *test_band_dataset(int images, int side, int classes, int band,
+                                uint64_t seed)
+{
+    rlkd_dataset *data;
+    test_must(rlkd_dataset_create(images, 1, side, side, classes, &data),
+              "rlkd_dataset_create");
+    const size_t pixels_count = (size_t)side * side;
+    float *noise = malloc(pixels_count * sizeof *noise);
+    uint8_t *pixels = malloc(pixels_count);
+    if (!noise || !pixels)
+        test_fatal("test_band_dataset: out of memory");
+    for (int i = 0; i < images; i++) {
+        const int32_t label = i % classes;
+        test_fill_uniform(noise, pixels_count, 0.0f, 120.0f,
+                          seed + (uint64_t)i);
+        for (size_t p = 0; p < pixels_count; p++)
+            pixels[p] = (uint8_t)(noise[p] +
+                                  ((int)p / side / band == label ? 120 : 0));
+        test_must(rlkd_dataset_set_item(data, i, pixels, label),
+                  "rlkd_dataset_set_item");
+    }
+    free(noise);
+    free(pixels);
+    return data;
+}

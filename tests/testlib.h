@@ -79,6 +79,12 @@ int test_all_equal(const rlkd_tensor *t, float value);
 
 /* Deterministic uniform numbers in [lo, hi) for test inputs. */
 void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+
+/* A learnable data set of `images` one-channel side x side images: noise
+ * plus a bright band `band` rows high whose position gives the class
+ * (image i has class i % classes); different under flips and crops. */
+rlkd_dataset *test_band_dataset(int images, int side, int classes, int band,
+                                uint64_t seed);
 /* Copies floats to a new double array (free() it). */
 double *test_to_double(const float *x, size_t n);
 

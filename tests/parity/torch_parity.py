@@ -3,7 +3,7 @@
 Each case builds the same inputs for rlkd (through the ctypes bindings in
 bindings/python) and for PyTorch (autograd), and compares outputs and gradients with
 stated tolerances. Prints PASS/FAIL lines for tests/run.sh; exits 1 if any
-case failed. Run through tests/parity/run.sh, which finds an interpreter
+case failed. Run through tests/python/run.sh, which finds an interpreter
 that imports torch and skips with a message when there is none.
 
     python3 tests/parity/torch_parity.py path/to/librlkd.so
