@@ -133,7 +133,7 @@ test-sanitize:
 # test_search_zoo builds them too (the search's paths: test_search).
 VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%))
 test-valgrind: $(SHARED) $(VALGRIND_TESTS)
-	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
+	@RLKD_TEST_VALGRIND=1 VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
 	  tests/run.sh $(VALGRIND_TESTS)
 
