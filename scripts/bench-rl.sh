@@ -16,7 +16,8 @@
 #   SEEDS="1 2 3"  EPOCHS=8  FT_EPOCHS=4  TEACHER_EPOCHS=10  VALIDATION=5000
 #   STUDENT_WIDTH=0.5  FLOPS=0.4  EPISODES=300  WARMUP_EPISODES=100
 #   SEARCH_IMAGES=2000  RECALIBRATE=10  ABLATION=0 (1: rlkd without each
-#   ingredient, first seed)  THREADS (default: all cores)  OUT_DIR=build/bench-rl
+#   ingredient, and rlkd from the student trained alone with and without
+#   distillation in the fine-tuning; first seed)  THREADS (default: all cores)  OUT_DIR=build/bench-rl
 # Two cores go further as two single-threaded runs of different seeds at
 # once (SEEDS="1 3" THREADS=1 and SEEDS=2 THREADS=1, one OUT_DIR): each
 # appends whole lines to runs.jsonl.
@@ -87,6 +88,13 @@ if [ "$ABLATION" = 1 ]; then
     --recalibrate "$RECALIBRATE" --teacher-weight 0
   search_run rlkd_no_reward_scaling "$seed" "${base[@]}" \
     --recalibrate "$RECALIBRATE" --reward-scaling 0
+  # Where distillation helps or hurts: rlkd's search on the student trained
+  # alone, fine-tuned with distillation, and by cross-entropy (alpha 0).
+  alone=(--init "$OUT_DIR/student_$seed.safetensors" --teacher "$teacher"
+         --epochs "$FT_EPOCHS" --lr 0.01 --flops "$FLOPS" --prune rlkd
+         --recalibrate "$RECALIBRATE")
+  search_run rlkd_from_alone "$seed" "${alone[@]}"
+  search_run rlkd_search_ce "$seed" "${alone[@]}" --alpha 0
 fi
 
 python3 - "$RUNS" "$SEEDS" "$EPOCHS" "$FT_EPOCHS" "$TEACHER_EPOCHS" \
@@ -108,6 +116,10 @@ rows = [
     ("rlkd_no_recalibration", "rlkd without BN recalibration"),
     ("rlkd_no_teacher_score", "rlkd without teacher agreement in the score"),
     ("rlkd_no_reward_scaling", "rlkd without reward scaling"),
+    ("rlkd_from_alone", "rlkd on the student trained alone (search and KD "
+                        "fine-tuning as rlkd)"),
+    ("rlkd_search_ce", "rlkd's search on the student trained alone, "
+                       "fine-tuned by cross-entropy (no KD)"),
 ]
 out = ["<!-- rl: begin (scripts/bench-rl.sh writes this section) -->", "",
        "## RL pruning against the baselines on Fashion-MNIST, CPU", "",
