@@ -46,6 +46,9 @@ rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)
             return rlkd_try_;                 \
     } while (0)
 
+/* Seconds on a monotonic clock (differences are durations). */
+double rlkd_seconds_now(void);
+
 /* Returns the next index of the context's random stream. */
 uint64_t rlkd_context_next_rng_stream(rlkd_context *ctx);
 

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#include <time.h>
 
 void rlkd_compress_options_init(rlkd_compress_options *options)
 {
@@ -30,13 +29,6 @@ void rlkd_compress_options_init(rlkd_compress_options *options)
     options->criterion = RLKD_PRUNE_L1;
 }
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 typedef struct pipeline {
     const rlkd_compress_options *options;
     rlkd_compress_report *report;
@@ -47,14 +39,14 @@ typedef struct pipeline {
 static void stage_begin(pipeline *p, rlkd_compress_stage stage)
 {
     p->stage = stage;
-    p->started = seconds_now();
+    p->started = rlkd_seconds_now();
     if (p->options->stage)
         p->options->stage(stage, 1, p->options->stage_user);
 }
 
 static void stage_end(pipeline *p)
 {
-    p->report->seconds[p->stage] = seconds_now() - p->started;
+    p->report->seconds[p->stage] = rlkd_seconds_now() - p->started;
     if (p->options->stage)
         p->options->stage(p->stage, 0, p->options->stage_user);
 }

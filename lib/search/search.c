@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Per layer: index, kind, in channels, channels, stride, kernel, params,
@@ -456,13 +455,6 @@ rlkd_status rlkd_search_create(const rlkd_search_layer *layers, int count,
 /* An episode                                                                */
 /* ------------------------------------------------------------------------ */
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* A standard normal from draw `index` of the exploration stream. */
 static double normal_draw(uint64_t seed, uint64_t index)
 {
@@ -708,7 +700,7 @@ static rlkd_status log_episode(const rlkd_search *s,
  * succeeded) the agent's memory and updates, the baseline and the best. */
 static rlkd_status run_episode(rlkd_search *s)
 {
-    const double start = seconds_now();
+    const double start = rlkd_seconds_now();
     const int warmup = s->episode < s->options.warmup_episodes;
     const double sigma = sigma_of(s, s->episode);
     uint64_t draws = s->explore_draws;
@@ -790,7 +782,7 @@ static rlkd_status run_episode(rlkd_search *s)
         .reward = reward,
         .best_reward = s->best_reward,
         .sigma = sigma,
-        .seconds = seconds_now() - start,
+        .seconds = rlkd_seconds_now() - start,
     };
     s->episode++;
     if (s->log_path)

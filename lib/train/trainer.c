@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* rlkd_trainer_options up to progress_every: what every caller's struct
  * holds (the fields of the first version). Later fields are read when the
@@ -470,13 +469,6 @@ rlkd_status rlkd_trainer_step(rlkd_trainer *trainer, const rlkd_tensor *images,
 /* The run                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static double seconds_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
-
 static void report(const rlkd_trainer *trainer, const rlkd_progress *progress)
 {
     if (trainer->options.progress)
@@ -496,7 +488,7 @@ static void fill_progress(const rlkd_trainer *trainer, const run_clock *clock,
                           int64_t epoch, int64_t step, int64_t steps,
                           rlkd_progress *progress)
 {
-    const double now = seconds_now();
+    const double now = rlkd_seconds_now();
     const int64_t remaining =
         (trainer->options.epochs - epoch - 1) * steps + (steps - step - 1);
     memset(progress, 0, sizeof *progress);
@@ -525,7 +517,7 @@ static rlkd_status train_epoch(rlkd_trainer *trainer, rlkd_loader *train,
     static const char op[] = "rlkd_trainer_fit";
     const int64_t epoch = trainer->epoch;
     RLKD_TRY(rlkd_loader_start_epoch(train, epoch, trainer->step));
-    clock->epoch_start = seconds_now();
+    clock->epoch_start = rlkd_seconds_now();
     clock->loss_sum = 0.0;
     clock->correct = clock->images = 0;
     for (;;) {
@@ -580,7 +572,7 @@ rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
                          "with another data set or batch size?)", op,
                          (long long)trainer->step, (long long)trainer->epoch,
                          (long long)steps);
-    run_clock clock = {.run_start = seconds_now()};
+    run_clock clock = {.run_start = rlkd_seconds_now()};
     while (trainer->epoch < trainer->options.epochs) {
         rlkd_progress progress;
         /* A NaN or Inf loss returns here, before the epoch's save: the
