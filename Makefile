@@ -8,7 +8,9 @@
 #   make check              test, test-sanitize and test-valgrind: what CI runs
 #   make bench-cpu          rlkd's CPU backend against PyTorch; writes docs/benchmarks.md
 #   make bench-compact      compacted networks' inference time against their MACs
+#   make bench-python       the Python bindings' overhead; writes docs/python.md
 #   make install PREFIX=/usr/local [DESTDIR=...]
+#   make python [PYTHON=.venv/bin/python]   the Python package, with the library in it
 #   make clean
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define RLKD_VERSION_MAJOR \([0-9]*\).*/\1/p' include/rlkd.h)
@@ -70,7 +72,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu bench-compact install uninstall clean
+.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu bench-compact bench-python install uninstall python clean
 all: $(SHARED) $(STATIC) examples
 examples: $(EXAMPLE_BIN)
 
@@ -159,6 +161,18 @@ $(BENCH_BIN): $(SHARED) bench/bench.h
 
 # Compaction's speed-up: the compacted student's inference time against its
 # MACs (not a test; the table goes to docs/results.md by hand).
+# The Python bindings' overhead against the same calls from C, both in one
+# process (the C side is a shared object the script loads); the table goes
+# to docs/python.md.
+$(BUILD)/bench/libbench_bindings.so: bench/python/bench_bindings.c $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $< $(TEST_LDFLAGS) -lrlkd
+
+bench-python: export OMP_WAIT_POLICY = passive
+bench-python: $(SHARED) $(BUILD)/bench/libbench_bindings.so
+	RLKD_LIBRARY=$(CURDIR)/$(SHARED) $(BENCH_PYTHON) bench/python/bench_bindings.py \
+	  --c $(BUILD)/bench/libbench_bindings.so --markdown docs/python.md
+
 bench-compact: export OMP_WAIT_POLICY = passive
 bench-compact: $(BUILD)/bench/bench_compact
 	$(BUILD)/bench/bench_compact --threads $(THREADS)
@@ -189,10 +203,21 @@ install: $(SHARED) $(STATIC) $(BUILD)/rlkd.pc
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/rlkd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
+# The Python package with this build's library copied into it, installed by
+# pip into PYTHON's environment (a virtual environment, or PIP_FLAGS=--user;
+# Debian's own python3 refuses system-wide installs). No build isolation:
+# pip would fetch setuptools from the network otherwise.
+PYTHON ?= python3
+PIP_FLAGS ?=
+python: $(SHARED)
+	cp $(SHARED) bindings/python/rlkd/$(SONAME)
+	$(PYTHON) -m pip install --no-build-isolation $(PIP_FLAGS) ./bindings/python
+
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/rlkd.h \
 	  $(DESTDIR)$(PREFIX)/lib/librlkd.so* $(DESTDIR)$(PREFIX)/lib/librlkd.a \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/rlkd.pc
 
 clean:
-	rm -rf build $(LIBDIR)/librlkd.so* $(LIBDIR)/librlkd.a
+	rm -rf build $(LIBDIR)/librlkd.so* $(LIBDIR)/librlkd.a bindings/python/rlkd/librlkd.so.* \
+	  bindings/python/build bindings/python/rlkd.egg-info

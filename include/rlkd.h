@@ -126,7 +126,11 @@ typedef struct rlkd_context rlkd_context;
  */
 RLKD_API rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
                                          int device_index);
-/** Frees a context. Accepts NULL. Destroy its tensors first. */
+/**
+ * Frees a context. Accepts NULL. Destroy its tensors first; only DLPack
+ * exports (rlkd_tensor_to_dlpack) may outlive it, and they keep what they
+ * need of it until their deleters have run.
+ */
 RLKD_API void rlkd_context_destroy(rlkd_context *ctx);
 
 RLKD_API rlkd_status rlkd_context_device(const rlkd_context *ctx,
@@ -194,7 +198,11 @@ RLKD_API rlkd_status rlkd_tensor_wrap(rlkd_context *ctx, rlkd_dtype dtype,
                                       int ndim, const int64_t *shape,
                                       void *data, rlkd_tensor **out);
 
-/** Frees a tensor (and its memory, if it owns it). Accepts NULL. */
+/**
+ * Frees a tensor handle. Accepts NULL. Its memory (if the tensor owns it, or
+ * the DLPack deleter of an imported tensor) is released now, or, while
+ * DLPack exports of the tensor are alive, when the last of them is deleted.
+ */
 RLKD_API void rlkd_tensor_destroy(rlkd_tensor *t);
 
 /** Copies `count` floats from host memory in; count must equal numel. */
@@ -240,6 +248,66 @@ RLKD_API rlkd_context *rlkd_tensor_context(const rlkd_tensor *t);
  */
 RLKD_API rlkd_status rlkd_tensor_reshape(rlkd_tensor *t, int ndim,
                                          const int64_t *shape);
+
+/* DLPack (https://github.com/dmlc/dlpack, version 0.6, the legacy
+ * DLManagedTensor with a deleter): zero-copy exchange of tensors with
+ * PyTorch, NumPy, CuPy, JAX and others. rlkd.h needs no DLPack header; a
+ * caller that fills or reads the struct includes <dlpack/dlpack.h>. */
+struct DLManagedTensor;
+
+/**
+ * Imports a DLPack tensor as an rlkd tensor without copying: the new tensor
+ * reads and writes src's memory (dl_tensor.data + byte_offset).
+ *
+ * Accepted: dtype float32 (kDLFloat, 32 bits, 1 lane) -> RLKD_DTYPE_F32 or
+ * int32 (kDLInt, 32, 1) -> RLKD_DTYPE_I32; ndim 1..RLKD_MAX_DIMS (a 0-d
+ * scalar is refused: reshape it to [1] first), every shape entry >= 1 and
+ * the element count within rlkd_tensor_create's limit; strides NULL or
+ * compact row-major (a dimension of size 1 may have any stride); data +
+ * byte_offset non-NULL and 4-byte aligned. The device must be the
+ * context's: a CPU context takes kDLCPU, kDLCUDAHost and kDLCUDAManaged
+ * (host-addressable; device_id is not looked at), a CUDA context takes
+ * kDLCUDA whose device_id is the context's device index.
+ *
+ * Statuses: RLKD_ERR_DEVICE_MISMATCH for a device the context cannot use,
+ * RLKD_ERR_UNSUPPORTED for another dtype or non-compact strides (make the
+ * tensor contiguous float32/int32 first), RLKD_ERR_INVALID_ARGUMENT for NULL
+ * arguments, ndim, shape and data; the message names the field.
+ *
+ * Ownership: on success the tensor owns src; rlkd_tensor_destroy calls
+ * src->deleter(src) (when non-NULL) once the memory is no longer used - at
+ * once, or when the last DLPack export of the tensor is deleted; on a CUDA
+ * context after the context's stream has finished its work. Until then the
+ * caller must not call the deleter. On failure *out is NULL and src stays
+ * the caller's (its deleter is not called).
+ * On CUDA the producer's writes must be complete (or ordered before the
+ * context's stream) before rlkd uses the tensor.
+ */
+RLKD_API rlkd_status rlkd_tensor_from_dlpack(rlkd_context *ctx,
+                                             struct DLManagedTensor *src,
+                                             rlkd_tensor **out);
+
+/**
+ * Exports a tensor's memory as a new DLPack tensor without copying: data is
+ * rlkd_tensor_data(t) (byte_offset 0), the shape a copy of t's own (a later
+ * rlkd_tensor_reshape of t does not change it), strides NULL (compact
+ * row-major), dtype float32 or int32, device kDLCPU (device_id 0) on a CPU
+ * context or kDLCUDA with the context's device index on a CUDA one. Works
+ * for created, wrapped and imported tensors alike.
+ *
+ * Ownership: *out belongs to the caller, who hands it to a consumer or calls
+ * (*out)->deleter(*out) exactly once, from any thread. Until then the export
+ * keeps the tensor's memory and its context alive, even after
+ * rlkd_tensor_destroy(t) and rlkd_context_destroy: the memory is released by
+ * whichever of the handle and the exports goes last, and the context when it
+ * has been destroyed and no export holds it. (For a wrapped tensor the
+ * memory is the caller's: keep it alive until the deleter has run.) Both
+ * sides write the same memory; on CUDA, rlkd_context_synchronize before a
+ * consumer on another stream reads it.
+ * On failure *out is NULL.
+ */
+RLKD_API rlkd_status rlkd_tensor_to_dlpack(rlkd_tensor *t,
+                                           struct DLManagedTensor **out);
 
 /* ------------------------------------------------------------------------ */
 /* L1 ops                                                                    */

@@ -5,9 +5,14 @@
 #   libopenblas-dev  the CPU backend's GEMMs (OpenBLAS)
 #   libcjson-dev     safetensors headers and saved architectures (JSON)
 #   zlib1g-dev       gzip-compressed IDX data sets (MNIST, Fashion-MNIST)
+#   libdlpack-dev    DLPack's own header (dlpack/dlpack.h) for zero-copy tensor exchange
 #   valgrind         `make test-valgrind` (memcheck over the unit tests)
-#   python3-numpy, python3-torch, python3-torchvision
-#                    the PyTorch parity tests (skipped, saying so, without them)
+#   python3-numpy, python3-pytest
+#                    the Python package's tests (pytest over tests/python)
+#   python3-torch, python3-torchvision, python3-onnx
+#                    PyTorch parity and export to PyTorch/ONNX (skipped, saying so, without them)
+#   python3-pip, python3-setuptools, python3-wheel
+#                    `make python` and the test that pip installs the package (offline)
 #   dataset-fashion-mnist  the real data of the examples and results
 # The CUDA toolkit (nvcc, cudart) is optional: when nvcc is on PATH or in
 # /usr/local/cuda, `make` builds the CUDA backend too.
@@ -15,6 +20,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libopenblas-dev libcjson-dev zlib1g-dev valgrind \
-  python3-numpy python3-torch python3-torchvision dataset-fashion-mnist >/dev/null
+  build-essential pkg-config libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev valgrind \
+  python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx \
+  python3-pip python3-setuptools python3-wheel dataset-fashion-mnist >/dev/null
 echo "rlkd dependencies installed"

@@ -7,14 +7,17 @@ JSON list with everything bench_cpu (C) and peer_torch.py need per case.
 
     /usr/bin/python3 bench/cpu/cases.py LIBRLKD_SO OUT_DIR
 """
-import ctypes
 import json
 import os
 import sys
 
+if len(sys.argv) != 3:
+    sys.exit("usage: cases.py LIBRLKD_SO OUT_DIR")
+# rlkd loads its library when imported, from $RLKD_LIBRARY: the one named here.
+os.environ["RLKD_LIBRARY"] = os.path.abspath(sys.argv[1])
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "bindings", "python"))
-import rlkd  # noqa: E402  (after the path is set)
+import rlkd  # noqa: E402  (after the path and the library are set)
 import rlkd.torch_module  # noqa: E402
 
 BATCH = 64
@@ -41,11 +44,8 @@ def save_networks(ctx, out_dir):
     paths = {}
     for key, (name, attention, options) in NETWORKS.items():
         path = os.path.join(out_dir, key + ".safetensors")
-        net = rlkd.Net.zoo(ctx, name, attention, **options)
-        try:
+        with rlkd.Net.zoo(ctx, name, attention, **options) as net:
             net.save(path)
-        finally:
-            net.close()
         paths[key] = path
     return paths
 
@@ -53,24 +53,18 @@ def save_networks(ctx, out_dir):
 def conv_geometries(ctx, path):
     """The distinct conv2d geometries of a saved network, in network order."""
     layers = rlkd.torch_module.load(path).layers
-    net = rlkd.Net.load(ctx, path)
     geometries = []
-    try:
+    with rlkd.Net.load(ctx, path) as net:
         for layer in layers:
             if layer["kind"] != "conv2d":
                 continue
-            c, h, w = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
-            rlkd.check(rlkd.lib.rlkd_net_node_shape(net.handle, layer["inputs"][0], ctypes.byref(c),
-                                                    ctypes.byref(h), ctypes.byref(w)),
-                       "rlkd_net_node_shape")
-            geometry = dict(cin=c.value, cout=layer["out_channels"], h=h.value, w=w.value,
+            cin, h, w = net.node_shape(layer["inputs"][0])
+            geometry = dict(cin=cin, cout=layer["out_channels"], h=h, w=w,
                             kernel=layer["kernel"], stride=layer["stride"],
                             padding=layer["padding"], dilation=layer["dilation"],
                             groups=layer["groups"], bias=layer["bias"])
             if geometry not in geometries:
                 geometries.append(geometry)
-    finally:
-        net.close()
     return geometries
 
 
@@ -114,12 +108,12 @@ def bn_relu_cases():
     return cases
 
 
-def attention_cases(library):
+def attention_cases():
     cases = []
     for shape in ([BATCH, 64, 16, 16], [BATCH, 128, 8, 8]):
         channels = shape[1]
         modules = (("se", dict(reduction=16)),
-                   ("eca", dict(kernel=library.rlkd_eca_kernel_size(channels, 2, 1))),
+                   ("eca", dict(kernel=rlkd.ops.eca_kernel_size(channels))),
                    ("cbam", dict(reduction=16, kernel=7)))
         for module, params in modules:
             for direction, short in (("forward", "fwd"), ("backward", "bwd")):
@@ -157,18 +151,12 @@ def inference_cases(paths):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: cases.py LIBRLKD_SO OUT_DIR")
-    rlkd.lib = rlkd.load_library(sys.argv[1])
     out_dir = sys.argv[2]
     os.makedirs(out_dir, exist_ok=True)
-    ctx = rlkd.Context(seed=0)
-    try:
+    with rlkd.Context(seed=0) as ctx:
         paths = save_networks(ctx, out_dir)
-        cases = (conv_cases(ctx, paths) + bn_relu_cases() + attention_cases(rlkd.lib)
+        cases = (conv_cases(ctx, paths) + bn_relu_cases() + attention_cases()
                  + kd_loss_cases() + train_step_cases(paths) + inference_cases(paths))
-    finally:
-        ctx.close()
     path = os.path.join(out_dir, "cases.json")
     with open(path, "w") as f:
         json.dump(cases, f, indent=1)

@@ -6,6 +6,12 @@
 #include <omp.h>
 #endif
 
+/* internal.h gives the C++ (CUDA) side a plain int where C has atomic_int:
+ * the layouts agree only while these do. */
+_Static_assert(sizeof(atomic_int) == sizeof(int) &&
+                   _Alignof(atomic_int) == _Alignof(int),
+               "atomic_int must have int's size and alignment");
+
 static int default_num_threads(void)
 {
 #ifdef _OPENMP
@@ -56,6 +62,7 @@ rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
     ctx->device_index = device_index;
     ctx->backend = backend;
     ctx->num_threads = default_num_threads();
+    atomic_init(&ctx->refs, 1);
     if (backend->context_init) {
         rlkd_status status = backend->context_init(ctx);
         if (status != RLKD_OK) {
@@ -67,13 +74,26 @@ rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
     return RLKD_OK;
 }
 
-void rlkd_context_destroy(rlkd_context *ctx)
+void rlkd_context_retain(rlkd_context *ctx)
 {
-    if (!ctx)
+    atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+}
+
+void rlkd_context_unref(rlkd_context *ctx)
+{
+    if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (ctx->backend->context_release)
         ctx->backend->context_release(ctx);
     free(ctx);
+}
+
+/* Drops the caller's reference: a DLPack export still alive keeps the
+ * context (its backend state, to release the memory) until its deleter. */
+void rlkd_context_destroy(rlkd_context *ctx)
+{
+    if (ctx)
+        rlkd_context_unref(ctx);
 }
 
 rlkd_status rlkd_context_device(const rlkd_context *ctx, rlkd_device *kind,

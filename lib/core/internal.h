@@ -10,6 +10,17 @@
 
 #include <stdarg.h>
 
+/* Reference counts are C11 atomics. The CUDA backend (C++, nvcc) includes
+ * this header too but never touches them: it sees a plain int of the same
+ * size and alignment (checked in context.c), so both languages agree on the
+ * structs' layout. */
+#ifdef __cplusplus
+#define RLKD_ATOMIC_INT int
+#else
+#include <stdatomic.h>
+#define RLKD_ATOMIC_INT atomic_int
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,6 +34,10 @@ struct rlkd_context {
     uint64_t seed;
     uint64_t rng_calls;  /* random draws so far: the Philox stream index */
     int num_threads;
+    /* 1 for the caller's handle until rlkd_context_destroy, plus 1 for each
+     * live DLPack export of one of its tensors; the context is torn down
+     * when it reaches 0 (rlkd_context_unref). */
+    RLKD_ATOMIC_INT refs;
 };
 
 struct rlkd_tensor {
@@ -32,8 +47,36 @@ struct rlkd_tensor {
     int64_t shape[RLKD_MAX_DIMS];
     int64_t numel;
     void *data;
-    int owns_data;
+    int owns_data;       /* the backend allocated data: release it at the end */
+    /* Called once when the memory is no longer used (after the backend's
+     * release, if owns_data): a DLPack import's deleter. May be NULL. */
+    void (*on_release)(rlkd_context *ctx, void *arg);
+    void *on_release_arg;
+    /* 1 for the caller's handle until rlkd_tensor_destroy, plus 1 for each
+     * live DLPack export; the memory and this struct go when it reaches 0
+     * (rlkd_tensor_unref). */
+    RLKD_ATOMIC_INT refs;
 };
+
+/* Reference counting (lib/core/context.c, tensor.c). Any thread may drop a
+ * reference (a DLPack consumer calls its deleter where it likes); taking one
+ * needs a reference already held. */
+void rlkd_context_retain(rlkd_context *ctx);
+void rlkd_context_unref(rlkd_context *ctx);
+void rlkd_tensor_retain(rlkd_tensor *t);
+void rlkd_tensor_unref(rlkd_tensor *t);
+
+/* rlkd_tensor_create's checks of dtype, ndim (1..RLKD_MAX_DIMS) and shape
+ * (each >= 1, element count <= 2^31 - 1), naming `op`; fills *numel. */
+rlkd_status rlkd_check_tensor_shape(const char *op, rlkd_dtype dtype, int ndim,
+                                    const int64_t *shape, int64_t *numel);
+
+/* A new tensor handle on ctx over `data` (not owned, no on_release): every
+ * check rlkd_tensor_create makes, naming `op`. *out is NULL on failure. */
+rlkd_status rlkd_tensor_new_view(rlkd_context *ctx, const char *op,
+                                 rlkd_dtype dtype, int ndim,
+                                 const int64_t *shape, void *data,
+                                 rlkd_tensor **out);
 
 /* Records a detailed message for rlkd_last_error() and returns `status`. */
 rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)

@@ -1,4 +1,5 @@
-/* Tensors: shape bookkeeping over memory that the backend allocates. */
+/* Tensors: shape bookkeeping over memory that the backend allocates, and
+ * the reference count that lets a DLPack export outlive the handle. */
 #include "internal.h"
 
 #include <math.h>
@@ -10,7 +11,7 @@ static size_t dtype_size(rlkd_dtype dtype)
     return 4;
 }
 
-static rlkd_status check_shape_args(const char *op, rlkd_dtype dtype, int ndim,
+rlkd_status rlkd_check_tensor_shape(const char *op, rlkd_dtype dtype, int ndim,
                                     const int64_t *shape, int64_t *numel)
 {
     if (dtype != RLKD_DTYPE_F32 && dtype != RLKD_DTYPE_I32)
@@ -53,7 +54,7 @@ static rlkd_status make_tensor(rlkd_context *ctx, const char *op,
     *out = NULL;
     RLKD_TRY(rlkd_check_context(ctx, op));
     int64_t numel;
-    RLKD_TRY(check_shape_args(op, dtype, ndim, shape, &numel));
+    RLKD_TRY(rlkd_check_tensor_shape(op, dtype, ndim, shape, &numel));
     rlkd_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
@@ -63,7 +64,20 @@ static rlkd_status make_tensor(rlkd_context *ctx, const char *op,
     for (int i = 0; i < ndim; i++)
         t->shape[i] = shape[i];
     t->numel = numel;
+    atomic_init(&t->refs, 1);
     *made = t;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_tensor_new_view(rlkd_context *ctx, const char *op,
+                                 rlkd_dtype dtype, int ndim,
+                                 const int64_t *shape, void *data,
+                                 rlkd_tensor **out)
+{
+    rlkd_tensor *t;
+    RLKD_TRY(make_tensor(ctx, op, dtype, ndim, shape, out, &t));
+    t->data = data;
+    *out = t;
     return RLKD_OK;
 }
 
@@ -104,20 +118,33 @@ rlkd_status rlkd_tensor_wrap(rlkd_context *ctx, rlkd_dtype dtype, int ndim,
                          "rlkd_tensor_wrap: data %p is not 4-byte aligned",
                          data);
     }
-    rlkd_tensor *t;
-    RLKD_TRY(make_tensor(ctx, "rlkd_tensor_wrap", dtype, ndim, shape, out, &t));
-    t->data = data;
-    *out = t;
-    return RLKD_OK;
+    return rlkd_tensor_new_view(ctx, "rlkd_tensor_wrap", dtype, ndim, shape,
+                                data, out);
+}
+
+void rlkd_tensor_retain(rlkd_tensor *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+/* The last reference releases the memory (the backend's, then the
+ * on_release hook) and the struct; t->ctx is alive then, because the handle
+ * or an export holding a context reference was still there. */
+void rlkd_tensor_unref(rlkd_tensor *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (t->owns_data && t->data)
+        t->ctx->backend->release(t->ctx, t->data);
+    if (t->on_release)
+        t->on_release(t->ctx, t->on_release_arg);
+    free(t);
 }
 
 void rlkd_tensor_destroy(rlkd_tensor *t)
 {
-    if (!t)
-        return;
-    if (t->owns_data && t->data)
-        t->ctx->backend->release(t->ctx, t->data);
-    free(t);
+    if (t)
+        rlkd_tensor_unref(t);
 }
 
 static rlkd_status check_transfer(const char *op, const rlkd_tensor *t,
@@ -278,8 +305,8 @@ rlkd_status rlkd_tensor_reshape(rlkd_tensor *t, int ndim, const int64_t *shape)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "rlkd_tensor_reshape: tensor is NULL");
     int64_t numel;
-    RLKD_TRY(check_shape_args("rlkd_tensor_reshape", t->dtype, ndim, shape,
-                              &numel));
+    RLKD_TRY(rlkd_check_tensor_shape("rlkd_tensor_reshape", t->dtype, ndim,
+                                     shape, &numel));
     if (numel != t->numel)
         return rlkd_fail(RLKD_ERR_SHAPE,
                          "rlkd_tensor_reshape: new shape has %lld elements, "

@@ -20,7 +20,8 @@ static void expect(int ok, const char *what)
 int main(void)
 {
     rlkd_context *ctx = NULL;
-    rlkd_tensor *x = NULL, *y = NULL;
+    rlkd_tensor *x = NULL, *y = NULL, *z = NULL;
+    struct DLManagedTensor *exported = NULL; /* opaque: no DLPack header */
     const int64_t shape[2] = {2, 3};
     const float in[6] = {-1.0f, 2.0f, -3.0f, 4.0f, 0.5f, -0.5f};
     float out[6];
@@ -47,6 +48,12 @@ int main(void)
            "error_status_and_message");
     expect(strcmp(rlkd_status_string(RLKD_ERR_SHAPE), "RLKD_ERR_SHAPE") == 0,
            "status_string");
+    expect(rlkd_tensor_to_dlpack(x, &exported) == RLKD_OK &&
+               exported != NULL &&
+               rlkd_tensor_from_dlpack(ctx, exported, &z) == RLKD_OK &&
+               rlkd_tensor_data(z) == rlkd_tensor_data(x),
+           "dlpack_round_trip");
+    rlkd_tensor_destroy(z); /* calls the export's deleter */
     rlkd_tensor_destroy(y);
     rlkd_tensor_destroy(x);
     rlkd_context_destroy(ctx);

@@ -1,27 +1,14 @@
-"""The search's Python bindings: the structs match the C library's, a search
-over Python callbacks runs and meets its budget, an exception in a
-callback comes back from run(), and save/resume works. Prints PASS/FAIL
-lines for tests/run.sh; argument: the library's path."""
-import ctypes
+"""rlkd.search: a search over Python callbacks runs and meets its budget, an
+exception in a callback comes back from run(), save/resume continues a
+run exactly, and the search over an rlkd network drives the library's own
+environment."""
 import os
-import sys
-import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
-import rlkd  # noqa: E402
-import rlkd.search as search  # noqa: E402
+import numpy as np
+import pytest
 
-failed = 0
-
-
-def case(name, fn):
-    global failed
-    try:
-        fn()
-        print("PASS python/" + name)
-    except Exception as error:  # a failed case is reported, not fatal
-        failed += 1
-        print("FAIL python/%s: %s: %s" % (name, type(error).__name__, error))
+import rlkd
+import rlkd.search as search
 
 
 CHANNELS = [32, 64, 64, 128]
@@ -41,18 +28,7 @@ def score(keep, ratios):
     return 1.0 - sum((r - b) ** 2 for r, b in zip(ratios, BEST)), sum(ratios) / len(ratios)
 
 
-def structs_match():
-    options = search.Options()
-    rlkd._library().rlkd_search_options_init(ctypes.byref(options))
-    assert options.struct_size == ctypes.sizeof(search.Options), \
-        "rlkd_search_options: C %d, Python %d" % (options.struct_size,
-                                                   ctypes.sizeof(search.Options))
-    assert options.episodes == 400 and abs(options.macs_fraction - 0.4) < 1e-12
-    layer = search.Layer()
-    assert layer.struct_size == ctypes.sizeof(search.Layer)
-
-
-def runs_within_budget():
+def test_runs_within_budget():
     seen = []
     with search.Search(layers(), cost, score, progress=seen.append, episodes=12,
                        warmup_episodes=6, hidden1=16, hidden2=16, macs_fraction=0.5,
@@ -67,48 +43,70 @@ def runs_within_budget():
         assert reward == best_score == max(e.reward for e in seen)
 
 
-def callback_error_comes_back():
+def test_callback_error_comes_back():
     def broken(keep, ratios):
         raise ValueError("no score today")
     with search.Search(layers(), cost, broken, episodes=4, warmup_episodes=2,
                        hidden1=8, hidden2=8) as s:
-        try:
+        with pytest.raises(ValueError, match="no score today"):
             s.run()
-        except ValueError as error:
-            assert "no score today" in str(error)
-        else:
-            raise AssertionError("run() did not raise the callback's error")
         assert s.episodes() == 0
 
 
-def save_and_resume():
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "search.state")
-        options = dict(episodes=10, warmup_episodes=4, hidden1=16, hidden2=16, seed=9)
-        with search.Search(layers(), cost, score, **options) as whole:
-            whole.run()
-            expected = whole.best()
-        with search.Search(layers(), cost, score, **options) as first:
-            first.run(5)
-            first.save(path)
-        with search.Search(layers(), cost, score, **options) as second:
-            second.resume(path)
-            assert second.episodes() == 5
-            second.run()
-            assert second.best() == expected, (second.best(), expected)
-        with search.Search(layers(), cost, score, **dict(options, seed=10)) as other:
-            try:
-                other.resume(path)
-            except rlkd.RlkdError as error:
-                assert "other layers or options" in str(error)
-            else:
-                raise AssertionError("another search's state was accepted")
+def test_save_and_resume(tmp_path):
+    path = os.path.join(tmp_path, "search.state")
+    options = dict(episodes=10, warmup_episodes=4, hidden1=16, hidden2=16, seed=9)
+    with search.Search(layers(), cost, score, **options) as whole:
+        whole.run()
+        expected = whole.best()
+    with search.Search(layers(), cost, score, **options) as first:
+        first.run(5)
+        first.save(path)
+    with search.Search(layers(), cost, score, **options) as second:
+        second.resume(path)
+        assert second.episodes() == 5
+        second.run()
+        assert second.best() == expected, (second.best(), expected)
+    with search.Search(layers(), cost, score, **dict(options, seed=10)) as other:
+        with pytest.raises(rlkd.Error, match="other layers or options"):
+            other.resume(path)
 
 
-if len(sys.argv) > 1:
-    rlkd.lib = rlkd.load_library(sys.argv[1])
-case("search/structs_match", structs_match)
-case("search/runs_within_budget", runs_within_budget)
-case("search/callback_error_comes_back", callback_error_comes_back)
-case("search/save_and_resume", save_and_resume)
-sys.exit(1 if failed else 0)
+def small_network(ctx):
+    """Two 3x3 convolutions over 12x12 images of two classes."""
+    net = rlkd.Net(ctx, (1, 12, 12))
+    x = net.relu(net.batchnorm2d(net.conv2d(0, 16, 3, padding=1, bias=False, name="c1"),
+                                 name="b1"))
+    x = net.relu(net.batchnorm2d(net.conv2d(x, 16, 3, padding=1, bias=False, name="c2"),
+                                 name="b2"))
+    net.linear(net.global_avgpool(x), 2, name="fc")
+    return net
+
+
+def band_images(count, seed):
+    """Class 0: a bright top half; class 1: a bright bottom half."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, count)
+    images = rng.integers(0, 60, (count, 1, 12, 12)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 0, 6 * label:6 * label + 6] += 180
+    return images, labels
+
+
+def test_net_search_applies_a_policy_within_budget():
+    with rlkd.Context(seed=4) as ctx:
+        net = small_network(ctx)
+        data = rlkd.Dataset.from_numpy(*band_images(64, 1))
+        validation = rlkd.Loader(ctx, data, batch_size=32)
+        seen = []
+        with search.NetSearch(net, validation, progress=seen.append, episodes=6,
+                              warmup_episodes=3, hidden1=8, hidden2=8, macs_fraction=0.5,
+                              round_to=4, env={"recalibrate_batches": 0}) as s:
+            s.run()
+            keep, reward, score, macs = s.best()
+            assert len(keep) == s.count == 2 and len(seen) == 6
+            _, macs_before = net.cost()
+            assert macs <= 0.5 * macs_before
+            s.apply_best()
+            assert [g.kept for g in net.prune_groups() if g.prunable] == keep
+            assert net.cost()[1] == macs

@@ -16,115 +16,77 @@ does the rest (see docs/search.md):
 An exception raised by cost or score stops the run and is raised again by
 run().
 """
+from __future__ import annotations
+
 import ctypes
 import types
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import RlkdError, _library, check
+from ._core import Handle
+from ._ffi import (SEARCH_COST_FN, SEARCH_PROGRESS_FN, SEARCH_SCORE_FN, Error, NetEnvOptions,
+                   SearchEpisode, SearchLayer, SearchOptions, fill, initialized, lib)
+from .train import ENUMS
 
-REWARD = {"score": 0, "error_log_macs": 1}
+if TYPE_CHECKING:
+    from ._core import PathLike
+    from .data import Loader
+    from .net import Net
+
+#: cost(keep) -> the MACs of the kept channel counts.
+CostFn = Callable[[List[int]], int]
+#: score(keep, ratios) -> a score, or (score, accuracy); higher is better.
+ScoreFn = Callable[[List[int], List[float]], Union[float, Tuple[float, float]]]
+#: progress(episode): a namespace copy of rlkd_search_episode's fields.
+EpisodeFn = Callable[[types.SimpleNamespace], None]
+
 _ERR_INVALID_ARGUMENT = 1
 
 
-class Layer(ctypes.Structure):
-    """rlkd_search_layer; keyword arguments set its fields."""
-    _fields_ = [("struct_size", ctypes.c_size_t), ("name", ctypes.c_char_p),
-                ("channels", ctypes.c_int), ("in_channels", ctypes.c_int),
-                ("kernel", ctypes.c_int), ("stride", ctypes.c_int),
-                ("kind", ctypes.c_int), ("params", ctypes.c_int64),
-                ("macs", ctypes.c_int64)]
-
-    def __init__(self, **fields):
-        super().__init__()
-        _library().rlkd_search_layer_init(ctypes.byref(self))
-        for key, value in fields.items():
-            setattr(self, key, value.encode() if key == "name" else value)
+def Layer(**fields: Any) -> ctypes.Structure:
+    """An rlkd_search_layer (name, channels, in_channels, kernel, stride,
+    kind, params, macs)."""
+    layer = initialized(SearchLayer)
+    fill(layer, fields)
+    return layer
 
 
-class Episode(ctypes.Structure):
-    """rlkd_search_episode, as the progress callback receives it."""
-    _fields_ = [("struct_size", ctypes.c_size_t), ("episode", ctypes.c_int64),
-                ("episodes", ctypes.c_int64), ("warmup", ctypes.c_int),
-                ("layers", ctypes.c_int), ("keep", ctypes.POINTER(ctypes.c_int)),
-                ("ratios", ctypes.POINTER(ctypes.c_double)),
-                ("macs", ctypes.c_int64), ("macs_before", ctypes.c_int64),
-                ("score", ctypes.c_double), ("accuracy", ctypes.c_double),
-                ("reward", ctypes.c_double), ("best_reward", ctypes.c_double),
-                ("sigma", ctypes.c_double), ("seconds", ctypes.c_double)]
-
-
-PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(Episode), ctypes.c_void_p)
-COST_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-                           ctypes.c_int, ctypes.POINTER(ctypes.c_int64))
-SCORE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-                            ctypes.POINTER(ctypes.c_double), ctypes.c_int,
-                            ctypes.POINTER(ctypes.c_double),
-                            ctypes.POINTER(ctypes.c_double))
-
-
-class Options(ctypes.Structure):
-    """rlkd_search_options (AMC's defaults from rlkd_search_options_init)."""
-    _fields_ = [("struct_size", ctypes.c_size_t), ("macs_fraction", ctypes.c_double),
-                ("lbound", ctypes.c_double), ("rbound", ctypes.c_double),
-                ("round_to", ctypes.c_int), ("fill_budget", ctypes.c_int),
-                ("episodes", ctypes.c_int), ("warmup_episodes", ctypes.c_int),
-                ("hidden1", ctypes.c_int), ("hidden2", ctypes.c_int),
-                ("actor_lr", ctypes.c_float), ("critic_lr", ctypes.c_float),
-                ("tau", ctypes.c_float), ("discount", ctypes.c_float),
-                ("buffer_size", ctypes.c_int), ("batch_size", ctypes.c_int),
-                ("sigma", ctypes.c_float), ("sigma_decay", ctypes.c_float),
-                ("baseline_alpha", ctypes.c_float), ("reward", ctypes.c_int),
-                ("reward_scaling", ctypes.c_int), ("seed", ctypes.c_uint64),
-                ("log_path", ctypes.c_char_p), ("state_path", ctypes.c_char_p),
-                ("save_every", ctypes.c_int), ("policy_path", ctypes.c_char_p),
-                ("progress", PROGRESS_FN), ("progress_user", ctypes.c_void_p)]
-
-
-def _episode_copy(e):
+def _episode_copy(e: Any) -> types.SimpleNamespace:
     """The episode as plain Python values (the C struct and its arrays live
     only during the callback)."""
-    fields = {name: getattr(e, name) for name, _ in Episode._fields_
+    fields = {name: getattr(e, name) for name, _ in SearchEpisode._fields_
               if name not in ("struct_size", "keep", "ratios")}
     fields["keep"] = [e.keep[i] for i in range(e.layers)]
     fields["ratios"] = [e.ratios[i] for i in range(e.layers)]
     return types.SimpleNamespace(**fields)
 
 
-class Search:
+class Search(Handle):
     """An rlkd_search over Python callbacks: cost(keep) -> MACs and
     score(keep, ratios) -> float or (score, accuracy); keep is a list of
     kept channel counts, one per layer. progress(episode) runs after every
     episode with a copy of its rlkd_search_episode (episode, warmup, keep,
-    ratios, macs, score, accuracy, reward, best_reward, sigma, ...). Options are rlkd_search_options' fields; paths are
-    str. close() it, or use it in a with-block."""
+    ratios, macs, score, accuracy, reward, best_reward, sigma, ...).
+    Options are rlkd_search_options' fields; paths are str. close() it, or
+    use it in a with-block."""
 
-    def __init__(self, layers, cost, score, progress=None, **options):
-        library = _library()
-        self.layers = (Layer * len(layers))(*layers)
+    def __init__(self, layers: Sequence[ctypes.Structure], cost: CostFn, score: ScoreFn,
+                 progress: Optional[EpisodeFn] = None, **options: Any) -> None:
+        self.layers = (SearchLayer * len(layers))(*layers)
         self.count = len(layers)
-        self.error = None
-        self.options = Options()
-        library.rlkd_search_options_init(ctypes.byref(self.options))
-        for key, value in options.items():
-            if key == "reward":
-                value = REWARD[value]
-            elif key.endswith("_path"):
-                value = str(value).encode()
-            setattr(self.options, key, value)
+        self.error: Optional[BaseException] = None
+        self.options = _options(options)
         # The callbacks must outlive the search: kept on self.
-        self._cost = COST_FN(self._call_cost(cost))
-        self._score = SCORE_FN(self._call_score(score))
-        if progress:
-            self._progress = PROGRESS_FN(lambda e, user: progress(_episode_copy(e.contents)))
-            self.options.progress = self._progress
-        self.handle = ctypes.c_void_p()
-        check(library.rlkd_search_create(self.layers, self.count, self._cost, self._score,
-                                         None, ctypes.byref(self.options),
-                                         ctypes.byref(self.handle)),
-              "rlkd_search_create")
+        self._cost = SEARCH_COST_FN(self._guard(self._call_cost(cost)))
+        self._score = SEARCH_SCORE_FN(self._guard(self._call_score(score)))
+        self._progress = _progress(self.options, progress, self._guard)
+        out = ctypes.c_void_p()
+        lib.rlkd_search_create(self.layers, self.count, self._cost, self._score, None,
+                               ctypes.byref(self.options), ctypes.byref(out))
+        self._adopt(out.value, lib.rlkd_search_destroy)
 
-    def _guard(self, body):
+    def _guard(self, body: Callable[..., Any]) -> Callable[..., int]:
         """A callback body whose exception is kept for run() to raise."""
-        def guarded(*args):
+        def guarded(*args: Any) -> int:
             try:
                 body(*args)
                 return 0
@@ -133,64 +95,99 @@ class Search:
                 return _ERR_INVALID_ARGUMENT
         return guarded
 
-    def _call_cost(self, cost):
+    @staticmethod
+    def _call_cost(cost: CostFn) -> Callable[..., None]:
         def body(user, keep, count, macs):
             macs[0] = int(cost([keep[i] for i in range(count)]))
-        return self._guard(body)
+        return body
 
-    def _call_score(self, score):
+    @staticmethod
+    def _call_score(score: ScoreFn) -> Callable[..., None]:
         def body(user, keep, ratios, count, out_score, out_accuracy):
             got = score([keep[i] for i in range(count)], [ratios[i] for i in range(count)])
             if isinstance(got, tuple):
                 out_score[0], out_accuracy[0] = float(got[0]), float(got[1])
             else:
                 out_score[0] = float(got)
-        return self._guard(body)
+        return body
 
-    def _checked(self, status, what):
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        check(status, what)
-
-    def run(self, episodes=None):
-        """Runs until `episodes` have run in all (default: the options')."""
+    def run(self, episodes: Optional[int] = None) -> None:
+        """Runs until `episodes` have run in all (default: the options').
+        An exception raised by a callback is raised here."""
         total = self.options.episodes if episodes is None else episodes
-        self._checked(_library().rlkd_search_run(self.handle, ctypes.c_int64(total)),
-                      "rlkd_search_run")
+        try:
+            lib.rlkd_search_run(self.handle, total)
+        except Error:
+            if self.error is None:
+                raise
+        finally:
+            error, self.error = self.error, None
+            if error is not None:
+                raise error
 
-    def episodes(self):
+    def episodes(self) -> int:
         count = ctypes.c_int64()
-        check(_library().rlkd_search_episode_count(self.handle, ctypes.byref(count)),
-              "rlkd_search_episode_count")
+        lib.rlkd_search_episode_count(self.handle, ctypes.byref(count))
         return count.value
 
-    def best(self):
+    def best(self) -> Tuple[List[int], float, float, int]:
         """(keep counts, reward, score, MACs) of the best policy so far."""
         keep = (ctypes.c_int * self.count)()
         reward, score, macs = ctypes.c_double(), ctypes.c_double(), ctypes.c_int64()
-        check(_library().rlkd_search_best(self.handle, keep, self.count, ctypes.byref(reward),
-                                          ctypes.byref(score), ctypes.byref(macs)),
-              "rlkd_search_best")
+        lib.rlkd_search_best(self.handle, keep, self.count, ctypes.byref(reward),
+                             ctypes.byref(score), ctypes.byref(macs))
         return list(keep), reward.value, score.value, macs.value
 
-    def save(self, path):
-        check(_library().rlkd_search_save(self.handle, str(path).encode()), "rlkd_search_save")
+    def save(self, path: PathLike) -> None:
+        lib.rlkd_search_save(self.handle, str(path).encode())
 
-    def resume(self, path):
-        check(_library().rlkd_search_resume(self.handle, str(path).encode()),
-              "rlkd_search_resume")
-
-    def close(self):
-        if self.handle:
-            _library().rlkd_search_destroy(self.handle)
-            self.handle = ctypes.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def resume(self, path: PathLike) -> None:
+        lib.rlkd_search_resume(self.handle, str(path).encode())
 
 
-__all__ = ["Layer", "Episode", "Options", "Search", "RlkdError"]
+class NetSearch(Search):
+    """The search over an rlkd network (rlkd_search_create_net): each
+    episode masks the network, optionally recalibrates batch norm on
+    `recalibration`, and scores it on `validation` (agreement with
+    `teacher`'s top-1 weighted by env's teacher_weight). env holds
+    rlkd_net_env_options' fields (criterion, recalibrate_batches,
+    teacher_weight, max_images); the rest are search options.
+    apply_best() leaves the best policy's masks on the network."""
+
+    def __init__(self, net: Net, validation: Loader, teacher: Optional[Net] = None,
+                 recalibration: Optional[Loader] = None, progress: Optional[EpisodeFn] = None,
+                 env: Optional[Dict[str, Any]] = None, **options: Any) -> None:
+        self.error = None
+        self.options = _options(options)
+        self.env = initialized(NetEnvOptions)
+        fill(self.env, env or {}, ENUMS)
+        self.count = sum(1 for group in net.prune_groups() if group.prunable)
+        self._progress = _progress(self.options, progress, self._guard)
+        out = ctypes.c_void_p()
+        lib.rlkd_search_create_net(net.handle, None if teacher is None else teacher.handle,
+                                   validation.handle,
+                                   None if recalibration is None else recalibration.handle,
+                                   ctypes.byref(self.env), ctypes.byref(self.options),
+                                   ctypes.byref(out))
+        parents = [p for p in (net, teacher, validation, recalibration) if p is not None]
+        self._adopt(out.value, lib.rlkd_search_destroy, parents)
+
+    def apply_best(self) -> None:
+        lib.rlkd_search_apply_best(self.handle)
+
+
+def _options(options: Dict[str, Any]) -> Any:
+    struct = initialized(SearchOptions)
+    fill(struct, options, ENUMS)
+    return struct
+
+
+def _progress(struct: Any, progress: Optional[EpisodeFn],
+              guard: Callable[[Callable[..., Any]], Callable[..., int]]) -> Any:
+    """Sets struct.progress to call progress(episode copy); returns the
+    ctypes callback, which must be kept alive as long as the search."""
+    if progress is None:
+        return None
+    callback = SEARCH_PROGRESS_FN(guard(lambda e, user: progress(_episode_copy(e.contents))))
+    struct.progress = callback
+    return callback
