@@ -305,3 +305,30 @@ def test_a_rejected_capsule_stays_with_its_producer(torch):
             rlkd.from_dlpack(capsule, ctx)
         # Still unconsumed: PyTorch can take it, and it is freed once.
         assert torch.utils.dlpack.from_dlpack(capsule).shape == (3,)
+
+
+def cuda_context_or_skip():
+    if "cuda" not in rlkd.features():
+        pytest.skip("this library was built without CUDA")
+    try:
+        return rlkd.Context("cuda")
+    except rlkd.Error as error:
+        pytest.skip("no usable CUDA device: %s" % error)
+
+
+def test_dlpack_round_trips_with_pytorch_on_the_gpu(torch):
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    with cuda_context_or_skip() as ctx:
+        source = torch.arange(-6, 6, dtype=torch.float32, device="cuda").reshape(3, 4)
+        imported = rlkd.from_dlpack(source, ctx)
+        assert imported.device == ("cuda", 0)
+        rectified = rlkd.ops.relu(imported)
+        back = torch.from_dlpack(rectified)
+        assert back.device.type == "cuda"
+        assert back.data_ptr() == rlkd.lib.rlkd_tensor_data(rectified.handle)
+        assert torch.equal(back, torch.relu(source))
+        source[0, 0] = 5.0
+        assert imported.numpy()[0, 0] == 5.0  # shared, not copied
+        with pytest.raises(rlkd.Error, match="DEVICE_MISMATCH"):
+            rlkd.from_dlpack(source, rlkd.Context())
