@@ -1,7 +1,9 @@
 # rlkd - one build for all: the CPU backend always, the CUDA backend when
 # nvcc is found (CUDA=0 forces it off, CUDA=1 insists on it).
 #
-#   make                    libraries in lib/
+#   make                    libraries in lib/, the rlkd command in build/bin/rlkd
+#   make demo               the main job: teacher, student, KD, AMC/uniform/rlkd at 40% FLOPs,
+#                           table and plots in build/demo (scripts/demo.sh; ~15 min on 2 cores)
 #   make test               build and run every test this machine can run
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
 #   make test-valgrind      the unit tests under valgrind's memcheck
@@ -9,7 +11,8 @@
 #   make bench-cpu          rlkd's CPU backend against PyTorch; writes docs/benchmarks.md
 #   make bench-compact      compacted networks' inference time against their MACs
 #   make bench-python       the Python bindings' overhead; writes docs/python.md
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...]   header, libraries, rlkd.pc, CMake package
+#   make docs               the API reference from include/rlkd.h (Doxygen): build/docs/api/html
 #   make python [PYTHON=.venv/bin/python]   the Python package, with the library in it
 #   make clean
 
@@ -67,13 +70,17 @@ STATIC := $(LIBDIR)/librlkd.a
 
 TEST_SRC := $(wildcard tests/test_*.c)
 GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+CLI_TEST_SRC := $(wildcard tests/cli/test_*.c)
+CLI_TEST_BIN := $(CLI_TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
-            $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+            $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%) $(CLI_TEST_BIN)
 TEST_LDFLAGS := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR))
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+CLI_OBJ := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(wildcard cli/*.c))
+CLI_BIN := $(BUILD)/bin/rlkd
 
-.PHONY: FORCE all examples test test-sanitize test-valgrind check bench-cpu bench-compact bench-python install uninstall python clean
-all: $(SHARED) $(STATIC) examples
+.PHONY: FORCE all demo examples test test-sanitize test-valgrind check bench-cpu bench-compact bench-python install uninstall docs python clean
+all: $(SHARED) $(STATIC) examples $(CLI_BIN)
 examples: $(EXAMPLE_BIN)
 
 $(BUILD)/%.o: %.c include/rlkd.h $(wildcard lib/*/*.h)
@@ -115,15 +122,41 @@ $(BUILD)/tests/test_ddpg: tests/test_ddpg.c $(BUILD)/tests/testlib.o $(STATIC)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(STATIC) \
 	  $(LDLIBS)
 
+# The rlkd command's chart writer, tested from its source (it needs only
+# libc and libm; the harness needs the library).
+$(BUILD)/tests/cli/test_plot: tests/cli/test_plot.c cli/plot.c cli/plot.h \
+                              $(BUILD)/tests/testlib.o $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -Icli -o $@ tests/cli/test_plot.c cli/plot.c \
+	  $(BUILD)/tests/testlib.o $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
+
 $(BUILD)/examples/%: examples/%.c $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
-# Every test program, the examples, then the ABI checks against an installed copy.
-test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN)
+# The rlkd command, linked against the shared library like the examples;
+# its run path finds an installed library first ($ORIGIN/../lib from
+# $(PREFIX)/bin), then this build's.
+$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) include/rlkd.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CLI_BIN): $(CLI_OBJ) $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(LIBDIR) \
+	  -Wl,-rpath,'$$ORIGIN/../lib:$(abspath $(LIBDIR))' -lrlkd $(LDLIBS)
+
+# Every test program, the examples, then the ABI checks and the C++ example
+# against an installed copy, and the API reference.
+test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN) $(CLI_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
 	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) \
-	  tests/check_examples.sh tests/python/run.sh tests/abi/check_abi.sh
+	  tests/check_examples.sh tests/check_cli.sh tests/check_paper_scripts.sh tests/python/run.sh tests/abi/check_abi.sh \
+	  tests/install/check_cpp_example.sh tests/docs/check_docs.sh
+
+# The main job on Fashion-MNIST with the rlkd command (resumes where it stopped).
+demo: all
+	RLKD=$(CLI_BIN) OUT=$(BUILD)/demo scripts/demo.sh
 
 test-sanitize:
 	$(MAKE) BUILD=build/sanitize LIBDIR=build/sanitize/lib SAN=1 CUDA=0 test
@@ -133,7 +166,8 @@ test-sanitize:
 # ImageNet networks (hundreds of millions of weights): far too slow under
 # valgrind, and its code paths are the builder's, which test_net covers;
 # test_search_zoo builds them too (the search's paths: test_search).
-VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%))
+VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%)) \
+                  $(CLI_TEST_BIN)
 test-valgrind: $(SHARED) $(VALGRIND_TESTS)
 	@RLKD_TEST_VALGRIND=1 VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
@@ -194,14 +228,26 @@ $(BUILD)/rlkd.pc: FORCE
 	  'Version: $(VERSION)' 'Libs: -L$${libdir} -lrlkd' \
 	  'Libs.private: $(LDLIBS)' 'Cflags: -I$${includedir}' > $@
 
-install: $(SHARED) $(STATIC) $(BUILD)/rlkd.pc
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# CMake's package (find_package(rlkd), the targets rlkd::rlkd and
+# rlkd::rlkd_static) from the templates in cmake/: rlkd builds without CMake,
+# and the files find their prefix themselves, so PREFIX is not in them.
+CMAKE_PACKAGE := $(BUILD)/cmake/rlkdConfig.cmake $(BUILD)/cmake/rlkdConfigVersion.cmake
+$(CMAKE_PACKAGE): $(BUILD)/cmake/%: cmake/%.in FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	  -e 's|@LIBS_PRIVATE@|$(LDLIBS)|g' $< > $@
+
+install: $(SHARED) $(STATIC) $(BUILD)/rlkd.pc $(CMAKE_PACKAGE) $(CLI_BIN)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/lib/cmake/rlkd $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(CLI_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/rlkd.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf librlkd.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/librlkd.so
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/rlkd.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(CMAKE_PACKAGE) $(DESTDIR)$(PREFIX)/lib/cmake/rlkd/
 
 # The Python package with this build's library copied into it, installed by
 # pip into PYTHON's environment (a virtual environment, or PIP_FLAGS=--user;
@@ -216,7 +262,15 @@ python: $(SHARED)
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/rlkd.h \
 	  $(DESTDIR)$(PREFIX)/lib/librlkd.so* $(DESTDIR)$(PREFIX)/lib/librlkd.a \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/rlkd.pc
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/rlkd.pc $(DESTDIR)$(PREFIX)/bin/rlkd
+	rm -rf $(DESTDIR)$(PREFIX)/lib/cmake/rlkd
+
+# The API reference from include/rlkd.h's comments, by docs/Doxyfile (where a
+# warning fails the run), with the version and BUILD's folder added here.
+docs:
+	rm -rf $(BUILD)/docs/api && mkdir -p $(BUILD)/docs/api
+	{ cat docs/Doxyfile; echo 'PROJECT_NUMBER = $(VERSION)'; \
+	  echo 'OUTPUT_DIRECTORY = $(BUILD)/docs/api'; } | doxygen -
 
 clean:
 	rm -rf build $(LIBDIR)/librlkd.so* $(LIBDIR)/librlkd.a bindings/python/rlkd/librlkd.so.* \

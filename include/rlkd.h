@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * rlkd.h - the whole public API of rlkd, and its reference manual.
  *
  * rlkd compresses convolutional networks by reinforcement-learning channel
@@ -1043,8 +1044,9 @@ RLKD_API rlkd_status rlkd_dataset_load_idx(const char *images_path,
                                            const char *labels_path,
                                            rlkd_dataset **out);
 /**
- * Reads CIFAR binary files: CIFAR-10 records are <1 label byte><3072 pixel
- * bytes>, CIFAR-100 records <coarse byte><fine byte><3072 pixel bytes>.
+ * Reads CIFAR binary files: CIFAR-10 records are
+ * `<1 label byte><3072 pixel bytes>`, CIFAR-100 records
+ * `<coarse byte><fine byte><3072 pixel bytes>`.
  * cifar100 selects the format; coarse_labels picks CIFAR-100's 20 coarse
  * classes instead of the 100 fine ones. The files are concatenated in order
  * (e.g. the five CIFAR-10 training batches).

@@ -2,6 +2,9 @@
 # Installs what rlkd needs to build and test on Debian 12 (run as root).
 #   build-essential  the C compiler and make
 #   pkg-config       the ABI test reads the installed rlkd.pc
+#   g++, cmake       the C++ example (examples/cpp) is built against the installed
+#                    library through pkg-config and CMake's find_package(rlkd)
+#   doxygen          `make docs`, the API reference from include/rlkd.h
 #   libopenblas-dev  the CPU backend's GEMMs (OpenBLAS)
 #   libcjson-dev     safetensors headers and saved architectures (JSON)
 #   zlib1g-dev       gzip-compressed IDX data sets (MNIST, Fashion-MNIST)
@@ -20,7 +23,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev valgrind \
+  build-essential pkg-config g++ cmake doxygen libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev valgrind \
   python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx \
   python3-pip python3-setuptools python3-wheel dataset-fashion-mnist >/dev/null
 echo "rlkd dependencies installed"

@@ -38,16 +38,14 @@ soname=$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\].*/\1/p')
 if [ "$soname" = "librlkd.so.$major" ]; then pass soname
 else fail soname "soname is '$soname', expected librlkd.so.$major"; fi
 
-stage=$(cd "$BUILD" && pwd)/stage
-rm -rf "$stage"
-if "$MAKE" -s install PREFIX="$stage" BUILD="$BUILD" LIBDIR="$LIBDIR" CUDA="${CUDA:-0}" SAN="${SAN:-0}" >/dev/null &&
-   [ -f "$stage/include/rlkd.h" ] && [ -f "$stage/lib/librlkd.a" ] &&
-   [ -f "$stage/lib/pkgconfig/rlkd.pc" ] && [ -L "$stage/lib/librlkd.so.$major" ]; then
+. tests/install/stage.sh
+if stage_install stage; then
   pass install
 else
-  fail install "make install PREFIX=$stage did not lay out header, libraries and rlkd.pc"
+  fail install "$STAGE_ERROR"
   exit 1
 fi
+stage=$STAGE
 
 strict="-std=c99 -pedantic -Wall -Wextra -Werror"
 bin="$BUILD/tests/abi"
@@ -60,7 +58,7 @@ else
   fail c99_build_shared "$(cat "$bin/shared.log")"
 fi
 
-private=$(PKG_CONFIG_PATH="$stage/lib/pkgconfig" pkg-config --static --libs rlkd | sed 's/-lrlkd//')
+private=$(stage_pkg_config --static --libs rlkd | sed 's/-lrlkd//')
 if $CC $strict $SAN_FLAGS -I"$stage/include" -o "$bin/c99_static" tests/abi/c99_consumer.c \
      "$stage/lib/librlkd.a" $private 2>"$bin/static.log"; then
   if ldd "$bin/c99_static" | grep -q librlkd; then

@@ -65,3 +65,50 @@ def to_onnx(net, path: str, input_shape: Sequence[int], opset_version: int = 13)
     except ImportError:
         return
     onnx.checker.check_model(onnx.load(path))
+
+
+def main(argv=None) -> None:
+    """The command line: `python3 -m rlkd.export NET.safetensors --onnx
+    OUT.onnx --torchscript OUT.pt`, as `rlkd export` runs it. Prints one
+    line per file written; a failure exits non-zero with its reason as the
+    last line of stderr."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python3 -m rlkd.export",
+        description="Writes a network saved by rlkd (rlkd_net_save: `rlkd train/prune/compact "
+                    "--save`) as ONNX and/or TorchScript. Masked networks keep their masks.")
+    parser.add_argument("network", help="the network file (.safetensors)")
+    parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX model here")
+    parser.add_argument("--torchscript", metavar="OUT.pt",
+                        help="write a traced TorchScript module here (torch.jit.load reads it "
+                             "without rlkd)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="batch of the traced example input; ONNX's batch axis stays dynamic "
+                             "(default 1)")
+    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13)")
+    args = parser.parse_args(argv)
+    if not args.onnx and not args.torchscript:
+        parser.error("nothing to write: give --onnx and/or --torchscript")
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
+
+    import rlkd
+
+    with rlkd.Context() as ctx:
+        net = rlkd.Net.load(ctx, args.network)
+        module = to_torch(net)
+        shape = (args.batch,) + tuple(module.architecture["input"])
+        if args.onnx:
+            to_onnx(net, args.onnx, shape, opset_version=args.opset)
+            print(f"wrote {args.onnx} (ONNX opset {args.opset}, input \"images\" "
+                  f"[batch, {', '.join(map(str, shape[1:]))}], output \"logits\")")
+        if args.torchscript:
+            with torch.no_grad():
+                traced = torch.jit.trace(module, torch.zeros(shape))
+            traced.save(args.torchscript)
+            print(f"wrote {args.torchscript} (TorchScript, input [{', '.join(map(str, shape))}])")
+
+
+if __name__ == "__main__":
+    main()
