@@ -43,7 +43,7 @@ CFLAGS ?= -O2 -g
 CPU_CFLAGS ?= -O3
 ALL_CFLAGS := -std=c11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fopenmp \
               -Iinclude -D_POSIX_C_SOURCE=200809L
-LDLIBS := -lopenblas -lcjson -lz -lm -fopenmp
+LDLIBS := -lopenblas -lcjson -lz -lturbojpeg -lpng -lm -fopenmp -pthread
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_CFLAGS += $(SAN_FLAGS)
@@ -116,8 +116,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o \
 	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
-# test_ddpg calls the agent's internal (hidden) functions: the static library.
-$(BUILD)/tests/test_ddpg: tests/test_ddpg.c $(BUILD)/tests/testlib.o $(STATIC)
+# test_ddpg calls the agent's internal (hidden) functions, test_image_folder
+# RandomResizedCrop's window: the static library.
+$(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder: $(BUILD)/tests/%: \
+    tests/%.c $(BUILD)/tests/testlib.o $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(STATIC) \
 	  $(LDLIBS)

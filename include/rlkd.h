@@ -1028,8 +1028,12 @@ RLKD_API rlkd_status rlkd_net_prune_compact(rlkd_net *net, rlkd_net **out);
 /* ------------------------------------------------------------------------ */
 
 /**
- * An in-memory image data set: `count` images of [channels, height, width]
- * 8-bit pixels (CHW order) with int32 class labels in [0, classes).
+ * An image data set with int32 class labels in [0, classes): in memory,
+ * `count` images of [channels, height, width] 8-bit pixels (CHW order), or
+ * file-backed (rlkd_dataset_open_folder, _open_list): paths and labels,
+ * decoded by the loader. split and subset work on both (a file-backed
+ * part keeps the class names, not the bad-file report); set_item and
+ * get_item on in-memory data sets only (RLKD_ERR_UNSUPPORTED otherwise).
  */
 typedef struct rlkd_dataset rlkd_dataset;
 
@@ -1088,6 +1092,81 @@ RLKD_API rlkd_status rlkd_dataset_subset(const rlkd_dataset *dataset,
                                          int64_t first, int64_t count,
                                          rlkd_dataset **out);
 
+/** What rlkd_dataset_open_folder / _open_list do with a bad file. */
+typedef enum rlkd_bad_files {
+    RLKD_BAD_FILES_SKIP = 0, /**< leave it out (or substitute it) and report it */
+    RLKD_BAD_FILES_FAIL = 1  /**< fail with RLKD_ERR_IO / RLKD_ERR_FORMAT naming it */
+} rlkd_bad_files;
+
+/** How much of every file rlkd_dataset_open_folder / _open_list read. */
+typedef enum rlkd_verify {
+    RLKD_VERIFY_NONE = 0,   /**< list only: bad files surface when loaded */
+    RLKD_VERIFY_HEADER = 1, /**< read each file, check its signature and header */
+    RLKD_VERIFY_DECODE = 2  /**< decode every file completely (slow, thorough) */
+} rlkd_verify;
+
+/** Options of the file-backed data sets; fill with rlkd_folder_options_init. */
+typedef struct rlkd_folder_options {
+    size_t struct_size;       /**< set by rlkd_folder_options_init */
+    rlkd_bad_files bad_files; /**< default RLKD_BAD_FILES_SKIP */
+    rlkd_verify verify;       /**< default RLKD_VERIFY_HEADER */
+} rlkd_folder_options;
+
+RLKD_API void rlkd_folder_options_init(rlkd_folder_options *options);
+
+/**
+ * A file-backed data set of JPEG and PNG images in the ImageFolder layout:
+ * `root/<class>/<file>.jpg|.jpeg|.png` (extensions in any case; other
+ * files are ignored, and so are sub-folders of a class folder, which
+ * torchvision would walk). Classes are the sub-folders of root in byte
+ * order of their names (as torchvision's ImageFolder sorts them), files in
+ * byte order within a class. Only paths and labels are kept; the loader
+ * decodes pixels (libjpeg-turbo, libpng) to RGB: grayscale and palette
+ * images are converted, an alpha channel is dropped (as PIL's
+ * convert("RGB")). rlkd_dataset_info answers channels 3, height and width
+ * 0 (the images' sizes vary: the loader's crop_size fixes the batches').
+ *
+ * Bad files: an empty class folder (it keeps its class index), a file that
+ * cannot be read, and, as options->verify asks, a file whose signature,
+ * header or data is broken. With RLKD_BAD_FILES_FAIL the first one fails
+ * the call (RLKD_ERR_IO or RLKD_ERR_FORMAT with its path); with
+ * RLKD_BAD_FILES_SKIP bad files are left out and listed for
+ * rlkd_dataset_bad_file. A root with no class folder, or no good image at
+ * all, is RLKD_ERR_FORMAT. options may be NULL (the defaults). Ownership:
+ * *out is the caller's.
+ */
+RLKD_API rlkd_status rlkd_dataset_open_folder(const char *root,
+                                              const rlkd_folder_options *options,
+                                              rlkd_dataset **out);
+/**
+ * A file-backed data set from a list file of `relative/path label` lines
+ * (the label, an integer >= 0, is the last field; the path may contain
+ * spaces; blank lines are skipped). Paths are relative to root (NULL: as
+ * written). classes = 1 + the largest label. Bad files as
+ * rlkd_dataset_open_folder; a malformed line is RLKD_ERR_FORMAT naming the
+ * list file and the line.
+ */
+RLKD_API rlkd_status rlkd_dataset_open_list(const char *list_path,
+                                            const char *root,
+                                            const rlkd_folder_options *options,
+                                            rlkd_dataset **out);
+/** The number of bad files the open reported (0 for in-memory data sets). */
+RLKD_API rlkd_status rlkd_dataset_bad_file_count(const rlkd_dataset *dataset,
+                                                 int64_t *count);
+/**
+ * Bad file `index` in [0, count), in the order found: its path and why it
+ * is bad (e.g. "empty class folder", "not a JPEG or PNG file",
+ * libjpeg-turbo's message). The strings belong to the data set and live as
+ * long as it; either out pointer may be NULL.
+ */
+RLKD_API rlkd_status rlkd_dataset_bad_file(const rlkd_dataset *dataset,
+                                           int64_t index, const char **path,
+                                           const char **reason);
+/** The name of class `label` of a folder data set (*name NULL for other
+ * data sets); owned by the data set. */
+RLKD_API rlkd_status rlkd_dataset_class_name(const rlkd_dataset *dataset,
+                                             int label, const char **name);
+
 /** How a loader batches and augments; fill with rlkd_loader_options_init. */
 typedef struct rlkd_loader_options {
     size_t struct_size;  /**< set by rlkd_loader_options_init */
@@ -1099,6 +1178,17 @@ typedef struct rlkd_loader_options {
     int horizontal_flip; /**< flip with probability 1/2; default 0 */
     float mean[4];       /**< per channel, after scaling pixels to [0,1]; default 0 */
     float std[4];        /**< per channel; default 1 */
+    /* Appended for file-backed data sets (rlkd_dataset_open_folder); an
+     * older caller's smaller struct_size gets these defaults. */
+    int crop_size;       /**< side of the square output images; default 224 */
+    int random_resized_crop; /**< 1: training transform, 0: evaluation; default 0 */
+    int resize_size;     /**< evaluation: the shorter side before the centre crop; default 256 */
+    float scale_min;     /**< RandomResizedCrop's area fraction, low; default 0.08 */
+    float scale_max;     /**< ... and high; default 1 */
+    float ratio_min;     /**< RandomResizedCrop's aspect ratio w/h, low; default 3/4 */
+    float ratio_max;     /**< ... and high; default 4/3 */
+    int workers;         /**< decoding threads; 0: decode in the calling thread; default 0 */
+    int prefetch;        /**< batches decoded ahead (with workers); default 2 */
 } rlkd_loader_options;
 
 RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
@@ -1111,6 +1201,25 @@ RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
  * pixel 0). A new loader stands at epoch 0, batch 0. The loader keeps
  * `dataset` and ctx, which must outlive it. More than 4 channels are
  * allowed only without normalisation.
+ *
+ * Over a file-backed data set (rlkd_dataset_open_folder) batches are
+ * [n, 3, crop_size, crop_size]. Training (random_resized_crop 1):
+ * torchvision's RandomResizedCrop (10 attempts at an area in
+ * [scale_min, scale_max] of the image and a log-uniform ratio in
+ * [ratio_min, ratio_max], then a centre crop of the clamped ratio), the
+ * crop resized to crop_size, then horizontal_flip. Evaluation (0): the
+ * shorter side resized to resize_size (the longer one to
+ * int(resize_size * long / short)), then a centre crop of crop_size
+ * (offsets rounded half to even, as Python's round; zeros beyond a smaller
+ * image). Resizing is bilinear without antialiasing (half-pixel centres,
+ * clamped at the crop's edges: torch's interpolate with antialias=False,
+ * not PIL's antialiased resize), rounded half up to 8 bits, normalised with
+ * mean and std. crop_padding must be 0. With `workers` threads, images of
+ * the next `prefetch` batches are decoded while the caller trains; the
+ * batches are bit-identical whatever `workers` is. A file that fails to
+ * decode: with RLKD_BAD_FILES_FAIL rlkd_loader_next fails with its path
+ * (the batch is consumed); with SKIP the next image of the data set (in
+ * its order, wrapping) that decodes takes its place, with its own label.
  */
 typedef struct rlkd_loader rlkd_loader;
 

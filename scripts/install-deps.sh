@@ -9,6 +9,8 @@
 #   libcjson-dev     safetensors headers and saved architectures (JSON)
 #   zlib1g-dev       gzip-compressed IDX data sets (MNIST, Fashion-MNIST)
 #   libdlpack-dev    DLPack's own header (dlpack/dlpack.h) for zero-copy tensor exchange
+#   libturbojpeg0-dev  JPEG decoding of ImageFolder data sets (libjpeg-turbo's TurboJPEG API)
+#   libpng-dev       PNG decoding of ImageFolder data sets
 #   valgrind         `make test-valgrind` (memcheck over the unit tests)
 #   python3-numpy, python3-pytest
 #                    the Python package's tests (pytest over tests/python)
@@ -23,7 +25,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config g++ cmake doxygen libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev valgrind \
+  build-essential pkg-config g++ cmake doxygen libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev libturbojpeg0-dev libpng-dev valgrind \
   python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx \
   python3-pip python3-setuptools python3-wheel dataset-fashion-mnist >/dev/null
 echo "rlkd dependencies installed"

@@ -58,7 +58,7 @@ rlkd_status rlkd_dataset_adopt(const char *op, int64_t count, int channels,
                                uint8_t *pixels, int32_t *labels,
                                rlkd_dataset **out)
 {
-    rlkd_dataset *dataset = malloc(sizeof *dataset);
+    rlkd_dataset *dataset = calloc(1, sizeof *dataset);
     if (!dataset) {
         free(pixels);
         free(labels);
@@ -95,23 +95,42 @@ static rlkd_status dataset_new(const char *op, int64_t count, int channels,
                               pixels, labels, out);
 }
 
-/* A new data set of the same shape as `source` holding `count` images. */
+/* A new data set like `source` (in memory or file-backed) holding `count`
+ * images. */
 static rlkd_status dataset_like(const char *op, const rlkd_dataset *source,
                                 int64_t count, rlkd_dataset **out)
 {
+    if (source->paths)
+        return rlkd_dataset_files_like(op, source, count, out);
     return dataset_new(op, count, source->channels, source->height,
                        source->width, source->classes, source->image_bytes,
                        out);
 }
 
-/* Copies image and label `from` of `source` to slot `to` of `target`. */
-static void copy_item(rlkd_dataset *target, int64_t to,
-                      const rlkd_dataset *source, int64_t from)
+/* Copies image (pixels or path) and label `from` of `source` to slot `to`
+ * of `target`; 0 when out of memory for a path. */
+static int copy_item(rlkd_dataset *target, int64_t to,
+                     const rlkd_dataset *source, int64_t from)
 {
+    target->labels[to] = source->labels[from];
+    if (source->paths)
+        return (target->paths[to] = strdup(source->paths[from])) != NULL;
     memcpy(target->pixels + (size_t)to * target->image_bytes,
            source->pixels + (size_t)from * source->image_bytes,
            source->image_bytes);
-    target->labels[to] = source->labels[from];
+    return 1;
+}
+
+/* Copies images `from` (count of them) of `source` to target's first. */
+static rlkd_status copy_items(const char *op, rlkd_dataset *target,
+                              const rlkd_dataset *source, const int64_t *from,
+                              int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        if (!copy_item(target, i, source, from[i]))
+            return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                             "%s: out of memory for a path", op);
+    return RLKD_OK;
 }
 
 void rlkd_data_permutation(uint64_t seed, uint64_t stream, int64_t n,
@@ -129,6 +148,16 @@ void rlkd_data_permutation(uint64_t seed, uint64_t stream, int64_t n,
         permutation[i] = permutation[j];
         permutation[j] = swap;
     }
+}
+
+/* The calls that copy pixels need them in memory. */
+static rlkd_status expect_in_memory(const char *op, const rlkd_dataset *dataset)
+{
+    if (!dataset->pixels)
+        return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                         "%s: the data set is file-backed (its images are "
+                         "decoded by a loader)", op);
+    return RLKD_OK;
 }
 
 static rlkd_status check_index(const char *op, const rlkd_dataset *dataset,
@@ -165,6 +194,7 @@ void rlkd_dataset_destroy(rlkd_dataset *dataset)
         return;
     free(dataset->pixels);
     free(dataset->labels);
+    rlkd_dataset_free_files(dataset);
     free(dataset);
 }
 
@@ -173,6 +203,7 @@ rlkd_status rlkd_dataset_set_item(rlkd_dataset *dataset, int64_t index,
 {
     static const char op[] = "rlkd_dataset_set_item";
     RLKD_TRY(rlkd_data_expect_pointer(op, "dataset", dataset));
+    RLKD_TRY(expect_in_memory(op, dataset));
     RLKD_TRY(check_index(op, dataset, index));
     RLKD_TRY(rlkd_data_expect_pointer(op, "pixels", pixels));
     if (label < 0 || label >= dataset->classes)
@@ -190,6 +221,7 @@ rlkd_status rlkd_dataset_get_item(const rlkd_dataset *dataset, int64_t index,
 {
     static const char op[] = "rlkd_dataset_get_item";
     RLKD_TRY(rlkd_data_expect_pointer(op, "dataset", dataset));
+    RLKD_TRY(expect_in_memory(op, dataset));
     RLKD_TRY(check_index(op, dataset, index));
     if (pixels)
         memcpy(pixels, dataset->pixels + (size_t)index * dataset->image_bytes,
@@ -252,15 +284,23 @@ rlkd_status rlkd_dataset_split(const rlkd_dataset *dataset,
         status = dataset_like(op, dataset, dataset->count - validation_count,
                               &train_set);
     if (status == RLKD_OK) {
+        /* permutation's first validation_count entries are the validation
+         * images; the rest, in data set order, overwrite the others. */
         rlkd_data_permutation(seed, 0, dataset->count, permutation);
-        for (int64_t i = 0; i < validation_count; i++) {
-            copy_item(validation_set, i, dataset, permutation[i]);
+        for (int64_t i = 0; i < validation_count; i++)
             chosen[permutation[i]] = 1;
-        }
-        int64_t kept = 0;
+        int64_t kept = validation_count;
         for (int64_t i = 0; i < dataset->count; i++)
             if (!chosen[i])
-                copy_item(train_set, kept++, dataset, i);
+                permutation[kept++] = i;
+        status = copy_items(op, validation_set, dataset, permutation,
+                            validation_count);
+        if (status == RLKD_OK)
+            status = copy_items(op, train_set, dataset,
+                                permutation + validation_count,
+                                dataset->count - validation_count);
+    }
+    if (status == RLKD_OK) {
         *train = train_set;
         *validation = validation_set;
     } else {
@@ -288,10 +328,20 @@ rlkd_status rlkd_dataset_subset(const rlkd_dataset *dataset, int64_t first,
                          (long long)count, (long long)dataset->count);
     rlkd_dataset *subset;
     RLKD_TRY(dataset_like(op, dataset, count, &subset));
-    memcpy(subset->pixels, dataset->pixels + (size_t)first * dataset->image_bytes,
-           (size_t)count * dataset->image_bytes);
-    memcpy(subset->labels, dataset->labels + first,
-           (size_t)count * sizeof *subset->labels);
+    if (dataset->paths) {
+        for (int64_t i = 0; i < count; i++)
+            if (!copy_item(subset, i, dataset, first + i)) {
+                rlkd_dataset_destroy(subset);
+                return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
+                                 "%s: out of memory for a path", op);
+            }
+    } else {
+        memcpy(subset->pixels,
+               dataset->pixels + (size_t)first * dataset->image_bytes,
+               (size_t)count * dataset->image_bytes);
+        memcpy(subset->labels, dataset->labels + first,
+               (size_t)count * sizeof *subset->labels);
+    }
     *out = subset;
     return RLKD_OK;
 }

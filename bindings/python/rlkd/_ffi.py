@@ -65,7 +65,13 @@ PruneGroup = _struct("PruneGroup", [
 LoaderOptions = _struct("LoaderOptions", [
     ("struct_size", _size), ("batch_size", _int), ("shuffle", _int), ("drop_last", _int),
     ("seed", _u64), ("crop_padding", _int), ("horizontal_flip", _int),
-    ("mean", _f32 * 4), ("std", _f32 * 4)], "rlkd_loader_options")
+    ("mean", _f32 * 4), ("std", _f32 * 4), ("crop_size", _int),
+    ("random_resized_crop", _int), ("resize_size", _int), ("scale_min", _f32),
+    ("scale_max", _f32), ("ratio_min", _f32), ("ratio_max", _f32), ("workers", _int),
+    ("prefetch", _int)], "rlkd_loader_options")
+
+FolderOptions = _struct("FolderOptions", [
+    ("struct_size", _size), ("bad_files", _int), ("verify", _int)], "rlkd_folder_options")
 
 OptimizerOptions = _struct("OptimizerOptions", [
     ("struct_size", _size), ("kind", _int), ("momentum", _f32), ("nesterov", _int),
@@ -139,6 +145,7 @@ CompressReport = _struct("CompressReport", [
 
 _zoo_p, _cost_p = ctypes.POINTER(ZooOptions), ctypes.POINTER(LayerCost)
 _group_p, _loader_p = ctypes.POINTER(PruneGroup), ctypes.POINTER(LoaderOptions)
+_folder_p = ctypes.POINTER(FolderOptions)
 _optim_p, _sched_p = ctypes.POINTER(OptimizerOptions), ctypes.POINTER(Schedule)
 _trainer_p, _layer_p = ctypes.POINTER(TrainerOptions), ctypes.POINTER(SearchLayer)
 _search_p, _env_p = ctypes.POINTER(SearchOptions), ctypes.POINTER(NetEnvOptions)
@@ -282,6 +289,12 @@ SIGNATURES = {
     "rlkd_dataset_info": (_status, [_ptr, _i64_p, _int_p, _int_p, _int_p, _int_p]),
     "rlkd_dataset_split": (_status, [_ptr, _i64, _u64, _ptr_out, _ptr_out]),
     "rlkd_dataset_subset": (_status, [_ptr, _i64, _i64, _ptr_out]),
+    "rlkd_folder_options_init": (_void, [_folder_p]),
+    "rlkd_dataset_open_folder": (_status, [_str, _folder_p, _ptr_out]),
+    "rlkd_dataset_open_list": (_status, [_str, _str, _folder_p, _ptr_out]),
+    "rlkd_dataset_bad_file_count": (_status, [_ptr, _i64_p]),
+    "rlkd_dataset_bad_file": (_status, [_ptr, _i64, _str_out, _str_out]),
+    "rlkd_dataset_class_name": (_status, [_ptr, _int, _str_out]),
     "rlkd_loader_options_init": (_void, [_loader_p]),
     "rlkd_loader_create": (_status, [_ptr, _ptr, _loader_p, _ptr_out]),
     "rlkd_loader_destroy": (_void, [_ptr]),
@@ -326,6 +339,7 @@ SIGNATURES = {
 STRUCT_INITS = {
     ZooOptions: "rlkd_zoo_options_init", LayerCost: "rlkd_layer_cost_init",
     PruneGroup: "rlkd_prune_group_init", LoaderOptions: "rlkd_loader_options_init",
+    FolderOptions: "rlkd_folder_options_init",
     OptimizerOptions: "rlkd_optimizer_options_init", Schedule: "rlkd_schedule_init",
     TrainerOptions: "rlkd_trainer_options_init", SearchLayer: "rlkd_search_layer_init",
     SearchOptions: "rlkd_search_options_init", NetEnvOptions: "rlkd_net_env_options_init",
