@@ -206,12 +206,18 @@ void result_text(result *r, const char *key, const char *text)
         fail("out of memory");
 }
 
+/* The run's name in results: --label, else the command. */
+static const char *run_label(void)
+{
+    const char *label = flag_text("label");
+    return label ? label : session_command();
+}
+
 static void append_json(const result *r, const char *path)
 {
     cJSON *o = own(OWN_JSON, cJSON_CreateObject());
-    const char *label = flag_text("label");
     if (!cJSON_AddStringToObject(o, "command", session_command()) ||
-        !cJSON_AddStringToObject(o, "label", label ? label : session_command()) ||
+        !cJSON_AddStringToObject(o, "label", run_label()) ||
         !cJSON_AddStringToObject(o, "method", r->method) ||
         !cJSON_AddStringToObject(o, "network", r->network ? r->network : ""))
         fail("out of memory");
@@ -270,9 +276,7 @@ static void append_markdown(const result *r, const char *path)
                         "seconds |\n|---|---|---|---|---|---|---|---|---|\n")
              >= 0;
     ok = ok && fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n",
-                       flag_text("label") ? flag_text("label")
-                                          : session_command(),
-                       r->method,
+                       run_label(), r->method,
                        r->network ? r->network : "-", top1, top5, params,
                        macs, flops, session_seconds()) >= 0;
     if (fclose(f) != 0 || !ok)

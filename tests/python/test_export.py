@@ -364,18 +364,25 @@ def test_to_onnx_graph(ctx, tmp_path):
     assert {"Conv", "BatchNormalization", "Concat", "ReduceMax", "Gemm"} <= kinds
 
 
-def test_to_onnx_masked_network(ctx, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    from onnx import numpy_helper
-    path = save_zoo(ctx, tmp_path, "resnet_small", "none")
+def export_masked_onnx(ctx, tmp_path, model, attention, batch):
+    """A zoo network masked (by the C library), saved and exported to ONNX
+    with a traced batch of `batch`: (the masked file, the ONNX file)."""
+    path = save_zoo(ctx, tmp_path, model, attention)
     masked_path = str(tmp_path / "masked.safetensors")
     CLibrary().mask_and_compact(path, masked_path, str(tmp_path / "compacted.safetensors"))
     onnx_path = str(tmp_path / "masked.onnx")
     net = rlkd.Net.load(ctx, masked_path)
     try:
-        rlkd.export.to_onnx(net, onnx_path, (1, 1, 28, 28))
+        rlkd.export.to_onnx(net, onnx_path, (batch, 1, 28, 28))
     finally:
         net.close()
+    return masked_path, onnx_path
+
+
+def test_to_onnx_masked_network(ctx, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+    masked_path, onnx_path = export_masked_onnx(ctx, tmp_path, "resnet_small", "none", 1)
     graph = onnx.load(onnx_path).graph
     # Every masked layer's output is multiplied by its 0/1 mask, a constant.
     constants = {node.output[0]: numpy_helper.to_array(node.attribute[0].t)
@@ -394,15 +401,7 @@ def test_onnx_runtime_logits_equal_rlkd(ctx, tmp_path):
     """Where ONNX Runtime imports: the exported file computes rlkd's logits,
     masks included, for a batch size other than the one traced."""
     onnxruntime = pytest.importorskip("onnxruntime")
-    path = save_zoo(ctx, tmp_path, "densenet_small", "se")
-    masked_path = str(tmp_path / "masked.safetensors")
-    CLibrary().mask_and_compact(path, masked_path, str(tmp_path / "compacted.safetensors"))
-    onnx_path = str(tmp_path / "masked.onnx")
-    net = rlkd.Net.load(ctx, masked_path)
-    try:
-        rlkd.export.to_onnx(net, onnx_path, (2, 1, 28, 28))
-    finally:
-        net.close()
+    masked_path, onnx_path = export_masked_onnx(ctx, tmp_path, "densenet_small", "se", 2)
     images = np.random.default_rng(5).standard_normal((5, 1, 28, 28)).astype(np.float32)
     session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"images": images})

@@ -150,7 +150,7 @@ def test_pruning_masks_scores_and_compaction(ctx):
     x = rlkd.Tensor(ctx, band_images(4, 3)[0].astype(np.float32) / 255)
     masked = net(x).numpy()
     small = net.compact()
-    assert small.prune_groups()[first].channels == 6
+    assert small.prune_group(first).channels == 6
     assert small.cost()[1] < conv_net(ctx).cost()[1]
     np.testing.assert_allclose(small(x).numpy(), masked, rtol=1e-4, atol=1e-5)
     net.prune_clear()
@@ -160,7 +160,7 @@ def test_pruning_masks_scores_and_compaction(ctx):
     net.prune_soft(0.5, "fpgm")
     assert net.prune_slimming(0.5) >= 0
     net.set_prunable(first, False)
-    assert not net.prune_groups()[first].prunable
+    assert not net.prune_group(first).prunable
 
 
 def write_idx(path, array, kind):

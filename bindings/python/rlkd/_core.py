@@ -125,8 +125,39 @@ class Handle:
         self.close()
 
 
-def _out_pointer() -> ctypes.c_void_p:
-    return ctypes.c_void_p()
+class CallbackErrors:
+    """A Python callback runs inside a C call that cannot unwind a Python
+    exception: the first one is kept and raised when the C call returns
+    (raise_pending, in a `finally` around the call), in place of the call's
+    own failure if the callback made it fail."""
+
+    def __init__(self) -> None:
+        self.error: Optional[BaseException] = None
+
+    def wrap(self, body: Callable[..., Any], failed: Optional[int] = None
+             ) -> Callable[..., Optional[int]]:
+        """`body` guarded. A callback whose status the C side checks gets
+        `failed` (a non-zero rlkd_status, which stops the C call) to return
+        when body raised, and 0 when it ran; a void callback (failed None)
+        returns None, and does nothing more once an error is kept."""
+        succeeded = None if failed is None else 0
+
+        def guarded(*args: Any) -> Optional[int]:
+            if self.error is not None and failed is None:
+                return None
+            try:
+                body(*args)
+                return succeeded
+            except BaseException as error:  # noqa: B036 - raised again by raise_pending
+                if self.error is None:
+                    self.error = error
+                return failed
+        return guarded
+
+    def raise_pending(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 class Context(Handle):
@@ -139,7 +170,7 @@ class Context(Handle):
     def __init__(self, device: Union[str, int] = "cpu", index: int = 0,
                  seed: Optional[int] = None, threads: Optional[int] = None) -> None:
         kind = _DEVICE_NAMES[device] if isinstance(device, str) else int(device)
-        out = _out_pointer()
+        out = ctypes.c_void_p()
         lib.rlkd_context_create(ctypes.byref(out), kind, index)
         self._adopt(out.value, lib.rlkd_context_destroy)
         if seed is not None:
@@ -229,10 +260,8 @@ class Tensor(Handle):
         tensor._create(ctx, tuple(int(d) for d in shape), _dtype_code(dtype))
         return tensor
 
-    zeros = empty
-
     def _create(self, ctx: Context, shape: Sequence[int], code: int) -> None:
-        out = _out_pointer()
+        out = ctypes.c_void_p()
         lib.rlkd_tensor_create(ctx.handle, code, len(shape), _shape_array(shape),
                                ctypes.byref(out))
         self._set(out.value, lib.rlkd_tensor_destroy, ctx, shape, code)
@@ -244,13 +273,15 @@ class Tensor(Handle):
         self.context = parent if isinstance(parent, Context) else parent.context
 
     @classmethod
-    def _view(cls, handle: Pointer, owner: Handle) -> Tensor:
-        """A Tensor over memory `owner` (a Net, a Loader...) keeps; it is
-        closed with its owner and never frees anything itself."""
+    def _from_handle(cls, handle: Pointer, parent: Handle,
+                     destroy: Optional[Destroy] = None) -> Tensor:
+        """A Tensor over a C tensor the library made, its shape and dtype
+        read from it. Without `destroy` it is a view of memory `parent` (a
+        Net, a Loader...) keeps: closed with its parent, freeing nothing."""
         tensor = cls.__new__(cls)
         ndim = lib.rlkd_tensor_ndim(handle)
         shape = tuple(lib.rlkd_tensor_dim(handle, i) for i in range(ndim))
-        tensor._set(handle, None, owner, shape, lib.rlkd_tensor_dtype(handle))
+        tensor._set(handle, destroy, parent, shape, lib.rlkd_tensor_dtype(handle))
         return tensor
 
     @property
@@ -336,7 +367,7 @@ class Tensor(Handle):
         so the consumer's stream sees finished data."""
         if self.device[0] == "cuda":
             self.context.synchronize()
-        managed = _out_pointer()
+        managed = ctypes.c_void_p()
         lib.rlkd_tensor_to_dlpack(self.handle, ctypes.byref(managed))
         return _capsule_new(managed.value, _DLTENSOR, _CAPSULE_DESTRUCTOR)
 
@@ -347,17 +378,12 @@ class Tensor(Handle):
         must be float32 or int32, C-contiguous, on the context's device."""
         capsule = source.__dlpack__() if hasattr(source, "__dlpack__") else source
         managed = _capsule_get(capsule, _DLTENSOR)
-        out = _out_pointer()
+        out = ctypes.c_void_p()
         lib.rlkd_tensor_from_dlpack(ctx.handle, managed, ctypes.byref(out))
         # The rlkd tensor now owns the DLManagedTensor: mark the capsule used
         # so that its destructor leaves the deleter to us.
         _capsule_set_name(capsule, _USED_DLTENSOR)
-        tensor = cls.__new__(cls)
-        ndim = lib.rlkd_tensor_ndim(out.value)
-        shape = tuple(lib.rlkd_tensor_dim(out.value, i) for i in range(ndim))
-        tensor._set(out.value, lib.rlkd_tensor_destroy, ctx, shape,
-                    lib.rlkd_tensor_dtype(out.value))
-        return tensor
+        return cls._from_handle(out.value, ctx, lib.rlkd_tensor_destroy)
 
 
 def from_dlpack(source: Any, ctx: Context) -> Tensor:

@@ -143,4 +143,4 @@ class Loader(Handle):
             lib.rlkd_loader_next(self.handle, ctypes.byref(images), ctypes.byref(labels))
             if not images.value:
                 return
-            yield Tensor._view(images.value, self), Tensor._view(labels.value, self)
+            yield Tensor._from_handle(images.value, self), Tensor._from_handle(labels.value, self)

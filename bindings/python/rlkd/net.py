@@ -175,7 +175,7 @@ class Net(Handle):
         lib.rlkd_net_forward(self.handle, images.handle, int(training), ctypes.byref(out))
         # The network reads its input again in backward: keep it alive until then.
         self._input = images
-        return Tensor._view(out.value, self)
+        return Tensor._from_handle(out.value, self)
 
     __call__ = forward
 
@@ -218,8 +218,8 @@ class Net(Handle):
             name, value, grad = ctypes.c_char_p(), ctypes.c_void_p(), ctypes.c_void_p()
             lib.rlkd_net_param(self.handle, i, ctypes.byref(name), ctypes.byref(value),
                                ctypes.byref(grad))
-            out.append((name.value.decode(), Tensor._view(value.value, self),
-                        Tensor._view(grad.value, self)))
+            out.append((name.value.decode(), Tensor._from_handle(value.value, self),
+                        Tensor._from_handle(grad.value, self)))
         return out
 
     def buffers(self) -> Dict[str, Tensor]:
@@ -228,7 +228,7 @@ class Net(Handle):
         for i in range(self._count(lib.rlkd_net_buffer_count)):
             name, value = ctypes.c_char_p(), ctypes.c_void_p()
             lib.rlkd_net_buffer(self.handle, i, ctypes.byref(name), ctypes.byref(value))
-            out[name.value.decode()] = Tensor._view(value.value, self)
+            out[name.value.decode()] = Tensor._from_handle(value.value, self)
         return out
 
     def state_dict(self) -> Dict[str, np.ndarray]:
@@ -240,7 +240,7 @@ class Net(Handle):
         """The parameter or buffer called `name` (a view)."""
         out = ctypes.c_void_p()
         lib.rlkd_net_find(self.handle, name.encode(), ctypes.byref(out))
-        return Tensor._view(out.value, self)
+        return Tensor._from_handle(out.value, self)
 
     @property
     def node_count(self) -> int:
@@ -257,7 +257,7 @@ class Net(Handle):
         """A node's tensor from the last forward (a view)."""
         out = ctypes.c_void_p()
         lib.rlkd_net_node_value(self.handle, node, ctypes.byref(out))
-        return Tensor._view(out.value, self)
+        return Tensor._from_handle(out.value, self)
 
     # --- cost ----------------------------------------------------------------------
 
@@ -289,13 +289,15 @@ class Net(Handle):
     def prune_groups(self) -> List[Group]:
         """[Group]: the channel groups pruning acts on (channels that must
         go together, e.g. across a residual addition)."""
-        out = []
-        for i in range(self._count(lib.rlkd_net_prune_group_count)):
-            group = initialized(PruneGroup)
-            lib.rlkd_net_prune_group(self.handle, i, ctypes.byref(group))
-            out.append(Group(i, group.name.decode(), group.channels, group.kept,
-                             group.producers, bool(group.prunable), _decode(group.refusal)))
-        return out
+        return [self.prune_group(i)
+                for i in range(self._count(lib.rlkd_net_prune_group_count))]
+
+    def prune_group(self, index: int) -> Group:
+        """One channel group (rlkd_net_prune_group)."""
+        group = initialized(PruneGroup)
+        lib.rlkd_net_prune_group(self.handle, index, ctypes.byref(group))
+        return Group(index, group.name.decode(), group.channels, group.kept, group.producers,
+                     bool(group.prunable), _decode(group.refusal))
 
     def set_prunable(self, group: int, prunable: bool) -> None:
         lib.rlkd_net_prune_set_prunable(self.handle, group, int(prunable))
@@ -309,7 +311,7 @@ class Net(Handle):
 
     def get_mask(self, group: int) -> np.ndarray:
         """A bool array, True for kept channels."""
-        keep = np.zeros(self.prune_groups()[group].channels, dtype=np.uint8)
+        keep = np.zeros(self.prune_group(group).channels, dtype=np.uint8)
         lib.rlkd_net_prune_get_mask(self.handle, group,
                                     keep.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
                                     keep.size)
@@ -317,7 +319,7 @@ class Net(Handle):
 
     def prune_scores(self, group: int, criterion: str = "l1") -> np.ndarray:
         """Each channel's importance under `criterion` (l1, l2, fpgm, bn_scale)."""
-        scores = np.zeros(self.prune_groups()[group].channels, dtype=np.float32)
+        scores = np.zeros(self.prune_group(group).channels, dtype=np.float32)
         lib.rlkd_net_prune_scores(self.handle, group, CRITERION[criterion],
                                   scores.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
                                   scores.size)

@@ -22,8 +22,8 @@ import ctypes
 import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._core import Handle
-from ._ffi import (SEARCH_COST_FN, SEARCH_PROGRESS_FN, SEARCH_SCORE_FN, Error, NetEnvOptions,
+from ._core import CallbackErrors, Handle
+from ._ffi import (SEARCH_COST_FN, SEARCH_PROGRESS_FN, SEARCH_SCORE_FN, NetEnvOptions,
                    SearchEpisode, SearchLayer, SearchOptions, fill, initialized, lib)
 from .train import ENUMS
 
@@ -73,27 +73,17 @@ class Search(Handle):
                  progress: Optional[EpisodeFn] = None, **options: Any) -> None:
         self.layers = (SearchLayer * len(layers))(*layers)
         self.count = len(layers)
-        self.error: Optional[BaseException] = None
+        self._errors = CallbackErrors()
         self.options = _options(options)
         # The callbacks must outlive the search: kept on self.
-        self._cost = SEARCH_COST_FN(self._guard(self._call_cost(cost)))
-        self._score = SEARCH_SCORE_FN(self._guard(self._call_score(score)))
-        self._progress = _progress(self.options, progress, self._guard)
+        stop = _ERR_INVALID_ARGUMENT  # a failed callback's status ends the run
+        self._cost = SEARCH_COST_FN(self._errors.wrap(self._call_cost(cost), stop))
+        self._score = SEARCH_SCORE_FN(self._errors.wrap(self._call_score(score), stop))
+        self._progress = _progress(self.options, progress, self._errors)
         out = ctypes.c_void_p()
         lib.rlkd_search_create(self.layers, self.count, self._cost, self._score, None,
                                ctypes.byref(self.options), ctypes.byref(out))
         self._adopt(out.value, lib.rlkd_search_destroy)
-
-    def _guard(self, body: Callable[..., Any]) -> Callable[..., int]:
-        """A callback body whose exception is kept for run() to raise."""
-        def guarded(*args: Any) -> int:
-            try:
-                body(*args)
-                return 0
-            except BaseException as error:  # noqa: B036 - re-raised by run()
-                self.error = error
-                return _ERR_INVALID_ARGUMENT
-        return guarded
 
     @staticmethod
     def _call_cost(cost: CostFn) -> Callable[..., None]:
@@ -117,13 +107,8 @@ class Search(Handle):
         total = self.options.episodes if episodes is None else episodes
         try:
             lib.rlkd_search_run(self.handle, total)
-        except Error:
-            if self.error is None:
-                raise
         finally:
-            error, self.error = self.error, None
-            if error is not None:
-                raise error
+            self._errors.raise_pending()
 
     def episodes(self) -> int:
         count = ctypes.c_int64()
@@ -157,12 +142,12 @@ class NetSearch(Search):
     def __init__(self, net: Net, validation: Loader, teacher: Optional[Net] = None,
                  recalibration: Optional[Loader] = None, progress: Optional[EpisodeFn] = None,
                  env: Optional[Dict[str, Any]] = None, **options: Any) -> None:
-        self.error = None
+        self._errors = CallbackErrors()
         self.options = _options(options)
         self.env = initialized(NetEnvOptions)
         fill(self.env, env or {}, ENUMS)
         self.count = sum(1 for group in net.prune_groups() if group.prunable)
-        self._progress = _progress(self.options, progress, self._guard)
+        self._progress = _progress(self.options, progress, self._errors)
         out = ctypes.c_void_p()
         lib.rlkd_search_create_net(net.handle, None if teacher is None else teacher.handle,
                                    validation.handle,
@@ -182,12 +167,12 @@ def _options(options: Dict[str, Any]) -> Any:
     return struct
 
 
-def _progress(struct: Any, progress: Optional[EpisodeFn],
-              guard: Callable[[Callable[..., Any]], Callable[..., int]]) -> Any:
+def _progress(struct: Any, progress: Optional[EpisodeFn], errors: CallbackErrors) -> Any:
     """Sets struct.progress to call progress(episode copy); returns the
     ctypes callback, which must be kept alive as long as the search."""
     if progress is None:
         return None
-    callback = SEARCH_PROGRESS_FN(guard(lambda e, user: progress(_episode_copy(e.contents))))
+    callback = SEARCH_PROGRESS_FN(errors.wrap(
+        lambda e, user: progress(_episode_copy(e.contents))))
     struct.progress = callback
     return callback

@@ -6,7 +6,7 @@ import ctypes
 import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
-from ._core import Handle
+from ._core import CallbackErrors, Handle
 from ._ffi import (COMPRESS_STAGE_FN, PROGRESS_FN, CompressOptions, CompressReport,
                    OptimizerOptions, Schedule as _ScheduleStruct, TrainerOptions, fill,
                    initialized, lib)
@@ -34,29 +34,6 @@ ENUMS = {"OptimizerOptions.kind": OPTIMIZER, "Schedule.kind": SCHEDULE, "method"
 def _as_namespace(struct: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{name: getattr(struct, name) for name, _ in struct._fields_
                                     if name != "struct_size"})
-
-
-class _CallbackErrors:
-    """A Python callback runs inside a C call that cannot unwind a Python
-    exception: the first one is kept and raised when the C call returns."""
-
-    def __init__(self) -> None:
-        self.error: Optional[BaseException] = None
-
-    def wrap(self, body: Callable[..., Any]) -> Callable[..., None]:
-        def guarded(*args: Any) -> None:
-            if self.error is not None:
-                return
-            try:
-                body(*args)
-            except BaseException as error:  # noqa: B036 - raised again by raise_pending
-                self.error = error
-        return guarded
-
-    def raise_pending(self) -> None:
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
 
 
 class Optimizer(Handle):
@@ -103,7 +80,7 @@ class Schedule:
         return lr.value
 
 
-def _trainer_options(progress: Optional[ProgressFn], errors: _CallbackErrors,
+def _trainer_options(progress: Optional[ProgressFn], errors: CallbackErrors,
                      options: Dict[str, Any]) -> Tuple[Any, Any]:
     """rlkd_trainer_options from keyword options (nested dicts for
     optimizer and schedule); progress(report) gets a namespace."""
@@ -139,7 +116,7 @@ class Trainer(Handle):
 
     def __init__(self, student: Net, teacher: Optional[Net] = None,
                  progress: Optional[ProgressFn] = None, **options: Any) -> None:
-        self._errors = _CallbackErrors()
+        self._errors = CallbackErrors()
         self.options, self._progress = _trainer_options(progress, self._errors, options)
         out = ctypes.c_void_p()
         lib.rlkd_trainer_create(student.handle, None if teacher is None else teacher.handle,
@@ -214,7 +191,7 @@ def compress(student: Net, teacher: Optional[Net], train: Loader, validation: Lo
     criterion. stage(name, starting) is told when each stage starts and ends.
     teacher may be None for the methods without distillation.
     """
-    errors = _CallbackErrors()
+    errors = CallbackErrors()
     struct = initialized(CompressOptions)
     fill(struct, dict(options, method=method), ENUMS)
     if stage is not None:
