@@ -1,16 +1,28 @@
 # rlkd - one build for all: the CPU backend always, the CUDA backend when
 # nvcc is found (CUDA=0 forces it off, CUDA=1 insists on it).
 #
+# With CUDA, the loader's GPU decoding (decode_device RLKD_DEVICE_CUDA) is
+# built when nvJPEG is found (NVJPEG=0 forces it off, NVJPEG=1 insists): in
+# the CUDA toolkit, or at NVJPEG_HOME (include/nvjpeg.h, lib64/ or
+# lib/libnvjpeg.so). Toolkits that leave it out take NVIDIA's PyPI wheel of
+# their CUDA version (here CUDA 13.0):
+#   pip download --no-deps -d build/wheels 'nvidia-nvjpeg==13.0.*'
+#   scripts/unpack-nvjpeg.sh build/wheels/nvidia_nvjpeg-*.whl /opt/nvjpeg
+#   make NVJPEG_HOME=/opt/nvjpeg
+#
 #   make                    libraries in lib/, the rlkd command in build/bin/rlkd
 #   make demo               the main job: teacher, student, KD, AMC/uniform/rlkd at 40% FLOPs,
 #                           table and plots in build/demo (scripts/demo.sh; ~15 min on 2 cores)
 #   make test               build and run every test this machine can run
 #   make test-sanitize      the same suite under ASan+UBSan (CPU build)
 #   make test-valgrind      the unit tests under valgrind's memcheck
-#   make check              test, test-sanitize and test-valgrind: what CI runs
+#   make test-tsan          the multi-threaded tests under ThreadSanitizer (mk/tsan.mk)
+#   make fuzz               every file parser under libFuzzer, FUZZ_SECONDS each (mk/fuzz.mk)
+#   make check              test, test-sanitize, test-valgrind, test-tsan and fuzz: what CI runs
 #   make bench-cpu          rlkd's CPU backend against PyTorch; writes docs/benchmarks.md
 #   make bench-compact      compacted networks' inference time against their MACs
 #   make bench-python       the Python bindings' overhead; writes docs/python.md
+#   make bench-data         the image-folder loader against torchvision's DataLoader (docs/benchmarks.md)
 #   make install PREFIX=/usr/local [DESTDIR=...]   header, libraries, rlkd.pc, CMake package
 #   make docs               the API reference from include/rlkd.h (Doxygen): build/docs/api/html
 #   make python [PYTHON=.venv/bin/python]   the Python package, with the library in it
@@ -33,6 +45,21 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc &
 ifeq ($(origin CUDA),undefined)
 CUDA := $(if $(NVCC),1,0)
 endif
+NVJPEG_HOME ?= $(if $(wildcard $(CUDA_HOME)/include/nvjpeg.h),$(CUDA_HOME))
+NVJPEG_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard \
+    $(NVJPEG_HOME)/lib64/libnvjpeg.so $(NVJPEG_HOME)/lib/libnvjpeg.so))))
+NVJPEG_FOUND := $(and $(NVJPEG_HOME),$(wildcard $(NVJPEG_HOME)/include/nvjpeg.h),$(NVJPEG_LIBDIR))
+ifeq ($(origin NVJPEG),undefined)
+NVJPEG := $(if $(and $(filter 1,$(CUDA)),$(NVJPEG_FOUND)),1,0)
+endif
+# NCCL, the communicators' GPU backend (lib/comm, kernels/nccl.cu): with
+# CUDA, built when nccl.h is found (in the toolkit, under /usr or at
+# NCCL_HOME); NCCL=0 forces it off. Without it a communicator asked for
+# NCCL answers RLKD_ERR_UNSUPPORTED, and the CPU backend works everywhere.
+NCCL_HOME ?= $(firstword $(foreach d,$(CUDA_HOME) /usr,$(if $(wildcard $(d)/include/nccl.h),$(d))))
+ifeq ($(origin NCCL),undefined)
+NCCL := $(if $(and $(filter 1,$(CUDA)),$(NCCL_HOME)),1,0)
+endif
 # SASS for A100 and H100/H200, plus PTX so newer GPUs can JIT.
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 
@@ -51,7 +78,7 @@ LDLIBS += $(SAN_FLAGS)
 endif
 
 LIB_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c \
-                      lib/search/*.c)
+                      lib/search/*.c lib/comm/*.c)
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found; set NVCC or CUDA_HOME)
@@ -61,6 +88,29 @@ CU_SRC := $(wildcard kernels/*.cu)
 NVCCFLAGS := -O2 -std=c++17 $(CUDA_ARCH) -Iinclude -Werror all-warnings \
              -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror
 LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++
+ifeq ($(NCCL),1)
+ifeq ($(NCCL_HOME),)
+$(error NCCL=1 but nccl.h is not in the CUDA toolkit or /usr; set NCCL_HOME)
+endif
+LIB_SRC := $(filter-out lib/comm/nccl_absent.c,$(LIB_SRC))
+NVCCFLAGS += -I$(NCCL_HOME)/include
+LDLIBS += -L$(NCCL_HOME)/lib64 -lnccl
+else
+CU_SRC := $(filter-out kernels/nccl.cu,$(CU_SRC))
+endif
+ifeq ($(NVJPEG),1)
+ifeq ($(NVJPEG_FOUND),)
+$(error NVJPEG=1 but nvjpeg.h and libnvjpeg.so are not under NVJPEG_HOME ($(NVJPEG_HOME)); set NVJPEG_HOME)
+endif
+LIB_SRC := $(filter-out lib/data/nvjpeg_absent.c,$(LIB_SRC))
+NVCCFLAGS += -I$(NVJPEG_HOME)/include
+# The run path finds a libnvjpeg outside the toolkit's (the wheel's).
+LDLIBS += -L$(NVJPEG_LIBDIR) -Wl,-rpath,$(abspath $(NVJPEG_LIBDIR)) -lnvjpeg
+else
+CU_SRC := $(filter-out kernels/image_decode.cu,$(CU_SRC))
+endif
+else ifeq ($(NVJPEG),1)
+$(error NVJPEG=1 needs the CUDA backend (nvJPEG decodes on the GPU); CUDA is 0)
 endif
 
 OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
@@ -148,12 +198,20 @@ $(CLI_BIN): $(CLI_OBJ) $(SHARED)
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(LIBDIR) \
 	  -Wl,-rpath,'$$ORIGIN/../lib:$(abspath $(LIBDIR))' -lrlkd $(LDLIBS)
 
+# Further targets, one file per concern (the fuzzers, ThreadSanitizer, ...).
+# Each may add programs to EXTRA_TEST_BIN and scripts to EXTRA_TEST_SCRIPTS
+# (both run by `make test`), and targets to CHECK_TARGETS (run by `make check`).
+EXTRA_TEST_BIN :=
+EXTRA_TEST_SCRIPTS :=
+CHECK_TARGETS := test-sanitize test-valgrind
+include $(sort $(wildcard mk/*.mk))
+
 # Every test program, the examples, then the ABI checks and the C++ example
 # against an installed copy, and the API reference.
-test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXAMPLE_BIN) $(CLI_BIN)
+test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXTRA_TEST_BIN) $(EXAMPLE_BIN) $(CLI_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
-	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) \
-	  tests/check_examples.sh tests/check_cli.sh tests/check_paper_scripts.sh tests/python/run.sh tests/abi/check_abi.sh \
+	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) $(EXTRA_TEST_BIN) \
+	  $(EXTRA_TEST_SCRIPTS) tests/check_examples.sh tests/check_cli.sh tests/check_paper_scripts.sh tests/python/run.sh tests/abi/check_abi.sh \
 	  tests/install/check_cpp_example.sh tests/docs/check_docs.sh
 
 # The main job on Fashion-MNIST with the rlkd command (resumes where it stopped).
@@ -176,8 +234,7 @@ test-valgrind: $(SHARED) $(VALGRIND_TESTS)
 	  tests/run.sh $(VALGRIND_TESTS)
 
 check: test
-	$(MAKE) test-sanitize
-	$(MAKE) test-valgrind
+	for target in $(CHECK_TARGETS); do $(MAKE) $$target || exit 1; done
 
 # The CPU benchmark against PyTorch on the same threads (not a test: the
 # numbers depend on the machine). Passive OpenMP waiting keeps idle spinning

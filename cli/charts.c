@@ -201,9 +201,14 @@ static void plot_search_log(const char *path, const char *out, cJSON *files)
         const double episode = number_of(parsed[i], "episode");
         const double reward = number_of(parsed[i], "reward");
         const double best_reward = number_of(parsed[i], "best_reward");
-        if (!isfinite(episode) || !isfinite(reward) || !isfinite(best_reward))
+        if (!isfinite(episode) || !isfinite(reward) ||
+            !isfinite(best_reward)) {
+            free_points(&warmup);
+            free_points(&learning);
+            free_points(&best);
             fail("--search-log %s: line %d has no episode, reward and "
                  "best_reward (an episode log of rlkd search)", path, i + 1);
+        }
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(parsed[i],
                                                           "warmup");
         add_point(cJSON_IsTrue(w) ? &warmup : &learning, episode + 1, reward,

@@ -115,7 +115,8 @@ typedef enum owned_kind {
     OWN_SEARCH,
     OWN_TENSOR,
     OWN_JSON,
-    OWN_MEMORY
+    OWN_MEMORY,
+    OWN_COMM
 } owned_kind;
 
 /* Takes `object` (not NULL) into the session; returns it. */
@@ -129,8 +130,17 @@ void release_all(void);
  * path came from. */
 char *read_text_file(const char *path, const char *flag);
 
-/* The context of --device, --seed and --threads, made on first use. */
+/* The context of --device, --seed and --threads, made on first use
+ * (--device cuda without an index: the launcher's RLKD_LOCAL_RANK). */
 rlkd_context *session_context(void);
+/* Data-parallel runs (scripts/launch.sh sets RLKD_WORLD_SIZE and the
+ * rest): the communicator of the launcher's environment, made on first
+ * use, or NULL when no launcher started this process. Ranks other than 0
+ * are quiet. */
+rlkd_comm *session_comm(void);
+/* This process's rank (0 without a launcher): only rank 0 writes files
+ * and results. */
+int session_rank(void);
 /* Parses "cpu", "cuda" or "cuda:N"; 0 or -1. */
 int parse_device(const char *text, rlkd_device *kind, int *index);
 
@@ -152,7 +162,7 @@ rlkd_prune_criterion criterion_from_flags(void);
 enum { DATA_TEST = 1u << 0, DATA_TRAIN = 1u << 1 };
 
 typedef struct data {
-    const char *name;          /* "idx", "cifar10" or "cifar100" */
+    const char *name;          /* "idx", "cifar10", "cifar100" or "folder" */
     /* Loaders (owned); NULL for a part not asked for, and validation also
      * when --validation is 0. Training batches are shuffled and augmented. */
     rlkd_loader *train, *validation, *test;
@@ -160,7 +170,8 @@ typedef struct data {
     int channels, height, width, classes;
 } data;
 
-/* Loads the data set of --data / --cifar10 / --cifar100 with its splits. */
+/* Loads the data set of --data / --cifar10 / --cifar100 / --folder with its
+ * splits. */
 void data_open(data *d, unsigned parts);
 /* Fails unless the network reads the data's images and has a class score
  * for each of its classes. */

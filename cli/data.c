@@ -1,13 +1,20 @@
 /*
- * The data sets of --data (IDX: Fashion-MNIST, MNIST), --cifar10 and
- * --cifar100, cut by --train-limit and --test-limit, with --validation
- * images held out of the training set (the search's reward is measured on
- * them, never on the test set), as loaders normalised per channel.
+ * The data sets of --data (IDX: Fashion-MNIST, MNIST), --cifar10,
+ * --cifar100 and --folder (JPEG and PNG files in ImageNet's layout), cut
+ * by --train-limit and --test-limit, with --validation images held out of
+ * the training set (the search's reward is measured on them, never on the
+ * test set), as loaders normalised per channel.
  */
 #include "cli.h"
 
 #include <string.h>
 #include <unistd.h>
+
+/* Decoding threads per image-folder loader by default: one per core, up to
+ * what feeds a GPU (more only add memory for their batches). */
+#define DEFAULT_WORKERS_LIMIT 16
+/* Bad files named on stderr; the rest are counted. */
+#define BAD_FILES_SHOWN 5
 
 typedef struct source {
     const char *name;
@@ -22,6 +29,10 @@ static const source cifar10_source = {
     "cifar10", {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}, 4};
 static const source cifar100_source = {
     "cifar100", {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}, 4};
+/* ImageNet's statistics, which torchvision's models are trained with; the
+ * crops are RandomResizedCrop's, not padding. */
+static const source folder_source = {
+    "folder", {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0};
 
 /* DIR/NAME, or DIR/NAME without ".gz" when only that exists. */
 static void idx_path(char *path, size_t size, const char *dir,
@@ -74,15 +85,83 @@ static rlkd_dataset *load_cifar(const char *dir, int cifar100, int train)
     return own(OWN_DATASET, set);
 }
 
-/* The first `limit` images of a data set (all when limit is 0). */
-static rlkd_dataset *limited(rlkd_dataset *set, long long limit)
+/* Names the first bad files an image folder's open left out, counts the
+ * rest. */
+static void report_bad_files(const rlkd_dataset *set, const char *where)
+{
+    int64_t count;
+    check(rlkd_dataset_bad_file_count(set, &count), "%s", where);
+    if (count == 0)
+        return;
+    note("%s: %lld bad file%s left out (--bad-files skip):", where,
+         (long long)count, count == 1 ? "" : "s");
+    for (int64_t i = 0; i < count && i < BAD_FILES_SHOWN; i++) {
+        const char *path, *reason;
+        check(rlkd_dataset_bad_file(set, i, &path, &reason), "%s", where);
+        note("  %s: %s", path, reason);
+    }
+    if (count > BAD_FILES_SHOWN)
+        note("  ... and %lld more", (long long)(count - BAD_FILES_SHOWN));
+}
+
+/* ROOT/part of --folder: an ImageFolder tree. */
+static rlkd_dataset *load_folder(const char *root, const char *part)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root, part);
+    rlkd_folder_options o;
+    rlkd_folder_options_init(&o);
+    o.bad_files = (rlkd_bad_files)flag_choice("bad-files");
+    o.verify = (rlkd_verify)flag_choice("verify");
+    rlkd_dataset *set;
+    check(rlkd_dataset_open_folder(path, &o, &set), "--folder %s", root);
+    own(OWN_DATASET, set);
+    int64_t count;
+    int classes;
+    check(rlkd_dataset_info(set, &count, NULL, NULL, NULL, &classes), "data");
+    note("%s: %lld images of %d classes", path, (long long)count, classes);
+    report_bad_files(set, path);
+    return set;
+}
+
+/* Fails unless the test split's class folders are the training split's. */
+static void check_same_classes(const rlkd_dataset *train,
+                               const rlkd_dataset *test, const char *root)
+{
+    int train_classes, test_classes;
+    check(rlkd_dataset_info(train, NULL, NULL, NULL, NULL, &train_classes),
+          "data");
+    check(rlkd_dataset_info(test, NULL, NULL, NULL, NULL, &test_classes),
+          "data");
+    for (int c = 0; c < train_classes || c < test_classes; c++) {
+        const char *a = NULL, *b = NULL;
+        if (c < train_classes)
+            check(rlkd_dataset_class_name(train, c, &a), "data");
+        if (c < test_classes)
+            check(rlkd_dataset_class_name(test, c, &b), "data");
+        if (!a || !b || strcmp(a, b) != 0)
+            fail("--folder %s: class %d is \"%s\" in train/ but \"%s\" in "
+                 "val/ (both need the same class folders)", root, c,
+                 a ? a : "(none)", b ? b : "(none)");
+    }
+}
+
+/* `limit` images of a data set (all when limit is 0): the first ones, or,
+ * of an image folder (whose first images are all of its first class), a
+ * seeded draw. */
+static rlkd_dataset *limited(rlkd_dataset *set, long long limit, int draw)
 {
     int64_t count;
     check(rlkd_dataset_info(set, &count, NULL, NULL, NULL, NULL), "data");
     if (limit <= 0 || limit >= count)
         return set;
-    rlkd_dataset *part;
-    check(rlkd_dataset_subset(set, 0, limit, &part), "limiting the data");
+    rlkd_dataset *part, *rest = NULL;
+    if (draw)
+        check(rlkd_dataset_split(set, limit, (uint64_t)flag_int("seed"), &rest,
+                                 &part), "limiting the data");
+    else
+        check(rlkd_dataset_subset(set, 0, limit, &part), "limiting the data");
+    rlkd_dataset_destroy(rest);
     release(set);
     return own(OWN_DATASET, part);
 }
@@ -114,13 +193,27 @@ static rlkd_loader *loader(const rlkd_dataset *set,
     return own(OWN_LOADER, l);
 }
 
-static void shape_of(data *d, const rlkd_dataset *set)
+/* The batches' image shape and the classes; an image folder's images are
+ * --crop square whatever the files' sizes. */
+static void shape_of(data *d, const rlkd_dataset *set, int folder)
 {
     int classes;
     check(rlkd_dataset_info(set, NULL, &d->channels, &d->height, &d->width,
                             &classes), "data");
+    if (folder)
+        d->height = d->width = (int)flag_int("crop");
     if (classes > d->classes)
         d->classes = classes;
+}
+
+/* --workers, else one per core up to DEFAULT_WORKERS_LIMIT. */
+static int decoding_workers(void)
+{
+    if (flag_given("workers"))
+        return (int)flag_int("workers");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > DEFAULT_WORKERS_LIMIT ? DEFAULT_WORKERS_LIMIT
+                                                         : (int)cores;
 }
 
 void data_open(data *d, unsigned parts)
@@ -128,30 +221,43 @@ void data_open(data *d, unsigned parts)
     memset(d, 0, sizeof *d);
     const char *cifar10 = flag_text("cifar10"), *cifar100 =
                                                     flag_text("cifar100");
-    if ((cifar10 && cifar100) || ((cifar10 || cifar100) && flag_given("data")))
-        usage_error("give one data set: --data, --cifar10 or --cifar100 "
-                    "(see rlkd %s --help)", session_command());
+    const char *folder = flag_text("folder");
+    if ((!!cifar10 + !!cifar100 + !!folder + flag_given("data")) > 1)
+        usage_error("give one data set: --data, --cifar10, --cifar100 or "
+                    "--folder (see rlkd %s --help)", session_command());
+    static const char *const folder_flags[] = {"crop", "resize", "workers",
+                                               "bad-files", "verify"};
+    for (size_t i = 0; !folder && i < sizeof folder_flags / sizeof *folder_flags;
+         i++)
+        if (flag_given(folder_flags[i]))
+            usage_error("--%s goes with --folder (see rlkd %s --help)",
+                        folder_flags[i], session_command());
     const source *src = cifar10    ? &cifar10_source
                         : cifar100 ? &cifar100_source
+                        : folder   ? &folder_source
                                    : &idx_source;
     const char *dir = cifar10 ? cifar10 : cifar100 ? cifar100
-                                                   : flag_text("data");
+                      : folder ? folder : flag_text("data");
     d->name = src->name;
 
     rlkd_dataset *train = NULL, *validation = NULL, *test = NULL;
     if (parts & DATA_TEST) {
-        test = src == &idx_source ? load_idx(dir, "t10k")
-                                  : load_cifar(dir, !!cifar100, 0);
-        test = limited(test, flag_int("test-limit"));
+        test = folder ? load_folder(dir, "val")
+               : src == &idx_source ? load_idx(dir, "t10k")
+                                    : load_cifar(dir, !!cifar100, 0);
+        test = limited(test, flag_int("test-limit"), !!folder);
         check(rlkd_dataset_info(test, &d->test_count, NULL, NULL, NULL, NULL),
               "data");
-        shape_of(d, test);
+        shape_of(d, test, !!folder);
     }
     if (parts & DATA_TRAIN) {
-        rlkd_dataset *full = src == &idx_source
+        rlkd_dataset *full = folder ? load_folder(dir, "train")
+                             : src == &idx_source
                                  ? load_idx(dir, "train")
                                  : load_cifar(dir, !!cifar100, 1);
-        full = limited(full, flag_int("train-limit"));
+        if (folder && test)
+            check_same_classes(full, test, dir);
+        full = limited(full, flag_int("train-limit"), !!folder);
         int64_t count;
         check(rlkd_dataset_info(full, &count, NULL, NULL, NULL, NULL), "data");
         const long long held = flag_int("validation");
@@ -170,9 +276,9 @@ void data_open(data *d, unsigned parts)
         }
         d->train_count = count - held;
         d->validation_count = held;
-        shape_of(d, train);
+        shape_of(d, train, !!folder);
     }
-    if (test && train) {
+    if (test && train && !folder) {
         int c, h, w;
         check(rlkd_dataset_info(test, NULL, &c, &h, &w, NULL), "data");
         if (c != d->channels || h != d->height || w != d->width)
@@ -190,6 +296,13 @@ void data_open(data *d, unsigned parts)
         normalisation("mean", src->mean, d->channels, plain.mean);
         normalisation("std", src->std, d->channels, plain.std);
     }
+    if (folder) {
+        /* Evaluation: Resize + CenterCrop, as torchvision's ImageNet
+         * evaluation. */
+        plain.crop_size = (int)flag_int("crop");
+        plain.resize_size = (int)flag_int("resize");
+        plain.workers = decoding_workers();
+    }
     if (test)
         d->test = loader(test, &plain);
     if (validation)
@@ -199,6 +312,7 @@ void data_open(data *d, unsigned parts)
         augmented.shuffle = 1;
         if (!flag_on("no-augment")) {
             augmented.crop_padding = src->crop_padding;
+            augmented.random_resized_crop = !!folder;
             augmented.horizontal_flip = 1;
         }
         d->train = loader(train, &augmented);

@@ -74,6 +74,9 @@ static const char *const prune_methods[] = {"uniform", "sfp", "slimming",
 static const char *const search_methods[] = {"rlkd", "amc", NULL};
 static const char *const compress_methods[] = {"rlkd", "amc", "uniform",
                                                "sfp", NULL};
+/* In the order of rlkd_bad_files and rlkd_verify. */
+static const char *const bad_files_choices[] = {"skip", "fail", NULL};
+static const char *const verify_choices[] = {"none", "header", "decode", NULL};
 
 static const char *check_device(const char *text);
 static const char *check_model(const char *text);
@@ -235,24 +238,47 @@ static const flag flags[] = {
      "instead", NULL, NULL},
     {"cifar100", DATA, 0, FLAG_TEXT, ANY, "DIR", NULL,
      "CIFAR-100 binary files (train.bin, test.bin) instead", NULL, NULL},
+    {"folder", DATA, 0, FLAG_TEXT, ANY, "ROOT", NULL,
+     "JPEG and PNG images instead, ImageNet's layout: ROOT/train/<class>/* "
+     "and ROOT/val/<class>/* (the test split), with torchvision's ImageNet "
+     "transforms", NULL, NULL},
+    {"crop", DATA, 0, FLAG_INT, POSITIVE, "N", "224",
+     "--folder: side of the images the network reads (training: "
+     "RandomResizedCrop; evaluation: CenterCrop)", NULL, NULL},
+    {"resize", DATA, 0, FLAG_INT, POSITIVE, "N", "256",
+     "--folder: evaluation images' shorter side before the centre crop",
+     NULL, NULL},
+    {"workers", DATA, 0, FLAG_INT, NONNEGATIVE, "N", NULL,
+     "--folder: decoding threads of each split (default: one per CPU core, "
+     "at most 16; 0: decode in the training thread)", NULL, NULL},
+    {"bad-files", DATA, 0, FLAG_CHOICE, ANY, "WHAT", "skip",
+     "--folder: a file that is no readable JPEG or PNG is left out and "
+     "listed (skip) or stops the command (fail)", bad_files_choices, NULL},
+    {"verify", DATA, 0, FLAG_CHOICE, ANY, "HOW", "header",
+     "--folder: how much of every file is read when the folder is opened",
+     verify_choices, NULL},
     {"validation", SPLIT, 0, FLAG_INT, NONNEGATIVE, "N", "5000",
      "training images held out for validation and the search's reward",
      NULL, NULL},
     {"train-limit", SPLIT, 0, FLAG_INT, NONNEGATIVE, "N", "0",
-     "use only the first N training images; 0: all", NULL, NULL},
+     "use only the first N training images (of --folder: N drawn by "
+     "--seed); 0: all", NULL, NULL},
     {"test-limit", DATA, 0, FLAG_INT, NONNEGATIVE, "N", "0",
-     "use only the first N test images; 0: all", NULL, NULL},
+     "use only the first N test images (of --folder: N drawn by --seed); "
+     "0: all", NULL, NULL},
     {"batch", DATA, 0, FLAG_INT, POSITIVE, "N", "128", "batch size", NULL,
      NULL},
     {"mean", DATA, 0, FLAG_TEXT, ANY, "M[,M,M]", NULL,
      "per-channel pixel mean in [0,1] (default: the data set's; "
-     "Fashion-MNIST 0.2860)", NULL, check_normalisation},
+     "Fashion-MNIST 0.2860, --folder ImageNet's 0.485,0.456,0.406)", NULL,
+     check_normalisation},
     {"std", DATA, 0, FLAG_TEXT, ANY, "S[,S,S]", NULL,
      "per-channel pixel standard deviation (default: the data set's; "
-     "Fashion-MNIST 0.3530)", NULL, check_normalisation},
+     "Fashion-MNIST 0.3530, --folder ImageNet's 0.229,0.224,0.225)", NULL,
+     check_normalisation},
     {"no-augment", SPLIT, 0, FLAG_SWITCH, ANY, NULL, NULL,
      "no random crops and flips of training images (MNIST digits want "
-     "this)", NULL, NULL},
+     "this; --folder then trains on the evaluation transform)", NULL, NULL},
 
     /* Every command */
     {"device", CMD_ALL, 0, FLAG_TEXT, ANY, "DEV", "cpu",

@@ -5,7 +5,10 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -213,6 +216,111 @@ static const char *run_label(void)
     return label ? label : session_command();
 }
 
+/* `size` bytes owned by the session. */
+static char *owned_memory(size_t size)
+{
+    char *memory = malloc(size);
+    if (!memory)
+        fail("out of memory");
+    return own(OWN_MEMORY, memory);
+}
+
+/* Whether a last line without its newline is a whole --json record. */
+static int whole_json(const char *line)
+{
+    cJSON *item = cJSON_Parse(line);
+    const int whole = cJSON_IsObject(item);
+    cJSON_Delete(item);
+    return whole;
+}
+
+/* ... or a whole --markdown row. */
+static int whole_row(const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\r'))
+        n--;
+    return n > 1 && line[0] == '|' && line[n - 1] == '|';
+}
+
+/* Writes all of text at the end of fd (O_APPEND); 0 with errno set. */
+static int write_all(int fd, const char *text, size_t size)
+{
+    while (size > 0) {
+        const ssize_t n = write(fd, text, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return 0;
+        text += n;
+        size -= (size_t)n;
+    }
+    return 1;
+}
+
+/*
+ * Appends `record` (whole lines; `header` first when the file is empty) to
+ * --`flag` path in one write, under a lock so that runs appending to one
+ * file at once never interleave. A last line without its newline is a
+ * record that a killed run cut short, which is cut off, unless `whole`
+ * finds it complete (a file edited by hand), which gets its newline. A
+ * failed write (a full disk) is undone: the file never ends in half a
+ * record.
+ */
+static void append_record(const char *path, const char *flag,
+                          const char *header, const char *record,
+                          int (*whole)(const char *line))
+{
+    const int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        fail("--%s %s: cannot append to it: %s", flag, path, strerror(errno));
+    /* Without locks (some network file systems) the append is still one
+     * write. */
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int locked;
+    do
+        locked = fcntl(fd, F_SETLKW, &lock) == 0;
+    while (!locked && errno == EINTR);
+    off_t size = lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    if (size < 0 || (size > 0 && pread(fd, &last, 1, size - 1) != 1))
+        fail("--%s %s: cannot read it: %s", flag, path, strerror(errno));
+    const char *lead = "";
+    if (last != '\n') {
+        char *text = owned_memory((size_t)size + 1);
+        if (pread(fd, text, (size_t)size, 0) != (ssize_t)size)
+            fail("--%s %s: cannot read it: %s", flag, path, strerror(errno));
+        text[size] = '\0';
+        char *newline = strrchr(text, '\n');
+        const off_t kept = newline ? newline - text + 1 : 0;
+        if (whole(text + kept)) {
+            lead = "\n";
+        } else {
+            if (ftruncate(fd, kept) != 0)
+                fail("--%s %s: cannot cut off its incomplete last line: %s",
+                     flag, path, strerror(errno));
+            note("--%s %s: cut off an incomplete last line (from a run that "
+                 "was stopped while writing it)", flag, path);
+            size = kept;
+        }
+        release(text);
+    }
+    if (size > 0)
+        header = "";
+    const size_t length = strlen(lead) + strlen(header) + strlen(record);
+    char *text = owned_memory(length + 1);
+    snprintf(text, length + 1, "%s%s%s", lead, header, record);
+    if (!write_all(fd, text, length) || fsync(fd) != 0) {
+        const int error = errno;
+        const int undone = ftruncate(fd, size) == 0;
+        fail("--%s %s: cannot append to it: %s%s", flag, path,
+             strerror(error), undone ? "" : " (part of the record stays)");
+    }
+    release(text);
+    if (close(fd) != 0)
+        fail("--%s %s: cannot append to it: %s", flag, path, strerror(errno));
+}
+
 static void append_json(const result *r, const char *path)
 {
     cJSON *o = own(OWN_JSON, cJSON_CreateObject());
@@ -239,9 +347,10 @@ static void append_json(const result *r, const char *path)
     if (!text)
         fail("out of memory");
     own(OWN_MEMORY, text);
-    FILE *f = fopen(path, "a");
-    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0)
-        fail("--json %s: cannot append to it", path);
+    char *line = owned_memory(strlen(text) + 2);
+    snprintf(line, strlen(text) + 2, "%s\n", text);
+    append_record(path, "json", "", line, whole_json);
+    release(line);
     release(text);
     release(o);
 }
@@ -258,29 +367,28 @@ static void cell(char *out, size_t size, double value, double scale,
 
 static void append_markdown(const result *r, const char *path)
 {
-    FILE *f = fopen(path, "a");
-    if (!f)
-        fail("--markdown %s: cannot append to it", path);
     char top1[32], top5[32], params[32], macs[32], flops[32];
     cell(top1, sizeof top1, r->top1, 100, "%.2f");
     cell(top5, sizeof top5, r->top5, 100, "%.2f");
     cell(params, sizeof params, (double)r->params, 1e-6, "%.3f");
     cell(macs, sizeof macs, (double)r->macs, 1e-6, "%.2f");
     cell(flops, sizeof flops, (double)r->macs, 2e-6, "%.2f");
+    const char *network = r->network ? r->network : "-";
+    const char *format = "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n";
+    const double seconds = session_seconds();
+    const int length = snprintf(NULL, 0, format, run_label(), r->method,
+                                network, top1, top5, params, macs, flops,
+                                seconds);
+    char *row = owned_memory((size_t)length + 1);
+    snprintf(row, (size_t)length + 1, format, run_label(), r->method, network,
+             top1, top5, params, macs, flops, seconds);
     /* A new (empty) file starts with the header. */
-    const int header = fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0;
-    int ok = 1;
-    if (header)
-        ok = fprintf(f, "| run | method | network | top-1 (%%) | "
-                        "top-5 (%%) | params (M) | MACs (M) | FLOPs (M) | "
-                        "seconds |\n|---|---|---|---|---|---|---|---|---|\n")
-             >= 0;
-    ok = ok && fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |\n",
-                       run_label(), r->method,
-                       r->network ? r->network : "-", top1, top5, params,
-                       macs, flops, session_seconds()) >= 0;
-    if (fclose(f) != 0 || !ok)
-        fail("--markdown %s: cannot append to it", path);
+    append_record(path, "markdown",
+                  "| run | method | network | top-1 (%) | top-5 (%) | "
+                  "params (M) | MACs (M) | FLOPs (M) | seconds |\n"
+                  "|---|---|---|---|---|---|---|---|---|\n",
+                  row, whole_row);
+    release(row);
 }
 
 void result_finish(result *r)

@@ -127,6 +127,7 @@ static void destroy(const owned *o)
     case OWN_TENSOR: rlkd_tensor_destroy(o->object); break;
     case OWN_JSON: cJSON_Delete(o->object); break;
     case OWN_MEMORY: free(o->object); break;
+    case OWN_COMM: rlkd_comm_destroy(o->object); break;
     }
 }
 
@@ -237,6 +238,11 @@ rlkd_context *session_context(void)
     rlkd_device kind;
     int index;
     parse_device(flag_text("device"), &kind, &index);
+    /* One process per GPU: a launched rank takes its local rank's. */
+    const char *local_rank = getenv("RLKD_LOCAL_RANK");
+    if (kind == RLKD_DEVICE_CUDA && strcmp(flag_text("device"), "cuda") == 0 &&
+        local_rank)
+        index = atoi(local_rank);
     rlkd_context *ctx;
     check(rlkd_context_create(&ctx, kind, index), "--device %s",
           flag_text("device"));
@@ -246,6 +252,29 @@ rlkd_context *session_context(void)
         check(rlkd_context_set_num_threads(ctx, (int)flag_int("threads")),
               "--threads");
     return ctx;
+}
+
+static rlkd_comm *comm;
+
+rlkd_comm *session_comm(void)
+{
+    if (comm || !getenv("RLKD_WORLD_SIZE"))
+        return comm;
+    rlkd_comm_options o;
+    rlkd_comm_options_init(&o);
+    check(rlkd_comm_options_from_env(&o), "data-parallel run");
+    rlkd_comm *made;
+    check(rlkd_comm_create(session_context(), &o, &made),
+          "joining rank %d of %d at %s", o.rank, o.world_size, o.rendezvous);
+    comm = own(OWN_COMM, made);
+    if (o.rank != 0)
+        session_set_quiet(1);
+    return comm;
+}
+
+int session_rank(void)
+{
+    return session_comm() ? rlkd_comm_rank(comm) : 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -2,10 +2,13 @@
  * rlkd train, distill and finetune: one trainer run (rlkd_trainer_fit)
  * from a fresh zoo network or a file, with or without a teacher, then an
  * evaluation on the test split. A masked network keeps its masks: its
- * removed channels stay at zero while it trains.
+ * removed channels stay at zero while it trains. Started by a launcher
+ * (scripts/launch.sh), the run is data-parallel over its ranks, and rank 0
+ * alone reports and writes files.
  */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,6 +60,8 @@ void run_trainer(rlkd_net *student, rlkd_net *teacher,
     data_check_net(d, student, "the network");
     if (teacher)
         data_check_net(d, teacher, "--teacher");
+    /* Made before the trainer, which uses it: freed after it. */
+    rlkd_comm *comm = session_comm();
     rlkd_trainer *trainer;
     check(rlkd_trainer_create(student, teacher, o, &trainer),
           "setting up the training");
@@ -72,6 +77,19 @@ void run_trainer(rlkd_net *student, rlkd_net *teacher,
         else
             note("%s: the %d epochs are done", o->checkpoint_path, o->epochs);
     }
+    if (comm) {
+        /* RLKD_SYNC_BATCHNORM=1 from the launcher's environment: batch
+         * norm over the whole batch of every rank. */
+        const char *sync = getenv("RLKD_SYNC_BATCHNORM");
+        rlkd_parallel_options parallel;
+        rlkd_parallel_options_init(&parallel);
+        parallel.sync_batchnorm = sync && strcmp(sync, "0") != 0;
+        check(rlkd_trainer_set_comm(trainer, comm, &parallel),
+              "data-parallel training");
+        note("data-parallel over %d ranks, %s batch norm",
+             rlkd_comm_world_size(comm),
+             parallel.sync_batchnorm ? "synchronised" : "local");
+    }
     progress_reset();
     check(rlkd_trainer_fit(trainer, d->train, d->validation), "training");
     progress_end();
@@ -81,7 +99,7 @@ void run_trainer(rlkd_net *student, rlkd_net *teacher,
 void save_net(const rlkd_net *net)
 {
     const char *path = flag_text("save");
-    if (path)
+    if (path && session_rank() == 0)
         check(rlkd_net_save(net, path), "--save %s", path);
 }
 
@@ -100,6 +118,9 @@ void command_train(void)
     trainer_options_from_flags(&o, epochs, lr);
     run_trainer(net, teacher, &o, &d);
     save_net(net);
+    /* Every rank holds the same network: rank 0 reports it. */
+    if (session_rank() != 0)
+        return;
 
     result r;
     result_init(&r, command, net_label());

@@ -71,7 +71,8 @@ RLKD_API const char *rlkd_version_string(void);
 typedef enum rlkd_feature {
     RLKD_FEATURE_OPENMP = 1u << 0, /**< CPU ops run on several threads */
     RLKD_FEATURE_BLAS   = 1u << 1, /**< CPU GEMMs go through a BLAS */
-    RLKD_FEATURE_CUDA   = 1u << 2  /**< the CUDA backend is compiled in */
+    RLKD_FEATURE_CUDA   = 1u << 2, /**< the CUDA backend is compiled in */
+    RLKD_FEATURE_NVJPEG = 1u << 3  /**< the loader decodes on the GPU (rlkd_loader_options.decode_device) */
 } rlkd_feature;
 
 /** The rlkd_feature bits of this build. */
@@ -1121,9 +1122,10 @@ RLKD_API void rlkd_folder_options_init(rlkd_folder_options *options);
  * torchvision would walk). Classes are the sub-folders of root in byte
  * order of their names (as torchvision's ImageFolder sorts them), files in
  * byte order within a class. Only paths and labels are kept; the loader
- * decodes pixels (libjpeg-turbo, libpng) to RGB: grayscale and palette
- * images are converted, an alpha channel is dropped (as PIL's
- * convert("RGB")). rlkd_dataset_info answers channels 3, height and width
+ * decodes pixels (libjpeg-turbo, libpng) to RGB as PIL's convert("RGB"):
+ * grayscale, palette and CMYK (or YCCK) images are converted, an alpha
+ * channel is dropped, 16-bit samples keep their high byte (16-bit grey is
+ * clipped at 255, as PIL does). rlkd_dataset_info answers channels 3, height and width
  * 0 (the images' sizes vary: the loader's crop_size fixes the batches').
  *
  * Bad files: an empty class folder (it keeps its class index), a file that
@@ -1189,6 +1191,9 @@ typedef struct rlkd_loader_options {
     float ratio_max;     /**< ... and high; default 4/3 */
     int workers;         /**< decoding threads; 0: decode in the calling thread; default 0 */
     int prefetch;        /**< batches decoded ahead (with workers); default 2 */
+    /* Appended for decoding on the GPU; an older caller's smaller
+     * struct_size gets the default. */
+    rlkd_device decode_device; /**< file-backed sets: where images are decoded and transformed; RLKD_DEVICE_CUDA: nvJPEG on ctx's GPU (see rlkd_loader_create); default RLKD_DEVICE_CPU */
 } rlkd_loader_options;
 
 RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
@@ -1211,15 +1216,34 @@ RLKD_API void rlkd_loader_options_init(rlkd_loader_options *options);
  * shorter side resized to resize_size (the longer one to
  * int(resize_size * long / short)), then a centre crop of crop_size
  * (offsets rounded half to even, as Python's round; zeros beyond a smaller
- * image). Resizing is bilinear without antialiasing (half-pixel centres,
- * clamped at the crop's edges: torch's interpolate with antialias=False,
- * not PIL's antialiased resize), rounded half up to 8 bits, normalised with
- * mean and std. crop_padding must be 0. With `workers` threads, images of
+ * image). Resizing is PIL's antialiased bilinear resize (Image.resize with
+ * BILINEAR, which torchvision's Resize and RandomResizedCrop call on PIL
+ * images), in its fixed-point arithmetic, so the batches equal
+ * torchvision's ImageFolder with those transforms, ToTensor and Normalize
+ * bit for bit; then normalised with mean and std. crop_padding must be 0. With `workers` threads, images of
  * the next `prefetch` batches are decoded while the caller trains; the
  * batches are bit-identical whatever `workers` is. A file that fails to
  * decode: with RLKD_BAD_FILES_FAIL rlkd_loader_next fails with its path
  * (the batch is consumed); with SKIP the next image of the data set (in
  * its order, wrapping) that decodes takes its place, with its own label.
+ *
+ * decode_device RLKD_DEVICE_CUDA moves decoding and transforms to the GPU:
+ * it needs a file-backed data set, a CUDA context (the batches' device)
+ * and a build with nvJPEG (RLKD_FEATURE_NVJPEG; else
+ * RLKD_ERR_UNSUPPORTED). The workers read the files, and read each JPEG
+ * through with libjpeg (no inverse DCT), so bad files are found, skipped
+ * or failed exactly as on the CPU, unless the data set was opened with
+ * RLKD_VERIFY_DECODE (every file decoded then: a JPEG changed since is
+ * taken as nvJPEG decodes it); nvJPEG decodes the batch's JPEGs on the
+ * GPU (the hardware decoder where the GPU has one), and kernels resample,
+ * flip and normalise with the CPU path's windows, flips and fixed-point
+ * weights into the batch tensor. PNG, CMYK, YCCK and RGB JPEGs, and JPEGs
+ * nvJPEG refuses, are decoded on the host and uploaded: those images are
+ * the CPU path's bit for bit. nvJPEG's inverse DCT and chroma upsampling
+ * differ slightly from libjpeg-turbo's, so a JPEG's values differ from the
+ * CPU path's by a few levels of 255 (docs/training.md states the bounds
+ * tests/gpu holds them to); batches are still identical for any number of
+ * workers.
  */
 typedef struct rlkd_loader rlkd_loader;
 
@@ -1380,6 +1404,8 @@ RLKD_API void rlkd_trainer_destroy(rlkd_trainer *trainer);
  * A NaN or Inf loss fails with RLKD_ERR_NUMERIC before any update of the
  * parameters, the optimiser or the position (the training forward has
  * already moved batch-norm running statistics and the random stream).
+ * Data-parallel (rlkd_trainer_set_comm): every rank passes the whole batch,
+ * the same on every rank, and *loss and *correct are the whole batch's.
  */
 RLKD_API rlkd_status rlkd_trainer_step(rlkd_trainer *trainer,
                                        const rlkd_tensor *images,
@@ -1556,14 +1582,16 @@ typedef struct rlkd_search_options {
     uint64_t seed;           /**< agent weights, exploration, sampling;
                                   default 0 */
     const char *log_path;    /**< JSON line per episode appended here (the
-                                  file is cut back to the episodes of the
-                                  state a search resumes from); NULL: none */
+                                  file is cut back to the whole lines of the
+                                  episodes of the state a search resumes
+                                  from); NULL: none */
     const char *state_path;  /**< whole search state saved here every
                                   save_every episodes and at the end; NULL:
                                   none */
     int save_every;          /**< default 10 */
     const char *policy_path; /**< the best policy, as JSON, rewritten at
-                                  every improvement; NULL: none */
+                                  every improvement and on resume; NULL:
+                                  none */
     rlkd_search_progress_fn progress; /**< after every episode; NULL: none */
     void *progress_user;
 } rlkd_search_options;
@@ -1660,7 +1688,8 @@ RLKD_API rlkd_status rlkd_search_apply_best(rlkd_search *search);
  * rlkd_search_resume loads one into a search made with the same layers and
  * options: it then continues exactly as an uninterrupted search would, bit
  * for bit on the CPU. The file is checked whole first (RLKD_ERR_FORMAT for
- * another search's or a corrupt file); on failure nothing changes.
+ * another search's or a corrupt file); on failure nothing changes. Resuming
+ * also brings the search's log and policy files back to the saved state.
  */
 RLKD_API rlkd_status rlkd_search_save(const rlkd_search *search,
                                       const char *path);
@@ -1746,6 +1775,169 @@ RLKD_API rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
                                    const rlkd_compress_options *options,
                                    rlkd_net **compacted,
                                    rlkd_compress_report *report);
+
+/* ------------------------------------------------------------------------ */
+/* Several processes: a communicator, data-parallel training, parallel search */
+/*                                                                           */
+/* One process per GPU (or several processes on CPUs), on one machine or on */
+/* several, as torchrun starts them: every process knows its rank in        */
+/* [0, world_size) and a rendezvous they all share, and makes its own       */
+/* context and communicator. Collective calls (every call on a              */
+/* communicator, rlkd_trainer_set_comm, rlkd_search_set_comm, and what a    */
+/* trainer or a search with a communicator runs) must be made by every rank */
+/* in the same order with the same sizes. docs/distributed.md tells how to  */
+/* launch, and what is synchronised and what is not.                        */
+/* ------------------------------------------------------------------------ */
+
+/** A group of processes that sum and share tensors. */
+typedef struct rlkd_comm rlkd_comm;
+
+/** How a communicator moves data. */
+typedef enum rlkd_comm_backend {
+    RLKD_COMM_AUTO = 0, /**< NCCL on a CUDA context in a build with NCCL,
+                             else CPU */
+    RLKD_COMM_CPU = 1,  /**< TCP sockets between the processes, sums on the
+                             host; any context (device tensors are copied
+                             through host memory) */
+    RLKD_COMM_NCCL = 2  /**< NCCL between the GPUs, on the context's stream
+                             (CUDA contexts, one GPU per rank; builds with
+                             CUDA and NCCL only) */
+} rlkd_comm_backend;
+
+/** What an all-reduce makes of the ranks' tensors. */
+typedef enum rlkd_reduce_op {
+    RLKD_REDUCE_SUM = 0, /**< the sum over the ranks */
+    RLKD_REDUCE_MEAN = 1 /**< the sum divided by world_size (F32 only) */
+} rlkd_reduce_op;
+
+/** Who this process is and how it meets the others; fill with
+ * rlkd_comm_options_init (and rlkd_comm_options_from_env). */
+typedef struct rlkd_comm_options {
+    size_t struct_size;      /**< set by rlkd_comm_options_init */
+    int rank;                /**< this process, in [0, world_size); default 0 */
+    int world_size;          /**< processes in all; default 1 */
+    int local_rank;          /**< this process among those of its machine:
+                                  the GPU it should use (not read by
+                                  rlkd_comm_create); default 0 */
+    const char *rendezvous;  /**< where the processes meet: a file path that
+                                  rank 0 writes and every rank reads (on a
+                                  file system all machines share; give each
+                                  run its own: rank 0 replaces it, and
+                                  removes it once every rank has arrived),
+                                  or "HOST:PORT" on which rank 0 listens;
+                                  may be NULL when world_size is 1; read
+                                  by rlkd_comm_create only */
+    rlkd_comm_backend backend; /**< default RLKD_COMM_AUTO */
+    int timeout_ms;          /**< the longest wait for the other ranks, in
+                                  the rendezvous and in every collective
+                                  call (> 0); default 600000 (10 minutes) */
+} rlkd_comm_options;
+
+RLKD_API void rlkd_comm_options_init(rlkd_comm_options *options);
+
+/**
+ * Sets options from the environment, as torchrun's variables:
+ * RLKD_RANK and RLKD_WORLD_SIZE (required), RLKD_LOCAL_RANK (default: the
+ * rank), RLKD_RENDEZVOUS (required when the world size is above 1; the
+ * options then point at the environment's string), and optionally
+ * RLKD_COMM_BACKEND ("auto", "cpu" or "nccl") and RLKD_COMM_TIMEOUT_MS.
+ * Other fields keep their values. A missing or malformed variable is
+ * RLKD_ERR_INVALID_ARGUMENT naming it; options are then unchanged.
+ */
+RLKD_API rlkd_status rlkd_comm_options_from_env(rlkd_comm_options *options);
+
+/**
+ * Joins the group: every rank calls it with its own rank and the same
+ * world size and rendezvous, and it returns when all have arrived (or
+ * fails with RLKD_ERR_IO after timeout_ms). Tensors of the communicator's
+ * calls live on ctx, which must outlive it. RLKD_COMM_NCCL without NCCL in
+ * the build, or on a CPU context, is RLKD_ERR_UNSUPPORTED.
+ * Ownership: *out is the caller's (rlkd_comm_destroy).
+ */
+RLKD_API rlkd_status rlkd_comm_create(rlkd_context *ctx,
+                                      const rlkd_comm_options *options,
+                                      rlkd_comm **out);
+/** Leaves the group and frees the communicator. Accepts NULL. */
+RLKD_API void rlkd_comm_destroy(rlkd_comm *comm);
+
+/** This process's rank, or -1 for NULL. */
+RLKD_API int rlkd_comm_rank(const rlkd_comm *comm);
+/** The number of ranks, or -1 for NULL. */
+RLKD_API int rlkd_comm_world_size(const rlkd_comm *comm);
+/** The backend in use (RLKD_COMM_CPU or RLKD_COMM_NCCL; RLKD_COMM_AUTO for
+ * NULL). */
+RLKD_API rlkd_comm_backend rlkd_comm_backend_of(const rlkd_comm *comm);
+
+/**
+ * Sums a tensor over the ranks, in place: every rank ends with the same
+ * bits. F32 takes both ops; I32 only RLKD_REDUCE_SUM. Every rank passes a
+ * tensor of the same dtype and element count. On the CPU backend the sum
+ * runs in rank order (rank 0 + rank 1 + ...), so it does not depend on
+ * timing. A failure (a rank that called something else, exited or did not
+ * come within the timeout: RLKD_ERR_IO, or RLKD_ERR_INVALID_ARGUMENT for
+ * different calls) leaves the communicator failed: every later call on it
+ * fails, and it can only be destroyed.
+ */
+RLKD_API rlkd_status rlkd_comm_all_reduce(rlkd_comm *comm, rlkd_tensor *tensor,
+                                          rlkd_reduce_op op);
+/** Copies rank `root`'s tensor into every rank's (same dtype and element
+ * count everywhere). Failures as rlkd_comm_all_reduce. */
+RLKD_API rlkd_status rlkd_comm_broadcast(rlkd_comm *comm, rlkd_tensor *tensor,
+                                         int root);
+/** Returns when every rank has called it. Failures as rlkd_comm_all_reduce. */
+RLKD_API rlkd_status rlkd_comm_barrier(rlkd_comm *comm);
+
+/** How a trainer runs data-parallel; fill with rlkd_parallel_options_init. */
+typedef struct rlkd_parallel_options {
+    size_t struct_size;   /**< set by rlkd_parallel_options_init */
+    int sync_batchnorm;   /**< 1: batch norm in training normalises with the
+                               statistics of the whole batch over all ranks
+                               (synchronised BN: the same as one process on
+                               the whole batch); 0: with each rank's own
+                               rows, the running statistics then averaged
+                               over the ranks after every step; default 0 */
+    size_t bucket_bytes;  /**< gradients are summed in groups of about this
+                               many bytes (fewer, larger messages); default
+                               16 MiB */
+} rlkd_parallel_options;
+
+RLKD_API void rlkd_parallel_options_init(rlkd_parallel_options *options);
+
+/**
+ * Makes the trainer data-parallel over comm (a collective call): the
+ * student's (and teacher's) parameters and buffers, the optimiser's state
+ * and the position are copied from rank 0 to every rank, after a check that
+ * every rank has the same networks (RLKD_ERR_INVALID_ARGUMENT on every rank
+ * otherwise). From then on every rank is given the same batches (the same
+ * loader, seed and data set on every rank) and computes on its rows
+ * [r*B/W, (r+1)*B/W) of each; the loss gradient is scaled so that the
+ * gradients, summed over the ranks, are those of the whole batch; the
+ * loss and the hits are summed; the trainer's validation is split over the
+ * ranks the same way; only rank 0 writes checkpoints (rlkd_trainer_save on
+ * another rank writes nothing and returns rank 0's status). A batch must
+ * have at least world_size images. comm NULL makes the trainer a single
+ * process again. comm must outlive the trainer (or its next
+ * rlkd_trainer_set_comm); options NULL: the defaults.
+ */
+RLKD_API rlkd_status rlkd_trainer_set_comm(rlkd_trainer *trainer,
+                                           rlkd_comm *comm,
+                                           const rlkd_parallel_options *options);
+
+/**
+ * Runs the search over comm (a collective call; every rank made the same
+ * search, checked): rank 0's agent chooses every policy and sends it to
+ * the others, every rank scores it (the built-in network environment
+ * scores its share of the validation batches, batch b on rank b mod W, and
+ * the hit counts are summed, so the score is exactly the one process's),
+ * and rank 0's score counts. The best policy is then the same on every
+ * rank and the same as one process's with the same seed. Only rank 0
+ * writes the log, policy and state files (rlkd_search_save on another rank
+ * writes nothing). A caller's score callback runs on every rank and may
+ * use the communicator itself. comm NULL: one process again; comm must
+ * outlive the search (or its next rlkd_search_set_comm).
+ */
+RLKD_API rlkd_status rlkd_search_set_comm(rlkd_search *search,
+                                          rlkd_comm *comm);
 
 #ifdef __cplusplus
 }

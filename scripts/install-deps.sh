@@ -12,6 +12,9 @@
 #   libturbojpeg0-dev  JPEG decoding of ImageFolder data sets (libjpeg-turbo's TurboJPEG API)
 #   libpng-dev       PNG decoding of ImageFolder data sets
 #   valgrind         `make test-valgrind` (memcheck over the unit tests)
+#   clang, libclang-rt-14-dev, libomp-dev
+#                    `make fuzz`: clang's libFuzzer and sanitizer runtimes
+#                    (libclang_rt.fuzzer), and OpenMP for clang's builds
 #   python3-numpy, python3-pytest
 #                    the Python package's tests (pytest over tests/python)
 #   python3-torch, python3-torchvision, python3-onnx
@@ -26,6 +29,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config g++ cmake doxygen libopenblas-dev libcjson-dev zlib1g-dev libdlpack-dev libturbojpeg0-dev libpng-dev valgrind \
+  clang libclang-rt-14-dev libomp-dev \
   python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx \
   python3-pip python3-setuptools python3-wheel dataset-fashion-mnist >/dev/null
 echo "rlkd dependencies installed"

@@ -4,7 +4,8 @@
 # and the whole pipeline on a small fake IDX data set this script writes:
 # train -> distill (and its resume) -> prune -> finetune -> compact -> eval
 # -> flops -> search amc (and its resume) -> compress rlkd -> bench -> plot
-# -> export. Prints PASS/FAIL/SKIP lines for run.sh.
+# -> an image folder in ImageNet's layout (train, eval, bad files) ->
+# export. Prints PASS/FAIL/SKIP lines for run.sh.
 set -u
 BUILD=${BUILD:-build}
 RLKD=${RLKD:-$BUILD/bin/rlkd}
@@ -87,33 +88,10 @@ if [ ! -x "$PY" ]; then
   echo "SKIP cli: pipeline: no $PY to write the fake data set"
   exit $status
 fi
-# 400 training and 100 test images of 28x28 in 10 classes: class c is a
-# bright band at row 2 + 5 (c / 2), across the width (even c) or in the
-# middle (odd c), over noise. Bands survive the training crops and flips.
+# 400 training and 100 test images of 28x28 in 10 classes.
 data="$tmp/data"
 mkdir -p "$data"
-"$PY" - "$data" <<'EOF'
-import gzip, random, struct, sys
-def write(prefix, count, seed):
-    rng = random.Random(seed)
-    images, labels = bytearray(), bytearray()
-    for i in range(count):
-        c = i % 10
-        image = bytearray(rng.randrange(0, 60) for _ in range(28 * 28))
-        top = 2 + 5 * (c // 2)
-        left, right = (0, 28) if c % 2 == 0 else (10, 18)
-        for row in range(top, top + 4):
-            for col in range(left, right):
-                image[row * 28 + col] = rng.randrange(200, 256)
-        images += image
-        labels.append(c)
-    with gzip.open("%s/%s-images-idx3-ubyte.gz" % (sys.argv[1], prefix), "wb") as f:
-        f.write(struct.pack(">IIII", 2051, count, 28, 28) + bytes(images))
-    with gzip.open("%s/%s-labels-idx1-ubyte.gz" % (sys.argv[1], prefix), "wb") as f:
-        f.write(struct.pack(">II", 2049, count) + bytes(labels))
-write("train", 400, 1)
-write("t10k", 100, 2)
-EOF
+"$PY" tests/write_fake_idx.py "$data"
 
 results="$tmp/results.jsonl"
 common=(--data "$data" --validation 100 --batch 32 --threads 1 --json "$results")
@@ -227,6 +205,71 @@ if step "plot" plot --results "$results" --search-log "$tmp/episodes.jsonl" \
       fail "plot: $svg.svg is missing or not well-formed: $(tail -1 "$tmp/err")"
     fi
   done
+fi
+
+# --- an image folder in ImageNet's layout -------------------------------------
+if ! "$PY" -c 'import PIL' 2>/dev/null; then
+  echo "SKIP cli: --folder: $PY cannot import PIL to write the images (apt-get install python3-pil)"
+else
+  # train/ and val/ of 3 classes (12 and 4 images each): JPEGs of varied
+  # sizes with the class's colour strongest, some PNG, grey and CMYK
+  # JPEGs, and one text file named .JPEG among the training images.
+  folder="$tmp/imagenet"
+  "$PY" - "$folder" <<'EOF'
+import os, random, sys
+from PIL import Image
+root = sys.argv[1]
+rng = random.Random(3)
+for split, count in (("train", 12), ("val", 4)):
+    for c, name in enumerate(("n01443537", "n01484850", "n01491361")):
+        os.makedirs(os.path.join(root, split, name))
+        for i in range(count):
+            w, h = rng.randrange(24, 90), rng.randrange(24, 90)
+            image = Image.new("RGB", (w, h))
+            image.putdata([tuple(rng.randrange(150, 256) if k == c else rng.randrange(0, 90)
+                                 for k in range(3)) for _ in range(w * h)])
+            path = os.path.join(root, split, name, "%s_%d" % (name, i))
+            if i % 4 == 1:
+                image.save(path + ".png")
+            elif i % 4 == 2:
+                image.convert("CMYK").save(path + ".JPEG", quality=90)
+            elif i % 4 == 3 and split == "val":
+                image.convert("L").save(path + ".JPEG", quality=90)
+            else:
+                image.save(path + ".JPEG", quality=90)
+with open(os.path.join(root, "train", "n01484850", "broken.JPEG"), "w") as f:
+    f.write("not a JPEG\n")
+EOF
+  folder_common=(--folder "$folder" --crop 32 --resize 36 --validation 6 --batch 8
+                 --threads 1 --json "$results")
+  if step "train --folder" train "${folder_common[@]}" --model vgg_small --epochs 2 \
+       --workers 2 --save "$tmp/folder.safetensors" &&
+     [ "$(last data)" = folder ] && [ "$(last train_images)" = 30 ] &&
+     grep -q "/imagenet/train: 36 images of 3 classes" "$tmp/err" &&
+     grep -q "/imagenet/train: 1 bad file left out" "$tmp/err" &&
+     grep -q "imagenet/train/n01484850/broken.JPEG: not a JPEG or PNG file" "$tmp/err"; then
+    pass "--folder: 30 training images (6 held out, the bad file left out and named on stderr)"
+  else
+    fail "--folder: data $(last data), train_images $(last train_images) (want folder, 30), or no bad-file report:"
+    sed 's/^/  /' "$tmp/err" | head -5
+  fi
+  if step "eval --folder" eval --folder "$folder" --crop 32 --resize 36 --json "$results" \
+       --init "$tmp/folder.safetensors" && [ "$(last test_images)" = 12 ]; then
+    pass "eval --folder: the 12 images of val/ (CMYK and grey JPEGs, PNGs)"
+  else
+    fail "eval --folder: test_images $(last test_images) (want 12)"
+  fi
+  expect_error "--folder with --bad-files fail" 1 \
+    "^rlkd train: --folder .*: rlkd_dataset_open_folder: .*train/n01484850/broken.JPEG: not a JPEG or PNG file" \
+    train "${folder_common[@]}" --bad-files fail --quiet
+  cp -r "$folder" "$tmp/other"
+  mkdir "$tmp/other/val/n00000000"
+  cp "$folder/val/n01443537/n01443537_0.JPEG" "$tmp/other/val/n00000000/"
+  expect_error "--folder with other classes in val/" 1 \
+    "^rlkd train: --folder .*/other: class 0 is \"n01443537\" in train/ but \"n00000000\" in val/" \
+    train --folder "$tmp/other" --crop 32 --quiet
+  expect_error "--crop without --folder" 2 "^rlkd train: --crop goes with --folder" \
+    train "${nowhere[@]}" --crop 32
 fi
 
 # --- export -----------------------------------------------------------------

@@ -772,6 +772,14 @@ static void set_negative_channels(cJSON *arch)
                                            cJSON_CreateNumber(-8));
 }
 
+/* A million channels: tensors far beyond what the file's data holds, which
+ * the builder must refuse before allocating them. */
+static void set_huge_channels(cJSON *arch)
+{
+    cJSON_ReplaceItemInObjectCaseSensitive(arch_layer(arch, 0), "out_channels",
+                                           cJSON_CreateNumber(1 << 20));
+}
+
 static void unknown_kind(parsed_file *f) { edit_architecture(f, set_unknown_kind); }
 static void input_out_of_range(parsed_file *f) { edit_architecture(f, set_input_out_of_range); }
 static void add_with_one_input(parsed_file *f) { edit_architecture(f, set_add_with_one_input); }
@@ -779,6 +787,7 @@ static void missing_field(parsed_file *f) { edit_architecture(f, drop_kernel); }
 static void unknown_field(parsed_file *f) { edit_architecture(f, add_unknown_field); }
 static void wrong_version(parsed_file *f) { edit_architecture(f, set_version_2); }
 static void refused_layer(parsed_file *f) { edit_architecture(f, set_negative_channels); }
+static void beyond_the_data(parsed_file *f) { edit_architecture(f, set_huge_channels); }
 
 typedef struct bad_file {
     const char *what;
@@ -851,6 +860,8 @@ static const bad_file bad_files[] = {
      "version", 1},
     {"layer refused by the builder", EDIT(refused_layer), RLKD_ERR_FORMAT,
      "out_channels", 1},
+    {"architecture beyond the data", EDIT(beyond_the_data), RLKD_ERR_FORMAT,
+     "its file's data can hold", 1},
 };
 
 static void make_bad_file(const bad_file *bad, const char *path)

@@ -167,6 +167,16 @@ static void skipped_parts(void)
                 RLKD_ERR_SHAPE, "dxs[1] has shape [1,3,1,1], expected [1,2,1,1]");
     CHECK_FAILS(rlkd_concat_backward(test_ctx, none, tdy, NULL, 3),
                 RLKD_ERR_INVALID_ARGUMENT, "channels is NULL");
+    /* Widths whose sum wraps around to dy's 6 (2^63 - 1 twice, then 8):
+     * refused before adding, or the given last part of 8 channels would be
+     * read from before dy's start. */
+    rlkd_tensor *p8 = t_new(1, 8, 1, 1);
+    rlkd_tensor *wrapped_parts[3] = {NULL, NULL, p8};
+    const int64_t wrapping[3] = {INT64_MAX, INT64_MAX, 8};
+    CHECK_FAILS(rlkd_concat_backward(test_ctx, wrapped_parts, tdy, wrapping, 3),
+                RLKD_ERR_SHAPE, "add up to more than the 6 channels of dy");
+    CHECK(test_all_equal(p8, 0.0f));
+    rlkd_tensor_destroy(p8);
 
     rlkd_tensor_destroy(tdy);
     rlkd_tensor_destroy(p1); rlkd_tensor_destroy(p2);

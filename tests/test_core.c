@@ -3,6 +3,9 @@
  * reshape). */
 #include "testlib.h"
 
+/* Internal: the checked product of sizes (a static inline function). */
+#include "../lib/core/internal.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +31,8 @@ static void version(void)
 static void build_features(void)
 {
     const unsigned known =
-        RLKD_FEATURE_OPENMP | RLKD_FEATURE_BLAS | RLKD_FEATURE_CUDA;
+        RLKD_FEATURE_OPENMP | RLKD_FEATURE_BLAS | RLKD_FEATURE_CUDA |
+        RLKD_FEATURE_NVJPEG;
     unsigned features = rlkd_build_features();
     CHECK_MSG((features & ~known) == 0, "unknown feature bits 0x%x",
               features & ~known);
@@ -37,6 +41,8 @@ static void build_features(void)
     CHECK(features & RLKD_FEATURE_OPENMP);
 #endif
     CHECK(features & RLKD_FEATURE_BLAS);
+    /* nvJPEG decodes on the GPU: only a CUDA build has it. */
+    CHECK(!(features & RLKD_FEATURE_NVJPEG) || (features & RLKD_FEATURE_CUDA));
 }
 
 static void status_strings(void)
@@ -593,6 +599,63 @@ static void tensor_reshape(void)
     rlkd_tensor_destroy(t);
 }
 
+/* Shapes whose element counts overflow 64 bits (or sit at the ends of
+ * int64) get a clean error from every call that takes a shape, and nothing
+ * is allocated. */
+static void tensor_huge_shapes(void)
+{
+    const int64_t int32s[4] = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
+    const int64_t wraps_to_zero[2] = {INT64_C(1) << 32, INT64_C(1) << 32};
+    const int64_t largest[2] = {INT64_MAX, INT64_MAX};
+    const int64_t smallest[2] = {1, INT64_MIN};
+    rlkd_tensor *t = NULL;
+    CHECK_FAILS(rlkd_tensor_create(test_ctx, RLKD_DTYPE_F32, 4, int32s, &t),
+                RLKD_ERR_INVALID_ARGUMENT,
+                "shape[1] = 2147483647 takes the tensor past the limit");
+    CHECK_FAILS(rlkd_tensor_create(test_ctx, RLKD_DTYPE_I32, 2, wraps_to_zero,
+                                   &t),
+                RLKD_ERR_INVALID_ARGUMENT, "shape[0] = 4294967296");
+    CHECK_FAILS(rlkd_tensor_create(test_ctx, RLKD_DTYPE_F32, 2, largest, &t),
+                RLKD_ERR_INVALID_ARGUMENT, "9223372036854775807");
+    CHECK_FAILS(rlkd_tensor_create(test_ctx, RLKD_DTYPE_F32, 2, smallest, &t),
+                RLKD_ERR_INVALID_ARGUMENT,
+                "shape[1] must be >= 1, got -9223372036854775808");
+    float storage[4] = {0};
+    CHECK_FAILS(rlkd_tensor_wrap(test_ctx, RLKD_DTYPE_F32, 2, wraps_to_zero,
+                                 storage, &t),
+                RLKD_ERR_INVALID_ARGUMENT, "limit of 2^31 - 1 elements");
+    CHECK(t == NULL);
+
+    t = t_new(2, 2, 0, 0);
+    CHECK_FAILS(rlkd_tensor_reshape(t, 4, int32s), RLKD_ERR_INVALID_ARGUMENT,
+                "limit of 2^31 - 1 elements");
+    CHECK_FAILS(rlkd_tensor_reshape(t, 2, largest), RLKD_ERR_INVALID_ARGUMENT,
+                "limit of 2^31 - 1 elements");
+    CHECK(rlkd_tensor_ndim(t) == 2 && rlkd_tensor_numel(t) == 4);
+    /* A count of SIZE_MAX is a mismatch, not a huge copy. */
+    CHECK_FAILS(rlkd_tensor_write(t, storage, SIZE_MAX), RLKD_ERR_SHAPE,
+                "does not match the tensor's 4 elements");
+    CHECK_FAILS(rlkd_tensor_read(t, storage, SIZE_MAX), RLKD_ERR_SHAPE,
+                "does not match");
+    rlkd_tensor_destroy(t);
+}
+
+/* The checked product every size check uses (lib/core/internal.h). */
+static void size_mul(void)
+{
+    int64_t p = -1;
+    CHECK(rlkd_size_mul(3, 5, 15, &p) && p == 15);
+    CHECK(rlkd_size_mul(0, INT64_MAX, 0, &p) && p == 0);
+    CHECK(rlkd_size_mul(INT64_MAX, 1, INT64_MAX, &p) && p == INT64_MAX);
+    p = -1;
+    CHECK(!rlkd_size_mul(3, 5, 14, &p) && p == -1); /* over the limit */
+    CHECK(!rlkd_size_mul(INT64_MAX, 2, INT64_MAX, &p) && p == -1);
+    CHECK(!rlkd_size_mul(INT64_C(1) << 32, INT64_C(1) << 32, INT64_MAX, &p) &&
+          p == -1); /* wraps to 0 in 64 bits */
+    CHECK(!rlkd_size_mul(-1, 5, INT64_MAX, &p) && p == -1);
+    CHECK(!rlkd_size_mul(5, INT64_MIN, INT64_MAX, &p) && p == -1);
+}
+
 /* Tensors of one context refused by an op on another. */
 static void tensor_other_context(void)
 {
@@ -628,6 +691,8 @@ int main(void)
     test_run("core/tensor_fill_normal", tensor_fill_normal);
     test_run("core/tensor_queries", tensor_queries);
     test_run("core/tensor_reshape", tensor_reshape);
+    test_run("core/tensor_huge_shapes", tensor_huge_shapes);
+    test_run("core/size_mul", size_mul);
     test_run("core/tensor_other_context", tensor_other_context);
     test_main_end();
     return test_finish();

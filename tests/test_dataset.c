@@ -7,6 +7,7 @@
  */
 #include "testlib.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -579,6 +580,12 @@ static void test_create_set_get(void)
                 RLKD_ERR_INVALID_ARGUMENT, "too large");
     CHECK_FAILS(rlkd_dataset_create(INT64_MAX / 2, 1, 1024, 1024, 1, &bad),
                 RLKD_ERR_INVALID_ARGUMENT, "do not fit in memory");
+    /* channels x height x width past 64 bits, and the most images */
+    CHECK_FAILS(rlkd_dataset_create(1, INT_MAX, INT_MAX, INT_MAX, 1, &bad),
+                RLKD_ERR_INVALID_ARGUMENT, "too large");
+    CHECK_FAILS(rlkd_dataset_create(INT64_MAX, 1, 1, 1, 1, &bad),
+                RLKD_ERR_INVALID_ARGUMENT, "do not fit in memory");
+    CHECK(bad == NULL);
     CHECK_FAILS(rlkd_dataset_create(1, 1, 1, 1, 1, NULL),
                 RLKD_ERR_INVALID_ARGUMENT, "out is NULL");
     CHECK_FAILS(rlkd_dataset_load_idx(NULL, "x", &bad),

@@ -2,146 +2,29 @@
  * File-backed data sets and their loader: an ImageFolder tree of real JPEG
  * (TurboJPEG) and PNG (libpng) files written here, with a truncated JPEG, a
  * text file named .jpg and an empty class folder; labels by sorted class
- * names, the bad-file report, exact PNG pixels (RGB and grey), JPEG pixels
- * within a tolerance, the evaluation transform against a plain reference,
+ * names, the bad-file report, exact PNG pixels (RGB, grey, 16-bit grey as
+ * PIL clips it), JPEG pixels (RGB, grey, CMYK stored as YCCK) within a
+ * tolerance, the evaluation transform against a plain antialiased
+ * reference (tests/python/test_image_folder_parity.py checks both against
+ * PIL and torchvision exactly),
  * RandomResizedCrop's windows, the same batches on 0, 1 and 4 workers,
  * FAIL and SKIP at load time, destroying and restarting mid-epoch with
- * workers running, the list file variant, and bad arguments.
+ * workers running, the list file variant, and bad arguments. The GPU
+ * path's host side too: its reading of files gives the CPU decoder's
+ * verdicts and pixels, and decode_device RLKD_DEVICE_CUDA is refused, with
+ * the reason, without nvJPEG or a CUDA context (tests/gpu has the rest).
  */
+#include "image_test.h"
 #include "testlib.h"
 
+#include <limits.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <turbojpeg.h>
-#include <unistd.h>
 
 /* Internal (the static library): RandomResizedCrop's window. */
 #include "../lib/data/data_internal.h"
-
-/* ---- files the test makes (removed at the end, deepest first) ---- */
-
-#define MAX_MADE 64
-static char made[MAX_MADE][TEST_PATH_BYTES];
-static int made_count;
-
-static const char *remember(const char *relative)
-{
-    if (made_count == MAX_MADE)
-        test_fatal("too many test files");
-    test_temp_path(made[made_count], relative);
-    return made[made_count++];
-}
-
-static void make_folder(const char *relative)
-{
-    if (mkdir(remember(relative), 0755) != 0)
-        test_fatal(relative);
-}
-
-static void write_bytes(const char *relative, const void *data, size_t size)
-{
-    FILE *f = fopen(remember(relative), "wb");
-    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-        test_fatal(relative);
-}
-
-static void remove_made(void)
-{
-    while (made_count > 0) {
-        const char *path = made[--made_count];
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-}
-
-/* A smooth RGB image (JPEG keeps it well), HWC. */
-static uint8_t *synthetic(int width, int height, int seed)
-{
-    uint8_t *p = malloc((size_t)width * height * 3);
-    if (!p)
-        test_fatal("malloc");
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
-            uint8_t *q = p + ((size_t)y * width + x) * 3;
-            q[0] = (uint8_t)(seed * 40 + x * 200 / width);
-            q[1] = (uint8_t)(30 + y * 180 / height);
-            q[2] = (uint8_t)(seed * 17 + (x + y) * 100 / (width + height));
-        }
-    return p;
-}
-
-/* Noise: every pixel its own value (for exact checks). */
-static uint8_t *noise(int width, int height, int channels, int seed)
-{
-    uint8_t *p = malloc((size_t)width * height * channels);
-    if (!p)
-        test_fatal("malloc");
-    for (size_t i = 0; i < (size_t)width * height * channels; i++)
-        p[i] = (uint8_t)((i * 2654435761u + (size_t)seed * 97) >> 7);
-    return p;
-}
-
-static size_t jpeg_bytes(const uint8_t *rgb, int width, int height,
-                         unsigned char **out)
-{
-    tjhandle h = tjInitCompress();
-    unsigned long size = 0;
-    *out = NULL;
-    if (!h || tjCompress2(h, rgb, width, 0, height, TJPF_RGB, out, &size,
-                          TJSAMP_444, 100, 0) != 0)
-        test_fatal("tjCompress2");
-    tjDestroy(h);
-    return size;
-}
-
-static void write_jpeg(const char *relative, const uint8_t *rgb, int width,
-                       int height)
-{
-    unsigned char *data;
-    size_t size = jpeg_bytes(rgb, width, height, &data);
-    write_bytes(relative, data, size);
-    tjFree(data);
-}
-
-/* A JPEG cut after 60% of its bytes: the header is whole, the scan is not. */
-static void write_truncated_jpeg(const char *relative)
-{
-    uint8_t *rgb = synthetic(48, 40, 3);
-    unsigned char *data;
-    size_t size = jpeg_bytes(rgb, 48, 40, &data);
-    write_bytes(relative, data, size * 6 / 10);
-    tjFree(data);
-    free(rgb);
-}
-
-/* color_type PNG_COLOR_TYPE_RGB (3 bytes a pixel) or _GRAY (1). */
-static void write_png(const char *relative, const uint8_t *pixels, int width,
-                      int height, int color_type)
-{
-    const char *path = remember(relative);
-    FILE *f = fopen(path, "wb");
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
-                                              NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!f || !info || setjmp(png_jmpbuf(png)))
-        test_fatal("png write");
-    int channels = color_type == PNG_COLOR_TYPE_RGB ? 3 : 1;
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
-                 color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < height; y++)
-        png_write_row(png, pixels + (size_t)y * width * channels);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
-}
 
 /*
  * root "tree": ant/{broken.jpg (truncated), notimage.jpg (text), x.png
@@ -284,45 +167,274 @@ static float *one_batch(rlkd_loader *l, int64_t *n)
     return t_get(images);
 }
 
-/* Pixels exactly (PNG RGB and grey) or nearly (JPEG) through the identity
- * transform: a 16 x 16 image resized to 16 and cropped to 16. */
+/* PIL's RGB of Adobe CMYK bytes: R = K - (255 - C) * K / 255, rounded. */
+static double cmyk_red(const uint8_t *cmyk, int c)
+{
+    return cmyk[3] - (255.0 - cmyk[c]) * cmyk[3] / 255.0;
+}
+
+/* Pixels through the identity transform (16 x 16 images resized to 16 and
+ * cropped to 16): PNG exactly (RGB, grey, 16-bit grey clipped at 255 as
+ * PIL's convert("RGB") does), JPEG nearly (RGB, grey repeated, and CMYK
+ * stored as YCCK, converted as PIL converts Adobe CMYK). */
 static void test_decoded_pixels(void)
 {
     make_folder("pixels");
     make_folder("pixels/only");
     const int side = 16;
+    size_t plane = (size_t)side * side;
     uint8_t *rgb = noise(side, side, 3, 5), *grey = noise(side, side, 1, 6);
     uint8_t *smooth = synthetic(side, side, 1);
+    uint8_t *smooth_grey = malloc(plane), *cmyk = malloc(plane * 4);
+    uint8_t *wide = malloc(plane * 2);
+    if (!smooth_grey || !cmyk || !wide)
+        test_fatal("malloc");
+    for (size_t p = 0; p < plane; p++) {
+        smooth_grey[p] = smooth[p * 3 + 1];
+        memcpy(cmyk + p * 4, smooth + p * 3, 3);
+        cmyk[p * 4 + 3] = (uint8_t)(120 + p % side * 8);
+        int value = (int)(p * 7 % 300); /* below and above 255 */
+        wide[p * 2] = (uint8_t)(value >> 8);
+        wide[p * 2 + 1] = (uint8_t)value;
+    }
     write_png("pixels/only/a.png", rgb, side, side, PNG_COLOR_TYPE_RGB);
     write_png("pixels/only/b.png", grey, side, side, PNG_COLOR_TYPE_GRAY);
     write_jpeg("pixels/only/c.jpg", smooth, side, side);
+    write_jpeg_as("pixels/only/d.jpg", smooth_grey, side, side, TJPF_GRAY);
+    write_jpeg_as("pixels/only/e.jpg", cmyk, side, side, TJPF_CMYK);
+    write_png_depth("pixels/only/f.png", wide, side, side, PNG_COLOR_TYPE_GRAY, 16);
     char root[TEST_PATH_BYTES];
     test_temp_path(root, "pixels");
+    rlkd_folder_options o;
+    rlkd_folder_options_init(&o);
+    o.bad_files = RLKD_BAD_FILES_FAIL;
+    o.verify = RLKD_VERIFY_DECODE;
     rlkd_dataset *d;
-    CHECK_OK(rlkd_dataset_open_folder(root, NULL, &d));
-    rlkd_loader *l = make_loader(d, 3, 0, 0, 0, side, side);
+    CHECK_OK(rlkd_dataset_open_folder(root, &o, &d));
+    rlkd_loader *l = make_loader(d, 6, 0, 0, 0, side, side);
     int64_t n;
     float *got = one_batch(l, &n);
-    size_t plane = (size_t)side * side;
     int exact = 1;
-    double worst_jpeg = 0;
+    double worst_jpeg = 0, worst_grey = 0, worst_cmyk = 0;
+#define LEVEL(image, c, p) ((double)got[((image) * 3 + (c)) * plane + (p)] * 255.0)
     for (size_t p = 0; p < plane; p++)
         for (int c = 0; c < 3; c++) {
+            int clipped = wide[p * 2] ? 255 : wide[p * 2 + 1];
             exact &= got[c * plane + p] == (float)rgb[p * 3 + c] / 255.0f;
             exact &= got[(3 + c) * plane + p] == (float)grey[p] / 255.0f;
-            double e = fabs(got[(6 + c) * plane + p] * 255.0 - smooth[p * 3 + c]);
-            worst_jpeg = e > worst_jpeg ? e : worst_jpeg;
+            exact &= got[(15 + c) * plane + p] == (float)clipped / 255.0f;
+            worst_jpeg = fmax(worst_jpeg, fabs(LEVEL(2, c, p) - smooth[p * 3 + c]));
+            worst_grey = fmax(worst_grey, fabs(LEVEL(3, c, p) - smooth_grey[p]));
+            worst_cmyk = fmax(worst_cmyk,
+                              fabs(LEVEL(4, c, p) - cmyk_red(cmyk + p * 4, c)));
         }
-    CHECK_MSG(n == 3 * 3 * (int64_t)plane, "numel %lld", (long long)n);
-    CHECK_MSG(exact, "PNG pixels (RGB, grey as RGB) differ from the file's");
+#undef LEVEL
+    CHECK_MSG(n == 6 * 3 * (int64_t)plane, "numel %lld", (long long)n);
+    CHECK_MSG(exact, "PNG pixels (RGB, grey, 16-bit grey) differ from the file's");
     CHECK_MSG(worst_jpeg <= 6.0, "JPEG differs from its source by %g levels",
               worst_jpeg);
+    CHECK_MSG(worst_grey <= 3.0, "grey JPEG differs from its source by %g levels",
+              worst_grey);
+    CHECK_MSG(worst_cmyk <= 6.0, "CMYK JPEG differs from its source by %g levels",
+              worst_cmyk);
     free(got);
     free(rgb);
     free(grey);
     free(smooth);
+    free(smooth_grey);
+    free(cmyk);
+    free(wide);
     rlkd_loader_destroy(l);
     rlkd_dataset_destroy(d);
+}
+
+/* A JPEG with 96 KB of APP15 segments before its frame header: the header
+ * check's first read (64 KB) ends before the header, so it reads the file
+ * again whole and finds it good; the pixels are the plain JPEG's. And a
+ * JPEG of no frame at all is bad. */
+static void test_header_past_the_first_read(void)
+{
+    make_folder("big_header");
+    make_folder("big_header/a");
+    const int side = 12;
+    uint8_t *rgb = synthetic(side, side, 2);
+    unsigned char *jpeg;
+    size_t size = jpeg_bytes(rgb, side, side, &jpeg);
+    enum { SEGMENTS = 3, SEGMENT = 32768 };
+    size_t padded = size + SEGMENTS * (SEGMENT + 2);
+    uint8_t *data = calloc(padded, 1);
+    if (!data)
+        test_fatal("calloc");
+    memcpy(data, jpeg, 2); /* SOI */
+    for (int k = 0; k < SEGMENTS; k++) {
+        uint8_t *segment = data + 2 + (size_t)k * (SEGMENT + 2);
+        segment[0] = 0xFF;
+        segment[1] = 0xEF; /* APP15, its length counting itself */
+        segment[2] = (uint8_t)(SEGMENT >> 8);
+        segment[3] = (uint8_t)(SEGMENT & 0xFF);
+    }
+    memcpy(data + 2 + SEGMENTS * (SEGMENT + 2), jpeg + 2, size - 2);
+    write_bytes("big_header/a/padded.jpg", data, padded);
+    write_bytes("big_header/a/plain.jpg", jpeg, size);
+    char root[TEST_PATH_BYTES];
+    test_temp_path(root, "big_header");
+    rlkd_folder_options o;
+    rlkd_folder_options_init(&o);
+    o.bad_files = RLKD_BAD_FILES_FAIL;
+    rlkd_dataset *d;
+    CHECK_OK(rlkd_dataset_open_folder(root, &o, &d));
+    rlkd_loader *l = make_loader(d, 2, 0, 0, 0, side, side);
+    int64_t n;
+    float *got = one_batch(l, &n);
+    CHECK(n == 2 * 3 * side * side &&
+          memcmp(got, got + n / 2, (size_t)n / 2 * sizeof *got) == 0);
+    free(got);
+    rlkd_loader_destroy(l);
+    rlkd_dataset_destroy(d);
+    /* A stream that ends before its frame: TurboJPEG's header call
+     * succeeds on it without a size. */
+    const uint8_t tables_only[] = {0xFF, 0xD8, 0xFF, 0xD9};
+    write_bytes("big_header/tables_only.jpg", tables_only, sizeof tables_only);
+    rlkd_rgb_image image;
+    char path[TEST_PATH_BYTES], reason[RLKD_REASON_BYTES];
+    test_temp_path(path, "big_header/tables_only.jpg");
+    for (int header_only = 0; header_only <= 1; header_only++) {
+        CHECK(rlkd_image_decode_file(path, header_only, &image, reason) ==
+              RLKD_ERR_FORMAT);
+        CHECK_MSG(contains(reason, "ends before its frame header"), "%s", reason);
+        CHECK(image.pixels == NULL);
+    }
+    free(data);
+    tjFree(jpeg);
+    free(rgb);
+}
+
+/* The GPU path's reading (rlkd_image_read_encoded) against the CPU's
+ * decoding, file by file: the same verdicts with the same reasons; a YCbCr
+ * or grey JPEG kept as its bytes (which decode to the CPU's pixels), any
+ * other image decoded to the CPU's pixels. */
+static void test_read_for_the_gpu(void)
+{
+    const int w = 40, h = 30;
+    make_folder("encoded");
+    uint8_t *rgb = synthetic(w, h, 4), *grey = noise(w, h, 1, 7);
+    uint8_t *cmyk = noise(w, h, 4, 8);
+    write_jpeg_with("encoded/420.jpg", rgb, w, h, TJPF_RGB, TJSAMP_420, 90, 0);
+    write_jpeg_with("encoded/progressive.jpg", rgb, w, h, TJPF_RGB, TJSAMP_422,
+                    85, TJFLAG_PROGRESSIVE);
+    write_jpeg_as("encoded/grey.jpg", grey, w, h, TJPF_GRAY);
+    write_jpeg_as("encoded/cmyk.jpg", cmyk, w, h, TJPF_CMYK);
+    write_png("encoded/rgb.png", rgb, w, h, PNG_COLOR_TYPE_RGB);
+    write_truncated_jpeg("encoded/cut.jpg");
+    write_bytes("encoded/text.jpg", "not an image\n", 13);
+    /* Markers where the scan's data should be. */
+    unsigned char *jpeg;
+    size_t size = jpeg_bytes(rgb, w, h, &jpeg);
+    for (size_t i = size * 7 / 10; i < size * 7 / 10 + 16 && i + 2 < size; i += 2) {
+        jpeg[i] = 0xFF;
+        jpeg[i + 1] = 0xD3;
+    }
+    write_bytes("encoded/corrupt.jpg", jpeg, size);
+    tjFree(jpeg);
+    /* kept: 1 as bytes, 0 decoded, -1 bad (the CPU's verdict decides). */
+    const struct {
+        const char *name;
+        int kept;
+    } files[] = {{"420.jpg", 1},  {"progressive.jpg", 1}, {"grey.jpg", 1},
+                 {"cmyk.jpg", 0}, {"rgb.png", 0},         {"cut.jpg", -1},
+                 {"text.jpg", -1}, {"corrupt.jpg", 1}};
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char name[64], path[TEST_PATH_BYTES];
+        char cpu_reason[RLKD_REASON_BYTES], gpu_reason[RLKD_REASON_BYTES];
+        snprintf(name, sizeof name, "encoded/%s", files[f].name);
+        test_temp_path(path, name);
+        rlkd_rgb_image cpu;
+        rlkd_encoded_image gpu;
+        rlkd_status cpu_status = rlkd_image_decode_file(path, 0, &cpu, cpu_reason);
+        rlkd_status gpu_status =
+            rlkd_image_read_encoded(path, 1, &gpu, gpu_reason);
+        CHECK_MSG(cpu_status == gpu_status &&
+                      strcmp(cpu_reason, gpu_reason) == 0,
+                  "%s: CPU %s (%s), GPU path %s (%s)", files[f].name,
+                  rlkd_status_string(cpu_status), cpu_reason,
+                  rlkd_status_string(gpu_status), gpu_reason);
+        int kept = files[f].kept;
+        if (kept == 1 && cpu_status != RLKD_OK)
+            kept = -1; /* libjpeg found the corruption */
+        if (kept < 0) {
+            CHECK_MSG(cpu_status == RLKD_ERR_FORMAT && gpu.jpeg == NULL &&
+                          gpu.decoded.pixels == NULL,
+                      "%s: %s", files[f].name, rlkd_status_string(cpu_status));
+            continue;
+        }
+        CHECK_MSG(gpu.decoded.height == cpu.height &&
+                      gpu.decoded.width == cpu.width,
+                  "%s: %d x %d", files[f].name, gpu.decoded.width,
+                  gpu.decoded.height);
+        rlkd_rgb_image again = {NULL, 0, 0};
+        const uint8_t *pixels = gpu.decoded.pixels;
+        if (kept) {
+            CHECK_MSG(gpu.jpeg && gpu.jpeg_size > 0 && !gpu.decoded.pixels,
+                      "%s is not kept as its bytes", files[f].name);
+            if (gpu.jpeg)
+                CHECK_MSG(rlkd_image_decode_buffer(gpu.jpeg, gpu.jpeg_size, 0,
+                                                   &again, gpu_reason) ==
+                              RLKD_OK,
+                          "%s: %s", files[f].name, gpu_reason);
+            pixels = again.pixels;
+        } else {
+            CHECK_MSG(!gpu.jpeg && gpu.decoded.pixels, "%s is not decoded",
+                      files[f].name);
+        }
+        CHECK_MSG(pixels && cpu.pixels &&
+                      memcmp(pixels, cpu.pixels,
+                             (size_t)cpu.height * cpu.width * 3) == 0,
+                  "%s: other pixels than the CPU path's", files[f].name);
+        free(again.pixels);
+        free(cpu.pixels);
+        free(gpu.jpeg);
+        free(gpu.decoded.pixels);
+    }
+    /* Unchecked (the data set's open decoded every file): the cut JPEG's
+     * whole header passes, and nvJPEG gets its bytes. */
+    char path[TEST_PATH_BYTES], reason[RLKD_REASON_BYTES];
+    test_temp_path(path, "encoded/cut.jpg");
+    rlkd_encoded_image unchecked;
+    CHECK(rlkd_image_read_encoded(path, 0, &unchecked, reason) == RLKD_OK &&
+          unchecked.jpeg != NULL && unchecked.decoded.width == 48);
+    free(unchecked.jpeg);
+    free(rgb);
+    free(grey);
+    free(cmyk);
+}
+
+/* decode_device RLKD_DEVICE_CUDA needs a build with nvJPEG, a file-backed
+ * set and a CUDA context: the first of them missing is named. */
+static void test_decode_device_refused(void)
+{
+    rlkd_dataset *set = open_tree(RLKD_BAD_FILES_SKIP, RLKD_VERIFY_HEADER);
+    rlkd_loader_options o;
+    rlkd_loader_options_init(&o);
+    CHECK(o.decode_device == RLKD_DEVICE_CPU);
+    rlkd_loader *l = (rlkd_loader *)1;
+    o.decode_device = (rlkd_device)7;
+    CHECK_FAILS(rlkd_loader_create(test_ctx, set, &o, &l),
+                RLKD_ERR_INVALID_ARGUMENT, "decode_device is 7");
+    o.decode_device = RLKD_DEVICE_CUDA;
+    if (!(rlkd_build_features() & RLKD_FEATURE_NVJPEG)) {
+        CHECK_FAILS(rlkd_loader_create(test_ctx, set, &o, &l),
+                    RLKD_ERR_UNSUPPORTED, "rlkd was built without nvJPEG");
+    } else {
+        CHECK_FAILS(rlkd_loader_create(test_ctx, set, &o, &l),
+                    RLKD_ERR_INVALID_ARGUMENT, "this is a CPU context");
+        rlkd_dataset *memory;
+        test_must(rlkd_dataset_create(2, 3, 4, 4, 2, &memory), "dataset");
+        CHECK_FAILS(rlkd_loader_create(test_ctx, memory, &o, &l),
+                    RLKD_ERR_INVALID_ARGUMENT, "this data set is in memory");
+        rlkd_dataset_destroy(memory);
+    }
+    CHECK(l == NULL);
+    rlkd_dataset_destroy(set);
 }
 
 /* Python's round (half to even) of a non-negative x. */
@@ -334,30 +446,54 @@ static int round_half_even(double x)
     return (int)f;
 }
 
-/* torch's bilinear resize (align_corners=False) of an HWC image, rounded. */
+/* One axis of an antialiased bilinear resize in plain doubles: a triangle
+ * as wide as the reduction factor (at least 1) around each output's centre,
+ * normalised over the inputs. Sample i of line l is at l * line_stride +
+ * i * stride in src, output o at l * out_line_stride + o * stride in dst. */
+static void reference_axis(const double *src, double *dst, int n, int out,
+                           int lines, size_t stride, size_t line_stride,
+                           size_t out_line_stride)
+{
+    double scale = (double)n / out, widen = fmax(scale, 1.0);
+    for (int line = 0; line < lines; line++)
+        for (int o = 0; o < out; o++) {
+            double center = (o + 0.5) * scale, sum = 0, total = 0;
+            for (int i = 0; i < n; i++) {
+                double w = fmax(0.0, 1.0 - fabs((i + 0.5 - center) / widen));
+                sum += w * src[(size_t)line * line_stride + (size_t)i * stride];
+                total += w;
+            }
+            dst[(size_t)line * out_line_stride + (size_t)o * stride] = sum / total;
+        }
+}
+
+/* PIL's antialiased bilinear resize of an HWC image in doubles, rounded
+ * to 8 bits after each pass as PIL's intermediate image is: without its
+ * fixed-point weights, so rarely a level away from it. */
 static uint8_t *reference_resize(const uint8_t *src, int h, int w, int oh,
                                  int ow)
 {
+    double *in = malloc((size_t)h * w * 3 * sizeof *in);
+    double *across = malloc((size_t)h * ow * 3 * sizeof *across);
+    double *both = malloc((size_t)oh * ow * 3 * sizeof *both);
     uint8_t *out = malloc((size_t)oh * ow * 3);
-    if (!out)
+    if (!in || !across || !both || !out)
         test_fatal("malloc");
-    for (int y = 0; y < oh; y++) {
-        double sy = fmax(0.0, (y + 0.5) * h / oh - 0.5);
-        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-        double ly = sy - y0;
-        for (int x = 0; x < ow; x++) {
-            double sx = fmax(0.0, (x + 0.5) * w / ow - 0.5);
-            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-            double lx = sx - x0;
-            for (int c = 0; c < 3; c++) {
-#define P(yy, xx) (double)src[((size_t)(yy) * w + (xx)) * 3 + c]
-                double v = (1 - ly) * ((1 - lx) * P(y0, x0) + lx * P(y0, x1)) +
-                           ly * ((1 - lx) * P(y1, x0) + lx * P(y1, x1));
-#undef P
-                out[((size_t)y * ow + x) * 3 + c] = (uint8_t)floor(v + 0.5);
-            }
-        }
-    }
+    for (size_t i = 0; i < (size_t)h * w * 3; i++)
+        in[i] = src[i];
+    /* Along rows (lines are rows), then along columns. */
+    for (int c = 0; c < 3; c++)
+        reference_axis(in + c, across + c, w, ow, h, 3, (size_t)w * 3,
+                       (size_t)ow * 3);
+    for (size_t i = 0; i < (size_t)h * ow * 3; i++)
+        across[i] = floor(across[i] + 0.5);
+    for (int c = 0; c < 3; c++)
+        reference_axis(across + c, both + c, h, oh, ow, (size_t)ow * 3, 3, 3);
+    for (size_t i = 0; i < (size_t)oh * ow * 3; i++)
+        out[i] = (uint8_t)floor(both[i] + 0.5);
+    free(in);
+    free(across);
+    free(both);
     return out;
 }
 
@@ -399,7 +535,7 @@ static void test_eval_transform(void)
                     off_by_one += abs(level - want) == 1;
                     worse += abs(level - want) > 1;
                 }
-        CHECK_MSG(worse == 0 && off_by_one == 0,
+        CHECK_MSG(worse == 0 && off_by_one <= side * side * 3 / 100,
                   "side %d: %d pixels off by one, %d by more", side,
                   off_by_one, worse);
         free(got);
@@ -779,7 +915,8 @@ static void test_argument_errors(void)
     } bad[] = {{"crop_size", 0},   {"resize_size", 1}, {"scale_min", 2},
                {"scale_max", 3},   {"ratio_min", 4},   {"ratio_max", 5},
                {"workers", 6},     {"prefetch", 7},    {"crop_padding", 8},
-               {"workers", 9}};
+               {"workers", 9},     {"prefetch", 10},
+               {"over the 2^31 - 1 elements of a tensor", 11}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         rlkd_loader_options lo;
         rlkd_loader_options_init(&lo);
@@ -793,7 +930,9 @@ static void test_argument_errors(void)
         case 6: lo.workers = -1; break;
         case 7: lo.workers = 1; lo.prefetch = 0; break;
         case 8: lo.crop_padding = 4; break;
-        default: lo.workers = 100000; break;
+        case 9: lo.workers = 100000; break;
+        case 10: lo.workers = 1; lo.prefetch = INT_MAX; break;
+        default: lo.crop_size = INT_MAX; break; /* 3 x side^2 values */
         }
         CHECK_FAILS(rlkd_loader_create(test_ctx, set, &lo, &l),
                     RLKD_ERR_INVALID_ARGUMENT, bad[i].needle);
@@ -819,6 +958,7 @@ int main(void)
     make_tree();
     test_run("labels_counts_and_report", test_labels_counts_and_report);
     test_run("decoded_pixels", test_decoded_pixels);
+    test_run("header_past_the_first_read", test_header_past_the_first_read);
     test_run("eval_transform", test_eval_transform);
     test_run("random_resized_crop_window", test_random_resized_crop_window);
     test_run("same_batches_on_any_workers", test_same_batches_on_any_workers);
@@ -827,6 +967,8 @@ int main(void)
     test_run("split_and_subset", test_split_and_subset);
     test_run("list_file", test_list_file);
     test_run("argument_errors", test_argument_errors);
+    test_run("read_for_the_gpu", test_read_for_the_gpu);
+    test_run("decode_device_refused", test_decode_device_refused);
     remove_made();
     test_main_end();
     return test_finish();

@@ -4,6 +4,7 @@
  * run-time errors, training/inference modes and state, and dead branches. */
 #include "testlib.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1172,6 +1173,50 @@ static void builder_errors(void)
     rlkd_net_destroy(net);
 }
 
+/* Sizes no tensor can hold are refused when the network or the layer is
+ * made (nothing is allocated for nodes then; the costs are computed from
+ * these sizes), not at the first forward. */
+static void builder_size_limits(void)
+{
+    rlkd_net *net = NULL;
+    CHECK_FAILS(rlkd_net_create(test_ctx, 1, INT_MAX, INT_MAX, &net),
+                RLKD_ERR_INVALID_ARGUMENT,
+                "the input of 1 x 2147483647 x 2147483647 values per image is "
+                "over the 2^31 - 1 elements of a tensor");
+    CHECK_FAILS(rlkd_net_create(test_ctx, 3, 32768, 32768, &net),
+                RLKD_ERR_INVALID_ARGUMENT, "3 x 32768 x 32768");
+    CHECK(net == NULL);
+
+    /* 2^30 values per image fit; four channels of them do not, nor two
+     * such nodes side by side, nor padding past an int's sides. */
+    REQUIRE(rlkd_net_create(test_ctx, 1, 32768, 32768, &net));
+    int relu, node = 0;
+    REQUIRE(rlkd_net_add_relu(net, &relu, NULL, 0));
+    CHECK_BUILD_FAILS(net, node, rlkd_net_add_conv2d(net, &node, "wide", 0, 4,
+                                                     1, 1, 0, 1, 1, 0),
+                      RLKD_ERR_SHAPE,
+                      "the output of layer \"wide\" of 4 x 32768 x 32768");
+    const int both[2] = {0, relu};
+    CHECK_BUILD_FAILS(net, node,
+                      rlkd_net_add_concat(net, &node, NULL, both, 2),
+                      RLKD_ERR_SHAPE, "of 2 x 32768 x 32768 values");
+    CHECK_BUILD_FAILS(net, node, rlkd_net_add_conv2d(net, &node, "padded", 0,
+                                                     1, 1, 1, INT_MAX / 2 + 1,
+                                                     1, 1, 0),
+                      RLKD_ERR_SHAPE,
+                      "layer \"padded\": its output size 2147516416 is over "
+                      "2147483647");
+    /* The window call itself takes int64 sizes: one that padding would
+     * overflow is refused. */
+    int64_t out = -1;
+    CHECK_FAILS(rlkd_window_output_size(&out, INT64_MAX, 3, 1, 1, 1),
+                RLKD_ERR_INVALID_ARGUMENT, "overflows a 64-bit size");
+    CHECK(out == -1);
+    CHECK_OK(rlkd_window_output_size(&out, INT64_MAX - 2, 3, 1, 1, 1));
+    CHECK(out == INT64_MAX - 2);
+    rlkd_net_destroy(net);
+}
+
 /* ---- 5. forward and backward errors ---- */
 
 static void run_errors(void)
@@ -1615,6 +1660,7 @@ int main(void)
     test_run("net gradients match finite differences", finite_differences);
     test_run("net builder: nodes, shapes, names, costs", builder);
     test_run("net builder errors leave the network unchanged", builder_errors);
+    test_run("net builder refuses sizes no tensor holds", builder_size_limits);
     test_run("net forward and backward errors", run_errors);
     test_run("net modes and state", modes_and_state);
     test_run("net dead branch gets no gradient", dead_branch);

@@ -387,6 +387,17 @@ static void corrupt_state(void)
     fwrite(bytes, 1, (size_t)size / 2, f);
     fclose(f);
     CHECK(rlkd_search_resume(fresh, bad) != RLKD_OK);
+    /* a best policy keeping NaN channels (its tensor ends the file) */
+    float last;
+    const float nan_value = NAN;
+    memcpy(&last, bytes + size - sizeof last, sizeof last);
+    memcpy(bytes + size - sizeof nan_value, &nan_value, sizeof nan_value);
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, (size_t)size, f);
+    fclose(f);
+    CHECK_FAILS(rlkd_search_resume(fresh, bad), RLKD_ERR_FORMAT,
+                "best policy keeps nan");
+    memcpy(bytes + size - sizeof last, &last, sizeof last);
     /* a flipped byte in the header's counters */
     char *at = strstr(bytes + 8, "rlkd_search\":\"");
     CHECK(at != NULL);

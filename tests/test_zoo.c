@@ -4,6 +4,7 @@
  * error paths. */
 #include "testlib.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +519,12 @@ static void test_errors(void)
 
     /* the ImageNet VGG classifier wants 224x224 and points to _cifar */
     check_bad_options("vgg16_bn", &good, "\"vgg16_cifar\"");
+
+    /* inputs too large for a tensor: refused before any layer (the costs
+     * would overflow) */
+    o = good;
+    o.in_height = o.in_width = INT_MAX;
+    check_bad_options("resnet20", &o, "the 2^31 - 1 elements of a tensor");
 
     /* inputs too small: the builder's window error comes through */
     o = options_for(10, 3, 16, RLKD_ATTENTION_NONE);

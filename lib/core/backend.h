@@ -43,6 +43,14 @@ typedef struct rlkd_attention_geom {
     int kernel;   /* ECA: 1-D kernel length; CBAM: spatial kernel size */
 } rlkd_attention_geom;
 
+/* Sums `count` doubles in the context's memory, in place, over the ranks of
+ * a data-parallel run (lib/comm): synchronised batch norm's per-channel
+ * sums. Every rank makes the same calls in the same order. */
+typedef struct rlkd_sum_hook {
+    rlkd_status (*sum)(void *user, double *values, int count);
+    void *user;
+} rlkd_sum_hook;
+
 typedef struct rlkd_backend {
     const char *name;
 
@@ -101,21 +109,28 @@ typedef struct rlkd_backend {
                                    const float *x, const float *w, int n,
                                    int in_features, int out_features);
 
-    /* ---- normalisation ---- */
+    /* ---- normalisation ----
+     * sync (NULL: this process's batch alone) sums the training statistics
+     * over the ranks: forward the per-channel sums of x and the count, then
+     * the squares about the mean; backward the sums of dy and dy * xhat and
+     * the count. dgamma and dbeta take this rank's share only (the
+     * gradient all-reduce sums them). */
     rlkd_status (*batchnorm2d_forward)(rlkd_context *ctx, float *y,
                                        float *save_mean, float *save_invstd,
                                        float *running_mean,
                                        float *running_var, const float *x,
                                        const float *gamma, const float *beta,
                                        int n, int c, int hw, int training,
-                                       float momentum, float eps);
+                                       float momentum, float eps,
+                                       const rlkd_sum_hook *sync);
     rlkd_status (*batchnorm2d_backward)(rlkd_context *ctx, float *dx,
                                         float *dgamma, float *dbeta,
                                         const float *dy, const float *x,
                                         const float *gamma,
                                         const float *save_mean,
                                         const float *save_invstd, int n,
-                                        int c, int hw, int training);
+                                        int c, int hw, int training,
+                                        const rlkd_sum_hook *sync);
 
     /* ---- pooling ---- */
     rlkd_status (*maxpool2d_forward)(rlkd_context *ctx, float *y,
@@ -207,6 +222,9 @@ typedef struct rlkd_backend {
 /* The tables. rlkd_cuda_backend() is NULL in a build without CUDA. */
 const rlkd_backend *rlkd_cpu_backend(void);
 const rlkd_backend *rlkd_cuda_backend(void);
+/* 1 where the loader can decode with nvJPEG (kernels/image_decode.cu), 0
+ * in a build without it (lib/data/nvjpeg_absent.c). */
+int rlkd_nvjpeg_available(void);
 
 #ifdef __cplusplus
 }

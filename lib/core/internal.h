@@ -89,6 +89,29 @@ rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)
             return rlkd_try_;                 \
     } while (0)
 
+/* ---- files the library writes (lib/core/atomic_file.c) ---- */
+
+/* Writes a file's content to fd, the new temporary file temp_path (for
+ * messages); returns RLKD_OK or fails with a message. */
+typedef rlkd_status (*rlkd_file_writer)(int fd, const char *temp_path,
+                                        void *user);
+
+/* Writes path whole or not at all: `writer` fills a new temporary file
+ * beside path, which is flushed to disk and renamed over path, and the
+ * directory is flushed. On any failure path is as it was and the temporary
+ * file is removed. Messages name the file; callers prefix their call. */
+rlkd_status rlkd_file_write_atomic(const char *path, rlkd_file_writer writer,
+                                   void *user);
+
+/* rlkd_file_write_atomic of `length` bytes of text. */
+rlkd_status rlkd_file_write_text_atomic(const char *path, const char *text,
+                                        size_t length);
+
+/* Writes all `size` bytes to fd (EINTR and short writes retried); fails
+ * with RLKD_ERR_IO naming path. */
+rlkd_status rlkd_file_write_all(int fd, const void *data, size_t size,
+                                const char *path);
+
 /* Seconds on a monotonic clock (differences are durations). */
 double rlkd_seconds_now(void);
 
@@ -137,6 +160,21 @@ rlkd_status rlkd_expect_at_least(const char *op, const char *name,
  * int sizes); fails with `status`, naming the quantity `what`. */
 rlkd_status rlkd_expect_int_size(rlkd_status status, const char *op,
                                  const char *what, int64_t value);
+
+/* The one checked product of sizes and counts (from callers and files):
+ * 1 and *product = a * b when a, b >= 0 and a * b <= limit, else 0 (an
+ * overflow included) with *product untouched. A size is checked by this
+ * before it allocates or indexes anything; the caller fails with its own
+ * message. */
+static inline int rlkd_size_mul(int64_t a, int64_t b, int64_t limit,
+                                int64_t *product)
+{
+    int64_t p;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &p) || p > limit)
+        return 0;
+    *product = p;
+    return 1;
+}
 
 /* A float scalar argument must be finite (NaN fails too). */
 rlkd_status rlkd_expect_finite(const char *op, const char *name, float value);

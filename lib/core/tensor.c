@@ -29,12 +29,7 @@ rlkd_status rlkd_check_tensor_shape(const char *op, rlkd_dtype dtype, int ndim,
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                              "%s: shape[%d] must be >= 1, got %lld", op, i,
                              (long long)shape[i]);
-        if (shape[i] > INT32_MAX)
-            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                             "%s: shape[%d] = %lld makes the tensor too large",
-                             op, i, (long long)shape[i]);
-        count *= shape[i]; /* both factors < 2^31: no overflow */
-        if (count > INT32_MAX)
+        if (!rlkd_size_mul(count, shape[i], INT32_MAX, &count))
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                              "%s: shape[%d] = %lld takes the tensor past the "
                              "limit of 2^31 - 1 elements", op, i,

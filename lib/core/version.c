@@ -23,5 +23,7 @@ unsigned rlkd_build_features(void)
 #endif
     if (rlkd_cuda_backend())
         features |= RLKD_FEATURE_CUDA;
+    if (rlkd_nvjpeg_available())
+        features |= RLKD_FEATURE_NVJPEG;
     return features;
 }

@@ -140,14 +140,16 @@ rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
                                          float *running_var, const float *x,
                                          const float *gamma, const float *beta,
                                          int n, int c, int hw, int training,
-                                         float momentum, float eps);
+                                         float momentum, float eps,
+                                         const rlkd_sum_hook *sync);
 rlkd_status rlkd_cpu_batchnorm2d_backward(rlkd_context *ctx, float *dx,
                                           float *dgamma, float *dbeta,
                                           const float *dy, const float *x,
                                           const float *gamma,
                                           const float *save_mean,
                                           const float *save_invstd, int n,
-                                          int c, int hw, int training);
+                                          int c, int hw, int training,
+                                          const rlkd_sum_hook *sync);
 
 /* maxpool2d.c, avgpool2d.c, global_avgpool.c */
 rlkd_status rlkd_cpu_maxpool2d_forward(rlkd_context *ctx, float *y,

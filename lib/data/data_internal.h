@@ -2,7 +2,8 @@
  * Private core of the data layer: the data set (in memory, or file-backed
  * paths) shared by the readers, the splitter and the loader, the seeded
  * permutation they share, the file reading of the IDX and CIFAR readers,
- * and the JPEG/PNG decoding and transforms of the loader. Not installed.
+ * and the JPEG/PNG decoding and transforms of the loader, with its GPU
+ * decoder's interface (C and CUDA C++ include this). Not installed.
  */
 #ifndef RLKD_DATA_INTERNAL_H
 #define RLKD_DATA_INTERNAL_H
@@ -11,6 +12,10 @@
 #include "../core/philox.h"
 
 #include <zlib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct rlkd_dataset {
     int64_t count;
@@ -22,6 +27,7 @@ struct rlkd_dataset {
     char **paths;        /* count image paths, or NULL: in memory */
     char **class_names;  /* classes folder names (open_folder), or NULL */
     rlkd_bad_files bad_files;
+    rlkd_verify verified; /* how far the open read every file */
     int64_t bad_count;   /* bad files found by the open, with why */
     char **bad_paths, **bad_reasons;
 };
@@ -57,6 +63,30 @@ rlkd_status rlkd_image_decode_file(const char *path, int header_only,
                                    rlkd_rgb_image *image,
                                    char reason[RLKD_REASON_BYTES]);
 
+/* rlkd_image_decode_file's decoding of a file's bytes, already read. */
+rlkd_status rlkd_image_decode_buffer(const uint8_t *data, size_t size,
+                                     int header_only, rlkd_rgb_image *image,
+                                     char reason[RLKD_REASON_BYTES]);
+
+/* A file as the loader's GPU path takes it (rlkd_image_read_encoded). */
+typedef struct rlkd_encoded_image {
+    uint8_t *jpeg;          /* the file's bytes (malloc'd), or NULL */
+    size_t jpeg_size;
+    rlkd_rgb_image decoded; /* the size; the pixels when jpeg is NULL */
+} rlkd_encoded_image;
+
+/*
+ * Reads the file at path for decoding on the GPU: a YCbCr or grey JPEG (what
+ * nvJPEG decodes) as its bytes, its header checked, and with check_stream
+ * read through by libjpeg without the inverse DCT, so that it fails
+ * exactly where rlkd_image_decode_file fails, with the same reason; any
+ * other image (PNG; CMYK, YCCK or RGB JPEG) decoded here. Fails as
+ * rlkd_image_decode_file does; thread-safe.
+ */
+rlkd_status rlkd_image_read_encoded(const char *path, int check_stream,
+                                    rlkd_encoded_image *image,
+                                    char reason[RLKD_REASON_BYTES]);
+
 /* ---- transforms of decoded images (transform.c) ---- */
 
 /* A window of an image: rows [top, top + height), columns [left, left + width). */
@@ -77,23 +107,92 @@ rlkd_crop rlkd_random_resized_crop(int height, int width, double scale_min,
 /* Whether image `image` is flipped: rlkd_philox4x32(seed, stream, 16 * image + 10). */
 int rlkd_random_flip(uint64_t seed, uint64_t stream, uint64_t image);
 
+/* Fractional bits of the resampling weights: PIL's PRECISION_BITS, which
+ * leaves room for 8-bit pixels times weights summing to 1 in an int32. */
+#define RLKD_RESAMPLE_WEIGHT_BITS (32 - 8 - 2)
+
+/* One axis of a resampling: per output sample of [first, first + count)
+ * its first input and input count (bounds[2i], bounds[2i + 1]) and `taps`
+ * fixed-point weights. */
+typedef struct rlkd_resample_axis {
+    int first, count;
+    int taps;
+    int *bounds;
+    int32_t *weights;
+} rlkd_resample_axis;
+
 /*
- * Resizes the window `from` of image to a grid of grid_height x grid_width
- * (bilinear, half-pixel centres, clamped to the window, rounded half up to 8 bits)
- * and writes the side x side block of the grid at (grid_top, grid_left)
- * (pixels outside the grid are 0), mirrored when flip, as [3, side, side]
- * floats through level_values ([3][256]: each byte normalised).
+ * How a batch image is made of a decoded one: the window `from` resized to
+ * a grid (PIL's antialiased bilinear resize of the cropped window, to the
+ * bit), the side x side block of the grid at (grid_top, grid_left) kept
+ * (pixels outside the grid are 0), mirrored when flip. Only the kept
+ * outputs have weights; both counts are 0 when none is in the grid.
  */
-void rlkd_resample_rgb(const rlkd_rgb_image *image, rlkd_crop from,
-                       int grid_height, int grid_width, int grid_top,
-                       int grid_left, int side, int flip,
-                       const float *level_values, float *dst);
+typedef struct rlkd_resample_plan {
+    rlkd_crop from;
+    int grid_top, grid_left, side, flip;
+    rlkd_resample_axis across, down;
+    int row_first, row_end; /* the window's rows the horizontal pass reads */
+    void *memory;           /* the axes' arrays (malloc'd), or NULL */
+} rlkd_resample_plan;
+
+/* Fills a plan for a grid of grid_height x grid_width; fails only with
+ * RLKD_ERR_OUT_OF_MEMORY, setting no message. Free it with
+ * rlkd_resample_plan_free. */
+rlkd_status rlkd_resample_plan_make(rlkd_resample_plan *plan, rlkd_crop from,
+                                    int grid_height, int grid_width,
+                                    int grid_top, int grid_left, int side,
+                                    int flip);
+void rlkd_resample_plan_free(rlkd_resample_plan *plan);
+
+/*
+ * The plan carried out on the host: [3, side, side] floats into dst
+ * through level_values ([3][256]: each byte normalised). Fails only with
+ * RLKD_ERR_OUT_OF_MEMORY (for its working rows), setting no message.
+ */
+rlkd_status rlkd_resample_rgb(const rlkd_rgb_image *image,
+                              const rlkd_resample_plan *plan,
+                              const float *level_values, float *dst);
 
 /* The evaluation transform's grid (shorter side to resize_size) and the
  * centre crop's offsets in it, as torchvision's Resize + CenterCrop. */
 void rlkd_center_crop_grid(int height, int width, int resize_size, int side,
                            int *grid_height, int *grid_width, int *grid_top,
                            int *grid_left);
+
+/* ---- decoding on the GPU (kernels/image_decode.cu, with nvJPEG;
+ * lib/data/nvjpeg_absent.c in a build without it) ---- */
+
+/* One image of a batch for the GPU: its file as read, and its plan. */
+typedef struct rlkd_device_image {
+    rlkd_encoded_image source;
+    rlkd_resample_plan plan;
+    const char *path; /* for messages */
+} rlkd_device_image;
+
+typedef struct rlkd_image_decoder rlkd_image_decoder;
+
+/*
+ * A decoder on ctx's GPU for batches of up to `batch` images of side x
+ * side, normalised through level_values ([3][256], copied). Fails with the
+ * device's or nvJPEG's errors, naming op.
+ */
+rlkd_status rlkd_image_decoder_create(rlkd_context *ctx, const char *op,
+                                      int batch, int side,
+                                      const float *level_values,
+                                      rlkd_image_decoder **out);
+void rlkd_image_decoder_destroy(rlkd_image_decoder *decoder);
+
+/*
+ * Decodes n images (their JPEGs with nvJPEG; what nvJPEG refuses on the
+ * host, into source.decoded) and carries out their plans into dst, [n, 3,
+ * side, side] floats on the GPU: rlkd_resample_rgb's values, bit for bit
+ * for pixels decoded on the host. Returns when dst is written; fails
+ * naming op (and the file, where the host cannot decode it either).
+ */
+rlkd_status rlkd_image_decoder_run(rlkd_image_decoder *decoder, const char *op,
+                                   float *dst, rlkd_device_image *images,
+                                   int n);
 
 /* Fails with RLKD_ERR_INVALID_ARGUMENT, "op: name is NULL", when p is. */
 rlkd_status rlkd_data_expect_pointer(const char *op, const char *name,
@@ -149,5 +248,9 @@ rlkd_status rlkd_data_read(gzFile file, const char *op, const char *path,
 rlkd_status rlkd_data_read_growing(gzFile file, const char *op,
                                    const char *path, size_t limit,
                                    uint8_t **data, size_t *size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -36,14 +36,15 @@ rlkd_status rlkd_dataset_check_shape(rlkd_status status, const char *op,
             return rlkd_fail(status, "%s: %s is %lld, expected >= 1", where,
                              sizes[i].name, (long long)sizes[i].value);
     /* A loader puts at least one image in a tensor, whose element count
-     * must fit an int. channels * height fits int64 as both are ints. */
-    int64_t plane = (int64_t)channels * height;
-    if (plane > INT32_MAX / width)
+     * must fit an int. */
+    int64_t values;
+    if (!rlkd_size_mul(channels, height, INT32_MAX, &values) ||
+        !rlkd_size_mul(values, width, INT32_MAX, &values))
         return rlkd_fail(status,
                          "%s: one image of %d x %d x %d pixels is too large "
                          "(at most 2^31 - 1 pixels)",
                          where, channels, height, width);
-    size_t bytes = (size_t)(plane * width);
+    size_t bytes = (size_t)values;
     if ((uint64_t)count > SIZE_MAX / bytes ||
         (uint64_t)count > SIZE_MAX / sizeof(int32_t))
         return rlkd_fail(status,

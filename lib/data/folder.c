@@ -197,6 +197,7 @@ static rlkd_status finish(opening *o, int classes, string_list *class_names,
     dataset->paths = o->paths.items;
     dataset->class_names = class_names ? class_names->items : NULL;
     dataset->bad_files = o->options.bad_files;
+    dataset->verified = o->options.verify;
     dataset->bad_count = o->bad_paths.count;
     dataset->bad_paths = o->bad_paths.items;
     dataset->bad_reasons = o->bad_reasons.items;
@@ -461,6 +462,7 @@ rlkd_status rlkd_dataset_files_like(const char *op, const rlkd_dataset *source,
     dataset->channels = source->channels;
     dataset->classes = source->classes;
     dataset->bad_files = source->bad_files;
+    dataset->verified = source->verified;
     dataset->labels = calloc((size_t)count, sizeof *dataset->labels);
     dataset->paths = calloc((size_t)count, sizeof *dataset->paths);
     int missing = !dataset->labels || !dataset->paths;

@@ -8,6 +8,11 @@
  * pure function of (seed, epoch, batch), whatever ran before it and however
  * many threads fill it.
  *
+ * With decode_device RLKD_DEVICE_CUDA a file-backed set's images are read
+ * (and planned: window, flip, weights) into the slots instead, and the
+ * caller's rlkd_loader_next decodes and resamples the batch on the GPU
+ * (kernels/image_decode.cu): the context is the caller's alone.
+ *
  * With options.workers threads, batches are filled ahead into a ring of
  * options.prefetch slots: workers take images (batch, position) in order
  * under one lock, fill them unlocked, and the caller waits for its batch's
@@ -46,7 +51,8 @@ enum { FULL_BATCH, LAST_BATCH, BATCH_KINDS };
 
 /* One batch being filled on the host before its copy to ctx. */
 typedef struct batch_slot {
-    float *images;
+    float *images;       /* NULL on the GPU path ... */
+    rlkd_device_image *device_images; /* ... which fills these instead */
     int32_t *labels;
     int64_t batch;       /* the batch it holds or is filling; -1: none */
     int remaining;       /* images not yet filled */
@@ -68,6 +74,7 @@ struct rlkd_loader {
     size_t image_values;         /* channels * height * width */
     int batch_sizes[BATCH_KINDS]; /* 0 where an epoch has no such batch */
     rlkd_tensor *images[BATCH_KINDS], *labels[BATCH_KINDS];
+    rlkd_image_decoder *decoder; /* the GPU path's, or NULL */
     batch_slot *slots;   /* prefetch slots with workers, else one */
     int slot_count;
     /* The workers' state, all under `lock`. */
@@ -109,11 +116,44 @@ void rlkd_loader_options_init(rlkd_loader_options *options)
     options->ratio_min = 3.0f / 4.0f;
     options->ratio_max = 4.0f / 3.0f;
     options->prefetch = 2;
+    options->decode_device = RLKD_DEVICE_CPU;
+}
+
+/* decode_device, checked in the order that names what is missing first:
+ * the build, then the data set, then the context. */
+static rlkd_status check_decode_device(const char *op,
+                                       const rlkd_loader_options *o,
+                                       const rlkd_context *ctx,
+                                       const rlkd_dataset *dataset)
+{
+    if (o->decode_device == RLKD_DEVICE_CPU)
+        return RLKD_OK;
+    if (o->decode_device != RLKD_DEVICE_CUDA)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: options->decode_device is %d, not "
+                         "RLKD_DEVICE_CPU or RLKD_DEVICE_CUDA",
+                         op, (int)o->decode_device);
+    if (!rlkd_nvjpeg_available())
+        return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                         "%s: options->decode_device is RLKD_DEVICE_CUDA, but "
+                         "rlkd was built without nvJPEG (build with CUDA and "
+                         "nvJPEG, or decode on RLKD_DEVICE_CPU)", op);
+    if (!dataset->paths)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: options->decode_device RLKD_DEVICE_CUDA decodes "
+                         "image files; this data set is in memory (leave it "
+                         "RLKD_DEVICE_CPU)", op);
+    if (ctx->kind != RLKD_DEVICE_CUDA)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: options->decode_device RLKD_DEVICE_CUDA decodes "
+                         "on the context's GPU, and this is a CPU context", op);
+    return RLKD_OK;
 }
 
 /* The fields of the file-backed transforms and of the workers. */
 static rlkd_status check_appended_options(const char *op,
                                           const rlkd_loader_options *o,
+                                          const rlkd_context *ctx,
                                           const rlkd_dataset *dataset)
 {
     RLKD_TRY(rlkd_expect_at_least(op, "options->crop_size", o->crop_size, 1));
@@ -136,10 +176,11 @@ static rlkd_status check_appended_options(const char *op,
                          "%s: options->crop_padding is %d; a file-backed data "
                          "set is cropped by random_resized_crop or the centre "
                          "crop, leave it 0", op, o->crop_padding);
-    return RLKD_OK;
+    return check_decode_device(op, o, ctx, dataset);
 }
 
 static rlkd_status check_options(const char *op, const rlkd_loader_options *o,
+                                 const rlkd_context *ctx,
                                  const rlkd_dataset *dataset,
                                  size_t image_values)
 {
@@ -155,7 +196,7 @@ static rlkd_status check_options(const char *op, const rlkd_loader_options *o,
         RLKD_TRY(rlkd_expect_finite_above(op, name, o->std[c], 0.0f));
         normalises |= o->mean[c] != 0.0f || o->std[c] != 1.0f;
     }
-    RLKD_TRY(check_appended_options(op, o, dataset));
+    RLKD_TRY(check_appended_options(op, o, ctx, dataset));
     if (normalises && dataset->channels > NORMALISED_CHANNELS)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: mean and std cover %d channels, the data set has "
@@ -190,6 +231,21 @@ static void order_epoch(rlkd_loader *loader, int64_t epoch)
     loader->epoch = epoch;
 }
 
+static int largest_batch(const rlkd_loader *loader)
+{
+    return loader->batch_sizes[FULL_BATCH] ? loader->batch_sizes[FULL_BATCH]
+                                           : loader->batch_sizes[LAST_BATCH];
+}
+
+/* Frees what a GPU-path image holds, leaving it empty. */
+static void clear_device_image(rlkd_device_image *image)
+{
+    free(image->source.jpeg);
+    free(image->source.decoded.pixels);
+    rlkd_resample_plan_free(&image->plan);
+    memset(image, 0, sizeof *image);
+}
+
 /* Allocates the loader's host arrays, slots and batch tensors. */
 static rlkd_status allocate(const char *op, rlkd_loader *loader)
 {
@@ -198,9 +254,8 @@ static rlkd_status allocate(const char *op, rlkd_loader *loader)
     loader->batch_sizes[FULL_BATCH] = d->count >= batch_size ? batch_size : 0;
     loader->batch_sizes[LAST_BATCH] =
         loader->options.drop_last ? 0 : (int)(d->count % batch_size);
-    int64_t largest = loader->batch_sizes[FULL_BATCH]
-                          ? loader->batch_sizes[FULL_BATCH]
-                          : loader->batch_sizes[LAST_BATCH];
+    int64_t largest = largest_batch(loader);
+    int on_device = loader->options.decode_device == RLKD_DEVICE_CUDA;
     loader->slot_count = loader->options.workers ? loader->options.prefetch : 1;
     loader->order = malloc((size_t)d->count * sizeof *loader->order);
     loader->level_values =
@@ -210,10 +265,14 @@ static rlkd_status allocate(const char *op, rlkd_loader *loader)
     for (int s = 0; !missing && s < loader->slot_count; s++) {
         batch_slot *slot = &loader->slots[s];
         slot->batch = -1;
-        slot->images =
-            malloc((size_t)largest * loader->image_values * sizeof(float));
+        if (on_device)
+            slot->device_images =
+                calloc((size_t)largest, sizeof *slot->device_images);
+        else
+            slot->images =
+                malloc((size_t)largest * loader->image_values * sizeof(float));
         slot->labels = malloc((size_t)largest * sizeof(int32_t));
-        missing = !slot->images || !slot->labels;
+        missing = !(slot->images || slot->device_images) || !slot->labels;
     }
     if (missing)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
@@ -287,9 +346,10 @@ static void fill_image(const rlkd_loader *loader, int64_t image, float *dst)
     }
 }
 
-/* A decoded image through the training or the evaluation transform. */
-static void transform_image(const rlkd_loader *loader, int64_t image,
-                            const rlkd_rgb_image *decoded, float *dst)
+/* The plan of image `image`, of height x width pixels, through the
+ * training or the evaluation transform: the same draws on either path. */
+static rlkd_status plan_image(const rlkd_loader *loader, int64_t image,
+                              int height, int width, rlkd_resample_plan *plan)
 {
     const rlkd_loader_options *o = &loader->options;
     int side = o->crop_size;
@@ -298,49 +358,98 @@ static void transform_image(const rlkd_loader *loader, int64_t image,
                rlkd_random_flip(o->seed, stream, (uint64_t)image);
     if (o->random_resized_crop) {
         rlkd_crop crop = rlkd_random_resized_crop(
-            decoded->height, decoded->width, o->scale_min, o->scale_max,
-            o->ratio_min, o->ratio_max, o->seed, stream, (uint64_t)image);
-        rlkd_resample_rgb(decoded, crop, side, side, 0, 0, side, flip,
-                          loader->level_values, dst);
-    } else {
-        int grid_height, grid_width, grid_top, grid_left;
-        rlkd_center_crop_grid(decoded->height, decoded->width, o->resize_size,
-                              side, &grid_height, &grid_width, &grid_top,
-                              &grid_left);
-        rlkd_crop whole = {0, 0, decoded->height, decoded->width};
-        rlkd_resample_rgb(decoded, whole, grid_height, grid_width, grid_top,
-                          grid_left, side, flip, loader->level_values, dst);
+            height, width, o->scale_min, o->scale_max, o->ratio_min,
+            o->ratio_max, o->seed, stream, (uint64_t)image);
+        return rlkd_resample_plan_make(plan, crop, side, side, 0, 0, side,
+                                       flip);
     }
+    int grid_height, grid_width, grid_top, grid_left;
+    rlkd_center_crop_grid(height, width, o->resize_size, side, &grid_height,
+                          &grid_width, &grid_top, &grid_left);
+    rlkd_crop whole = {0, 0, height, width};
+    return rlkd_resample_plan_make(plan, whole, grid_height, grid_width,
+                                   grid_top, grid_left, side, flip);
+}
+
+static rlkd_status out_of_memory_resizing(char *reason)
+{
+    snprintf(reason, RLKD_REASON_BYTES, "out of memory resizing it");
+    return RLKD_ERR_OUT_OF_MEMORY;
+}
+
+/* The CPU path: file `image` decoded and transformed into dst. */
+static rlkd_status decode_here(const rlkd_loader *loader, int64_t image,
+                               float *dst, char *reason)
+{
+    rlkd_rgb_image decoded;
+    rlkd_status status = rlkd_image_decode_file(loader->dataset->paths[image],
+                                                0, &decoded, reason);
+    if (status != RLKD_OK)
+        return status;
+    rlkd_resample_plan plan;
+    status = plan_image(loader, image, decoded.height, decoded.width, &plan);
+    if (status == RLKD_OK) {
+        status = rlkd_resample_rgb(&decoded, &plan, loader->level_values, dst);
+        rlkd_resample_plan_free(&plan);
+    }
+    free(decoded.pixels);
+    return status == RLKD_OK ? RLKD_OK : out_of_memory_resizing(reason);
+}
+
+/* The GPU path: file `image` read, and its transform planned, for the
+ * decoder. Its JPEG stream is read through on the host, as the CPU path's
+ * decoding would, unless the data set's open decoded every file. */
+static rlkd_status read_for_device(const rlkd_loader *loader, int64_t image,
+                                   rlkd_device_image *out, char *reason)
+{
+    const rlkd_dataset *d = loader->dataset;
+    const char *path = d->paths[image];
+    rlkd_status status = rlkd_image_read_encoded(
+        path, d->verified != RLKD_VERIFY_DECODE, &out->source, reason);
+    if (status != RLKD_OK)
+        return status;
+    status = plan_image(loader, image, out->source.decoded.height,
+                        out->source.decoded.width, &out->plan);
+    if (status != RLKD_OK) {
+        clear_device_image(out);
+        return out_of_memory_resizing(reason);
+    }
+    out->path = path;
+    return RLKD_OK;
 }
 
 /*
- * Image `image` of a file-backed data set into dst and its label. A file
- * that fails to decode fails the image (RLKD_BAD_FILES_FAIL; message names
- * it) or is replaced by the next one of the data set that decodes (SKIP),
- * with that image's label and augmentation.
+ * Image `image` of a file-backed data set into position `position` of slot
+ * and its label. A file that fails to decode fails the image
+ * (RLKD_BAD_FILES_FAIL; message names it) or is replaced by the next one
+ * of the data set that decodes (SKIP), with that image's label and
+ * augmentation.
  */
 static rlkd_status fill_file(const rlkd_loader *loader, int64_t image,
-                             float *dst, int32_t *label, char *message)
+                             batch_slot *slot, int position, char *message)
 {
     const rlkd_dataset *d = loader->dataset;
     rlkd_status first_status = RLKD_OK;
     char reason[RLKD_REASON_BYTES];
     for (int64_t tried = 0; tried < d->count; tried++) {
         int64_t candidate = (image + tried) % d->count;
-        rlkd_rgb_image decoded;
         rlkd_status status =
-            rlkd_image_decode_file(d->paths[candidate], 0, &decoded, reason);
+            slot->device_images
+                ? read_for_device(loader, candidate,
+                                  &slot->device_images[position], reason)
+                : decode_here(loader, candidate,
+                              slot->images +
+                                  (size_t)position * loader->image_values,
+                              reason);
         if (status == RLKD_OK) {
-            transform_image(loader, candidate, &decoded, dst);
-            *label = d->labels[candidate];
-            free(decoded.pixels);
+            slot->labels[position] = d->labels[candidate];
             return RLKD_OK;
         }
-        if (tried == 0) {
-            first_status = status;
+        if (tried == 0 || status == RLKD_ERR_OUT_OF_MEMORY)
             snprintf(message, MESSAGE_BYTES, "rlkd_loader_next: %s: %s",
                      d->paths[candidate], reason);
-        }
+        if (tried == 0)
+            first_status = status;
         if (d->bad_files == RLKD_BAD_FILES_FAIL ||
             status == RLKD_ERR_OUT_OF_MEMORY)
             return status;
@@ -356,10 +465,12 @@ static rlkd_status fill_position(const rlkd_loader *loader, int64_t batch,
 {
     int64_t image =
         loader->order[batch * loader->options.batch_size + position];
-    float *dst = slot->images + (size_t)position * loader->image_values;
+    if (slot->device_images)
+        clear_device_image(&slot->device_images[position]);
     if (loader->dataset->paths)
-        return fill_file(loader, image, dst, &slot->labels[position], message);
-    fill_image(loader, image, dst);
+        return fill_file(loader, image, slot, position, message);
+    fill_image(loader, image,
+               slot->images + (size_t)position * loader->image_values);
     slot->labels[position] = loader->dataset->labels[image];
     return RLKD_OK;
 }
@@ -502,7 +613,7 @@ rlkd_status rlkd_loader_create(rlkd_context *ctx, const rlkd_dataset *dataset,
                               ? (size_t)RGB * (size_t)(height > 0 ? height : 0) *
                                     (size_t)(width > 0 ? width : 0)
                               : dataset->image_bytes;
-    RLKD_TRY(check_options(op, &merged, dataset, image_values));
+    RLKD_TRY(check_options(op, &merged, ctx, dataset, image_values));
     rlkd_loader *loader = calloc(1, sizeof *loader);
     if (!loader)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
@@ -522,8 +633,14 @@ rlkd_status rlkd_loader_create(rlkd_context *ctx, const rlkd_dataset *dataset,
     if (status == RLKD_OK) {
         fill_level_values(loader);
         order_epoch(loader, 0);
-        status = start_workers(op, loader);
+        if (merged.decode_device == RLKD_DEVICE_CUDA)
+            status = rlkd_image_decoder_create(ctx, op, largest_batch(loader),
+                                               merged.crop_size,
+                                               loader->level_values,
+                                               &loader->decoder);
     }
+    if (status == RLKD_OK)
+        status = start_workers(op, loader);
     if (status != RLKD_OK) {
         rlkd_loader_destroy(loader);
         return status;
@@ -552,9 +669,14 @@ void rlkd_loader_destroy(rlkd_loader *loader)
         rlkd_tensor_destroy(loader->images[kind]);
         rlkd_tensor_destroy(loader->labels[kind]);
     }
+    rlkd_image_decoder_destroy(loader->decoder);
     for (int s = 0; loader->slots && s < loader->slot_count; s++) {
-        free(loader->slots[s].images);
-        free(loader->slots[s].labels);
+        batch_slot *slot = &loader->slots[s];
+        for (int i = 0; slot->device_images && i < largest_batch(loader); i++)
+            clear_device_image(&slot->device_images[i]);
+        free(slot->device_images);
+        free(slot->images);
+        free(slot->labels);
     }
     free(loader->slots);
     free(loader->order);
@@ -632,12 +754,18 @@ rlkd_status rlkd_loader_next(rlkd_loader *loader, rlkd_tensor **images,
     rlkd_status status = slot->status;
     if (status != RLKD_OK)
         status = rlkd_fail(status, "%s", slot->message);
-    if (status == RLKD_OK)
+    if (status == RLKD_OK && slot->device_images)
+        status = rlkd_image_decoder_run(loader->decoder, op,
+                                        rlkd_f32(loader->images[kind]),
+                                        slot->device_images, n);
+    else if (status == RLKD_OK)
         status = rlkd_tensor_write(loader->images[kind], slot->images,
                                    (size_t)n * loader->image_values);
     if (status == RLKD_OK)
         status = rlkd_tensor_write_i32(loader->labels[kind], slot->labels,
                                        (size_t)n);
+    for (int i = 0; slot->device_images && i < n; i++)
+        clear_device_image(&slot->device_images[i]);
     if (loader->synchronised) {
         pthread_mutex_lock(&loader->lock);
         loader->next_batch++;

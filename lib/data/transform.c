@@ -1,15 +1,15 @@
 /*
- * The ImageNet transforms of decoded images, as torchvision computes their
- * geometry: RandomResizedCrop's window, Resize + CenterCrop's grid and
- * offsets (Python's int() truncates, its round() rounds half to even:
- * lrint in the default rounding mode), and one bilinear resampler for both.
- * The resampler is torch's interpolate(mode="bilinear",
- * align_corners=False, antialias=False) on the window; torchvision on PIL
- * images antialiases when shrinking, so shrunk images are sharper here.
+ * The ImageNet transforms of decoded images, as torchvision computes them
+ * on PIL images: RandomResizedCrop's window, Resize + CenterCrop's grid
+ * and offsets (Python's int() truncates, its round() rounds half to even:
+ * lrint in the default rounding mode), and one resampler for both, PIL's
+ * antialiased bilinear resize (Image.resize with BILINEAR, Pillow's
+ * Resample.c) in its fixed-point arithmetic, so the pixels are PIL's.
  */
 #include "data_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define ATTEMPTS 10
 #define FLIP_DRAW ATTEMPTS
@@ -80,59 +80,211 @@ void rlkd_center_crop_grid(int height, int width, int resize_size, int side,
     *grid_left = gw >= side ? (int)lrint((gw - side) / 2.0) : -((side - gw) / 2);
 }
 
-/* Where output position `o` of a grid of `grid` samples a window of `size`
- * starting at `start`: two source indices and the weight of the second. */
-typedef struct tap {
-    int low, high;
-    double weight;
-} tap;
-
-static tap bilinear_tap(int o, int grid, int start, int size)
+/* The triangle of bilinear interpolation, PIL's bilinear_filter. */
+static double triangle(double x)
 {
-    double source = ((double)o + 0.5) * size / grid - 0.5;
-    if (source < 0)
-        source = 0;
-    int low = (int)source;
-    if (low > size - 1)
-        low = size - 1;
-    tap t = {start + low, start + (low < size - 1 ? low + 1 : low),
-             source - low};
-    return t;
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-void rlkd_resample_rgb(const rlkd_rgb_image *image, rlkd_crop from,
-                       int grid_height, int grid_width, int grid_top,
-                       int grid_left, int side, int flip,
-                       const float *level_values, float *dst)
+/* The taps an axis of `size` inputs resized to `grid` needs: a triangle
+ * widened by the reduction factor when shrinking (the antialiasing). */
+static int axis_taps(int size, int grid)
 {
+    double scale = (double)size / grid;
+    return (int)ceil(scale < 1.0 ? 1.0 : scale) * 2 + 1;
+}
+
+/*
+ * PIL's precompute_coeffs and normalize_coeffs_8bpc (Resample.c) for
+ * outputs [a->first, + a->count) of an axis of `size` inputs resized to
+ * `grid`, in the same double operations so the weights are PIL's to the
+ * bit. `scratch` holds a->taps doubles.
+ */
+static void axis_weights(rlkd_resample_axis *a, int size, int grid,
+                         double *scratch)
+{
+    double scale = (double)size / grid;
+    double widen = scale < 1.0 ? 1.0 : scale;
+    double support = widen; /* the triangle's support is 1 */
+    double inverse = 1.0 / widen;
+    for (int i = 0; i < a->count; i++) {
+        int o = a->first + i;
+        double center = (o + 0.5) * scale;
+        int low = (int)(center - support + 0.5);
+        if (low < 0)
+            low = 0;
+        int high = (int)(center + support + 0.5);
+        if (high > size)
+            high = size;
+        int n = high - low;
+        double total = 0.0;
+        for (int t = 0; t < n; t++) {
+            scratch[t] = triangle((t + low - center + 0.5) * inverse);
+            total += scratch[t];
+        }
+        int32_t *w = a->weights + (size_t)i * a->taps;
+        for (int t = 0; t < a->taps; t++) {
+            double k = t < n && total != 0.0 ? scratch[t] / total : 0.0;
+            w[t] = (int32_t)(k < 0 ? -0.5 + k * (1 << RLKD_RESAMPLE_WEIGHT_BITS)
+                                   : 0.5 + k * (1 << RLKD_RESAMPLE_WEIGHT_BITS));
+        }
+        a->bounds[2 * i] = low;
+        a->bounds[2 * i + 1] = n > 0 ? n : 0;
+    }
+}
+
+/*
+ * Only the outputs the crop keeps get weights: every output pixel depends
+ * only on its own weights, so computing part of the grid gives the whole
+ * grid's values there.
+ */
+rlkd_status rlkd_resample_plan_make(rlkd_resample_plan *plan, rlkd_crop from,
+                                    int grid_height, int grid_width,
+                                    int grid_top, int grid_left, int side,
+                                    int flip)
+{
+    rlkd_resample_plan p = {from, grid_top, grid_left, side, flip,
+                            {grid_left > 0 ? grid_left : 0, 0,
+                             axis_taps(from.width, grid_width), NULL, NULL},
+                            {grid_top > 0 ? grid_top : 0, 0,
+                             axis_taps(from.height, grid_height), NULL, NULL},
+                            0, 0, NULL};
+    int x_end = grid_left + side < grid_width ? grid_left + side : grid_width;
+    int y_end = grid_top + side < grid_height ? grid_top + side : grid_height;
+    if (x_end > p.across.first && y_end > p.down.first) {
+        p.across.count = x_end - p.across.first;
+        p.down.count = y_end - p.down.first;
+    }
+    *plan = p;
+    if (p.across.count == 0)
+        return RLKD_OK; /* the crop lies beyond the grid: all padding */
+
+    int most_taps = p.across.taps > p.down.taps ? p.across.taps : p.down.taps;
+    size_t weights = (size_t)p.across.count * p.across.taps +
+                     (size_t)p.down.count * p.down.taps;
+    size_t bounds = 2 * (size_t)(p.across.count + p.down.count);
+    double *scratch = malloc((size_t)most_taps * sizeof(double) +
+                             weights * sizeof(int32_t) + bounds * sizeof(int));
+    if (!scratch)
+        return RLKD_ERR_OUT_OF_MEMORY;
+    p.across.weights = (int32_t *)(scratch + most_taps);
+    p.down.weights = p.across.weights + (size_t)p.across.count * p.across.taps;
+    p.across.bounds = (int *)(p.down.weights + (size_t)p.down.count * p.down.taps);
+    p.down.bounds = p.across.bounds + 2 * p.across.count;
+    axis_weights(&p.across, from.width, grid_width, scratch);
+    axis_weights(&p.down, from.height, grid_height, scratch);
+    p.row_first = p.down.bounds[0];
+    p.row_end = p.down.bounds[2 * (p.down.count - 1)] +
+                p.down.bounds[2 * (p.down.count - 1) + 1];
+    p.memory = scratch;
+    *plan = p;
+    return RLKD_OK;
+}
+
+void rlkd_resample_plan_free(rlkd_resample_plan *plan)
+{
+    free(plan->memory);
+    plan->memory = NULL;
+    plan->across.count = plan->down.count = 0;
+}
+
+/* A weighted sum back to 8 bits: PIL's clip8 (its sums start at one half,
+ * so the shift rounds). */
+static uint8_t clip8(int32_t sum)
+{
+    if (sum >= (int32_t)255 << RLKD_RESAMPLE_WEIGHT_BITS)
+        return 255;
+    return sum <= 0 ? 0 : (uint8_t)(sum >> RLKD_RESAMPLE_WEIGHT_BITS);
+}
+
+/*
+ * PIL's two-pass resampling (ImagingResampleInner), restricted to the
+ * outputs the plan keeps: a horizontal pass over the window's rows that
+ * the vertical pass reads, rounded to 8 bits as PIL's intermediate image
+ * is, then the vertical pass, row by row into `dst` through the flip and
+ * level_values.
+ */
+rlkd_status rlkd_resample_rgb(const rlkd_rgb_image *image,
+                              const rlkd_resample_plan *plan,
+                              const float *level_values, float *dst)
+{
+    const rlkd_resample_axis *across = &plan->across, *down = &plan->down;
+    int side = plan->side;
     size_t plane = (size_t)side * side;
+    /* Beyond the grid (a centre crop larger than the resized image): 0. */
+    if (across->count < side || down->count < side)
+        for (int c = 0; c < RGB; c++)
+            for (size_t p = 0; p < plane; p++)
+                dst[c * plane + p] = level_values[c * 256];
+    if (across->count == 0)
+        return RLKD_OK;
+
+    size_t row_values = (size_t)across->count * RGB;
+    /* A row of the vertical pass's sums, the horizontal pass's rows and an
+     * output row. */
+    int32_t *sums = malloc(row_values * sizeof(int32_t) +
+                           (size_t)(plan->row_end - plan->row_first + 1) *
+                               row_values);
+    if (!sums)
+        return RLKD_ERR_OUT_OF_MEMORY;
+    uint8_t *rows = (uint8_t *)(sums + row_values);
+    uint8_t *line = rows + (size_t)(plan->row_end - plan->row_first) * row_values;
+
     size_t stride = (size_t)image->width * RGB;
-    for (int y = 0; y < side; y++) {
-        int gy = y + grid_top;
-        int row_inside = gy >= 0 && gy < grid_height;
-        tap ty = row_inside ? bilinear_tap(gy, grid_height, from.top, from.height)
-                            : (tap){0, 0, 0};
-        const uint8_t *row0 = image->pixels + (size_t)ty.low * stride;
-        const uint8_t *row1 = image->pixels + (size_t)ty.high * stride;
-        for (int x = 0; x < side; x++) {
-            int gx = (flip ? side - 1 - x : x) + grid_left;
-            int inside = row_inside && gx >= 0 && gx < grid_width;
-            tap tx = inside ? bilinear_tap(gx, grid_width, from.left, from.width)
-                            : (tap){0, 0, 0};
-            for (int c = 0; c < RGB; c++) {
-                int level = 0;
-                if (inside) {
-                    size_t x0 = (size_t)tx.low * RGB + c;
-                    size_t x1 = (size_t)tx.high * RGB + c;
-                    double top = (1 - tx.weight) * row0[x0] + tx.weight * row0[x1];
-                    double bottom = (1 - tx.weight) * row1[x0] + tx.weight * row1[x1];
-                    double value = (1 - ty.weight) * top + ty.weight * bottom;
-                    /* Half up, as PIL rounds; a convex mix stays in [0, 255]. */
-                    level = (int)floor(value + 0.5);
-                }
-                dst[c * plane + (size_t)y * side + x] =
-                    level_values[c * 256 + level];
+    for (int r = plan->row_first; r < plan->row_end; r++) {
+        const uint8_t *src = image->pixels +
+                             (size_t)(plan->from.top + r) * stride +
+                             (size_t)plan->from.left * RGB;
+        uint8_t *out = rows + (size_t)(r - plan->row_first) * row_values;
+        for (int x = 0; x < across->count; x++) {
+            const int32_t *w = across->weights + (size_t)x * across->taps;
+            const uint8_t *p = src + (size_t)across->bounds[2 * x] * RGB;
+            int32_t s0 = 1 << (RLKD_RESAMPLE_WEIGHT_BITS - 1), s1 = s0, s2 = s0;
+            for (int t = 0; t < across->bounds[2 * x + 1]; t++) {
+                s0 += p[RGB * t] * w[t];
+                s1 += p[RGB * t + 1] * w[t];
+                s2 += p[RGB * t + 2] * w[t];
             }
+            out[RGB * x] = clip8(s0);
+            out[RGB * x + 1] = clip8(s1);
+            out[RGB * x + 2] = clip8(s2);
         }
     }
+
+    for (int y = 0; y < down->count; y++) {
+        const int32_t *w = down->weights + (size_t)y * down->taps;
+        const uint8_t *first_row =
+            rows + (size_t)(down->bounds[2 * y] - plan->row_first) * row_values;
+        /* Row by row over whole rows (integer sums do not depend on the
+         * order), which vectorises. */
+        #pragma omp simd
+        for (size_t v = 0; v < row_values; v++)
+            sums[v] = 1 << (RLKD_RESAMPLE_WEIGHT_BITS - 1);
+        for (int t = 0; t < down->bounds[2 * y + 1]; t++) {
+            const uint8_t *row = first_row + (size_t)t * row_values;
+            int32_t weight = w[t];
+            #pragma omp simd
+            for (size_t v = 0; v < row_values; v++)
+                sums[v] += row[v] * weight;
+        }
+        #pragma omp simd
+        for (size_t v = 0; v < row_values; v++)
+            line[v] = clip8(sums[v]);
+        /* Channel by channel, so each plane is written in order. */
+        size_t out_row = (size_t)(down->first + y - plan->grid_top) * side;
+        int first = across->first - plan->grid_left;
+        for (int c = 0; c < RGB; c++) {
+            const float *values = level_values + c * 256;
+            float *out = dst + c * plane + out_row;
+            if (plan->flip)
+                for (int x = 0; x < across->count; x++)
+                    out[side - 1 - first - x] = values[line[RGB * x + c]];
+            else
+                for (int x = 0; x < across->count; x++)
+                    out[first + x] = values[line[RGB * x + c]];
+        }
+    }
+    free(sums);
+    return RLKD_OK;
 }

@@ -268,7 +268,7 @@ static rlkd_status build_layer(rlkd_net *net, int index, const cJSON *json)
 }
 
 rlkd_status rlkd_architecture_build(rlkd_context *ctx, const char *json,
-                                    rlkd_net **out)
+                                    int64_t max_values, rlkd_net **out)
 {
     *out = NULL;
     const char *end = NULL;
@@ -300,10 +300,14 @@ rlkd_status rlkd_architecture_build(rlkd_context *ctx, const char *json,
     if (status == RLKD_OK)
         status = refused(rlkd_net_create(ctx, c, h, w, &net),
                          "the architecture's input");
+    if (status == RLKD_OK)
+        net->value_limit = max_values;
     int index = 0;
     for (const cJSON *layer = status == RLKD_OK ? layers->child : NULL;
          layer && status == RLKD_OK; layer = layer->next, index++)
         status = build_layer(net, index, layer);
+    if (net)
+        net->value_limit = INT64_MAX; /* the caller's own layers: no limit */
     cJSON_Delete(root);
     if (status != RLKD_OK) {
         rlkd_net_destroy(net);

@@ -14,10 +14,12 @@
  * caller frees it with cJSON_free. */
 rlkd_status rlkd_architecture_to_json(const rlkd_net *net, char **out);
 
-/* Builds a network on ctx from rlkd_architecture_to_json's text (freshly
- * initialised weights). Text that is malformed, or describes layers the
- * builder refuses, is RLKD_ERR_FORMAT; on failure *out is NULL. */
+/* Builds a network on ctx from rlkd_architecture_to_json's text (weights
+ * not drawn at random: a file fills them) whose parameters and buffers
+ * hold at most max_values values (what the file's data can fill). Text
+ * that is malformed, or describes layers the builder refuses or more
+ * values, is RLKD_ERR_FORMAT; on failure *out is NULL. */
 rlkd_status rlkd_architecture_build(rlkd_context *ctx, const char *json,
-                                    rlkd_net **out);
+                                    int64_t max_values, rlkd_net **out);
 
 #endif

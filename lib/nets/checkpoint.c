@@ -3,11 +3,11 @@
  * an 8-byte little-endian header length N, N bytes of JSON header
  *   {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
  *    ..., "__metadata__": {string: string}}
- * then the data, tensors back to back. Saving writes a temporary file in
- * the target's directory and renames it over the target, so the target is
- * whole or absent. Loading reads and checks the whole file before it writes
- * any tensor, so a bad file leaves the network (and a trainer's optimiser)
- * as it was. A trainer's file is a network checkpoint with optimiser state
+ * then the data, tensors back to back. Saving goes through
+ * rlkd_file_write_atomic (a flushed temporary file renamed over the
+ * target), so the target is the old file or the whole new one. Loading
+ * reads and checks the whole file before it writes any tensor, so a bad
+ * file leaves the network (and a trainer's optimiser) as it was. A trainer's file is a network checkpoint with optimiser state
  * under RLKD_OPTIMIZER_STATE_PREFIX, which network loads pass over.
  */
 #include "checkpoint.h"
@@ -17,7 +17,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,7 @@
 #define LENGTH_BYTES 8
 /* The safetensors reference implementation refuses longer headers too. */
 #define MAX_HEADER_BYTES 100000000u
-/* Largest single read() or write(); Linux moves at most ~2 GiB per call. */
+/* Largest single read(); Linux moves at most ~2 GiB per call. */
 #define IO_CHUNK_BYTES ((size_t)1 << 30)
 
 typedef enum file_dtype_id {
@@ -209,23 +208,6 @@ static rlkd_status build_header(const rlkd_net *net,
     return RLKD_OK;
 }
 
-/* Writes all `size` bytes; 0 with errno set on failure. */
-static int write_all(int fd, const void *data, size_t size)
-{
-    const char *p = data;
-    while (size > 0) {
-        const ssize_t written =
-            write(fd, p, size < IO_CHUNK_BYTES ? size : IO_CHUNK_BYTES);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written < 0)
-            return 0;
-        p += written;
-        size -= (size_t)written;
-    }
-    return 1;
-}
-
 /* Writes each tensor's data, read from its device, in header order. */
 static rlkd_status write_tensor_data(int fd,
                                      const rlkd_checkpoint_tensor *tensors,
@@ -254,61 +236,29 @@ static rlkd_status write_tensor_data(int fd,
             }
             free(narrow);
         }
-        if (status == RLKD_OK && !write_all(fd, host, saved_bytes(t)))
-            status = io_error(temp_path, errno);
+        if (status == RLKD_OK)
+            status = rlkd_file_write_all(fd, host, saved_bytes(t), temp_path);
     }
     free(host);
     return status;
 }
 
-/* Writes the file at temp_path (created new), flushed to disk. */
-static rlkd_status write_file(const char *temp_path, const char *header,
-                              size_t header_length,
-                              const rlkd_checkpoint_tensor *tensors,
-                              int count)
-{
-    const int fd = open(temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                        0666);
-    if (fd < 0)
-        return io_error(temp_path, errno);
-    const uint64_t length = header_length;
-    rlkd_status status = RLKD_OK;
-    if (!write_all(fd, &length, sizeof length) ||
-        !write_all(fd, header, header_length))
-        status = io_error(temp_path, errno);
-    if (status == RLKD_OK)
-        status = write_tensor_data(fd, tensors, count, temp_path);
-    if (status == RLKD_OK && fsync(fd) != 0)
-        status = io_error(temp_path, errno);
-    if (close(fd) != 0 && status == RLKD_OK)
-        status = io_error(temp_path, errno);
-    return status;
-}
+typedef struct save_job {
+    const char *header;
+    size_t header_length;
+    const rlkd_checkpoint_tensor *tensors;
+    int count;
+} save_job;
 
-/* Writes the file beside path under a temporary name, then renames it over
- * path; on failure removes the temporary file. */
-static rlkd_status save_atomically(const char *path, const char *header,
-                                   size_t header_length,
-                                   const rlkd_checkpoint_tensor *tensors,
-                                   int count)
+/* The file's content: the header's length, the header, the data. */
+static rlkd_status write_file(int fd, const char *temp_path, void *user)
 {
-    /* Distinguishes concurrent saves to one path within this process; the
-     * pid distinguishes processes. */
-    static atomic_uint save_serial;
-    const size_t temp_size = strlen(path) + 64;
-    char *temp_path = malloc(temp_size);
-    if (!temp_path)
-        return out_of_memory();
-    snprintf(temp_path, temp_size, "%s.tmp.%ld.%u", path, (long)getpid(),
-             atomic_fetch_add(&save_serial, 1u));
-    rlkd_status status =
-        write_file(temp_path, header, header_length, tensors, count);
-    if (status == RLKD_OK && rename(temp_path, path) != 0)
-        status = io_error("cannot rename the saved file into place", errno);
-    if (status != RLKD_OK)
-        unlink(temp_path);
-    free(temp_path);
-    return status;
+    const save_job *job = user;
+    const uint64_t length = job->header_length;
+    RLKD_TRY(rlkd_file_write_all(fd, &length, sizeof length, temp_path));
+    RLKD_TRY(rlkd_file_write_all(fd, job->header, job->header_length,
+                                 temp_path));
+    return write_tensor_data(fd, job->tensors, job->count, temp_path);
 }
 
 rlkd_status rlkd_checkpoint_save(const rlkd_net *net, const char *path,
@@ -324,8 +274,10 @@ rlkd_status rlkd_checkpoint_save(const rlkd_net *net, const char *path,
     size_t header_length = 0;
     rlkd_status status = build_header(net, tensors, count, metadata,
                                       metadata_count, &header, &header_length);
-    if (status == RLKD_OK)
-        status = save_atomically(path, header, header_length, tensors, count);
+    if (status == RLKD_OK) {
+        save_job job = {header, header_length, tensors, count};
+        status = rlkd_file_write_atomic(path, write_file, &job);
+    }
     free(header);
     free(tensors);
     return status;
@@ -1002,8 +954,10 @@ rlkd_status rlkd_net_load(rlkd_context *ctx, const char *path, rlkd_net **out)
                            "(e.g. rlkd_zoo_create) and use "
                            "rlkd_net_load_weights");
     rlkd_net *net = NULL;
+    /* Every value takes 2 bytes of data at least (F16, BF16). */
     if (status == RLKD_OK)
-        status = rlkd_architecture_build(ctx, architecture, &net);
+        status = rlkd_architecture_build(
+            ctx, architecture, (int64_t)(file.data_length / 2), &net);
     if (status == RLKD_OK)
         status = rlkd_checkpoint_load(&file, net, NULL, 0, 1, "the network");
     rlkd_checkpoint_close(&file);

@@ -4,6 +4,7 @@
  */
 #include "net_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,26 @@ static rlkd_status reserve(void **array, int *capacity, int needed,
     return RLKD_OK;
 }
 
+/* Every node must fit a tensor for one image ([1, C, H, W] of at most
+ * 2^31 - 1 elements): forward makes [N, C, H, W] activations of it. This
+ * also bounds the costs: a layer's MACs are at most its output's size times
+ * its weight tensor's, below 2^62. */
+static rlkd_status expect_node_size(rlkd_status status, const char *op,
+                                    const char *layer, int64_t c, int64_t h,
+                                    int64_t w)
+{
+    int64_t values;
+    if (rlkd_size_mul(c, h, INT32_MAX, &values) &&
+        rlkd_size_mul(values, w, INT32_MAX, &values))
+        return RLKD_OK;
+    return rlkd_fail(status,
+                     "%s: %s%s%s of %lld x %lld x %lld values per image is "
+                     "over the 2^31 - 1 elements of a tensor", op,
+                     layer ? "the output of layer \"" : "the input",
+                     layer ? layer : "", layer ? "\"" : "", (long long)c,
+                     (long long)h, (long long)w);
+}
+
 rlkd_status rlkd_net_create(rlkd_context *ctx, int channels, int height,
                             int width, rlkd_net **out)
 {
@@ -75,6 +96,8 @@ rlkd_status rlkd_net_create(rlkd_context *ctx, int channels, int height,
     RLKD_TRY(rlkd_expect_at_least(op, "channels", channels, 1));
     RLKD_TRY(rlkd_expect_at_least(op, "height", height, 1));
     RLKD_TRY(rlkd_expect_at_least(op, "width", width, 1));
+    RLKD_TRY(expect_node_size(RLKD_ERR_INVALID_ARGUMENT, op, NULL, channels,
+                              height, width));
     rlkd_net *net = calloc(1, sizeof *net);
     if (!net)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
@@ -82,6 +105,7 @@ rlkd_status rlkd_net_create(rlkd_context *ctx, int channels, int height,
     net->in_c = channels;
     net->in_h = height;
     net->in_w = width;
+    net->value_limit = INT64_MAX;
     *out = net;
     return RLKD_OK;
 }
@@ -145,6 +169,18 @@ static rlkd_status add_tensor(rlkd_net *net, pending_layer *p,
                               rlkd_dtype dtype, int ndim, const int64_t *shape,
                               rlkd_tensor **made)
 {
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++)
+        if (!rlkd_size_mul(numel, shape[d], INT64_MAX, &numel))
+            numel = INT64_MAX;
+    if (numel > net->value_limit - net->values_made)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_net_add: layer \"%s\": its tensor \"%s\" of "
+                         "%lld values would take the network past the %lld "
+                         "values its file's data can hold", p->layer.name,
+                         suffix, (long long)numel,
+                         (long long)net->value_limit);
+    net->values_made += numel;
     rlkd_named_tensor *t = &p->tensors[p->tensor_count];
     memset(t, 0, sizeof *t);
     size_t length = strlen(p->layer.name) + strlen(suffix) + 2;
@@ -204,6 +240,11 @@ static rlkd_status window_size(const char *op, const char *name, int in,
         snprintf(reason, sizeof reason, "%s", rlkd_last_error());
         return rlkd_fail(status, "%s: layer \"%s\": %s", op, name, reason);
     }
+    /* Padding can make the output larger than any int: refused, not cut. */
+    if (size > INT_MAX)
+        return rlkd_fail(RLKD_ERR_SHAPE,
+                         "%s: layer \"%s\": its output size %lld is over %d",
+                         op, name, (long long)size, INT_MAX);
     *out = (int)size;
     return RLKD_OK;
 }
@@ -258,13 +299,16 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
         RLKD_TRY(window_size(op, l->name, w, s->kernel, s->stride, s->padding,
                              s->dilation, &l->out_w));
         l->out_c = s->out_channels;
-        const int64_t fan_out = (int64_t)s->out_channels * s->kernel * s->kernel;
+        RLKD_TRY(expect_node_size(RLKD_ERR_SHAPE, op, l->name, l->out_c,
+                                  l->out_h, l->out_w));
         const int64_t shape[4] = {s->out_channels, c / s->groups, s->kernel,
                                   s->kernel};
         rlkd_tensor *weight;
         RLKD_TRY(add_tensor(net, p, "weight", 1, RLKD_DTYPE_F32, 4, shape,
                             &weight));
-        /* Kaiming normal, fan_out, ReLU gain (torchvision's ResNet init). */
+        /* Kaiming normal, fan_out, ReLU gain (torchvision's ResNet init);
+         * the weight's own size check bounds it. */
+        const int64_t fan_out = (int64_t)s->out_channels * s->kernel * s->kernel;
         if (p->randomise)
             RLKD_TRY(rlkd_tensor_fill_normal(
                 weight, 0.0f, (float)sqrt(2.0 / (double)fan_out)));
@@ -415,7 +459,8 @@ static rlkd_status shape_layer(rlkd_net *net, pending_layer *p, const char *op)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: unknown layer kind",
                          op);
     }
-    return RLKD_OK;
+    return expect_node_size(RLKD_ERR_SHAPE, op, l->name, l->out_c, l->out_h,
+                            l->out_w);
 }
 
 static int name_taken(const rlkd_net *net, const char *name)

@@ -83,7 +83,15 @@ struct rlkd_net {
     rlkd_tensor *scratch, **scratch_views;
     int *grad_ready;       /* backward: grads[i] holds a contribution */
     int trained;           /* the last forward was in training mode */
+    /* Synchronised batch norm: training statistics summed over the ranks
+     * by this hook (a data-parallel trainer's), or NULL: this batch's. */
+    const rlkd_sum_hook *bn_sync;
     struct rlkd_prune_state *prune; /* channel groups and masks, or NULL */
+    /* The most tensor values the builder may make (INT64_MAX but while
+     * rlkd_net_load builds a network from a file: what the file's data
+     * can hold, so that a header cannot make it allocate more than the
+     * file could fill), and the values made so far. */
+    int64_t value_limit, values_made;
 };
 
 /* The kind's name as used in costs and saved architectures ("conv2d"). */

@@ -7,6 +7,7 @@
  * on features) are such contributions, made before the walk.
  */
 #include "net_internal.h"
+#include "../ops/batchnorm2d.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,10 +171,10 @@ static rlkd_status forward_layer(rlkd_net *net, rlkd_layer *l, rlkd_tensor *y,
                                    s->stride, s->padding, s->padding,
                                    s->dilation, s->dilation, s->groups);
     case RLKD_LAYER_BATCHNORM2D:
-        RLKD_TRY(rlkd_batchnorm2d_forward(
+        RLKD_TRY(rlkd_batchnorm2d_forward_sync(
             ctx, y, l->save_mean, l->save_invstd, buffer_of(net, l, 0),
             buffer_of(net, l, 1), x, param_of(net, l, 0), param_of(net, l, 1),
-            training, s->momentum, s->eps));
+            training, s->momentum, s->eps, net->bn_sync));
         return training ? count_batch(net, l) : RLKD_OK;
     case RLKD_LAYER_RELU:
         return rlkd_relu_forward(ctx, y, x);
@@ -360,10 +361,10 @@ static rlkd_status backward_layer(rlkd_net *net, const rlkd_layer *l,
     dx = required_target(net, in, want_input);
     switch (s->kind) {
     case RLKD_LAYER_BATCHNORM2D:
-        RLKD_TRY(rlkd_batchnorm2d_backward(ctx, dx, grad_of(net, l, 0),
-                                           grad_of(net, l, 1), dy, x,
-                                           param_of(net, l, 0), l->save_mean,
-                                           l->save_invstd, 1));
+        RLKD_TRY(rlkd_batchnorm2d_backward_sync(
+            ctx, dx, grad_of(net, l, 0), grad_of(net, l, 1), dy, x,
+            param_of(net, l, 0), l->save_mean, l->save_invstd, 1,
+            net->bn_sync));
         break;
     case RLKD_LAYER_RELU:
         RLKD_TRY(rlkd_relu_backward(ctx, dx, dy, y));

@@ -1,5 +1,6 @@
-/* rlkd_batchnorm2d_forward / _backward: checks, then the backend. */
-#include "../core/internal.h"
+/* rlkd_batchnorm2d_forward / _backward: checks, then the backend; the
+ * _sync variants for synchronised batch norm (batchnorm2d.h). */
+#include "batchnorm2d.h"
 
 /* x must be [N,C,H,W]; fills the backend's sizes (a tensor's element count
  * fits an int). */
@@ -13,15 +14,12 @@ static rlkd_status check_input(const char *op, const rlkd_tensor *x, int *n,
     return RLKD_OK;
 }
 
-rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
-                                     rlkd_tensor *save_mean,
-                                     rlkd_tensor *save_invstd,
-                                     rlkd_tensor *running_mean,
-                                     rlkd_tensor *running_var,
-                                     const rlkd_tensor *x,
-                                     const rlkd_tensor *gamma,
-                                     const rlkd_tensor *beta, int training,
-                                     float momentum, float eps)
+rlkd_status rlkd_batchnorm2d_forward_sync(
+    rlkd_context *ctx, rlkd_tensor *y, rlkd_tensor *save_mean,
+    rlkd_tensor *save_invstd, rlkd_tensor *running_mean,
+    rlkd_tensor *running_var, const rlkd_tensor *x, const rlkd_tensor *gamma,
+    const rlkd_tensor *beta, int training, float momentum, float eps,
+    const rlkd_sum_hook *sync)
 {
     static const char op[] = "rlkd_batchnorm2d_forward";
     RLKD_TRY(rlkd_check_context(ctx, op));
@@ -61,17 +59,29 @@ rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
                          rlkd_f32(save_mean), rlkd_f32(save_invstd),
                          rlkd_f32(running_mean), rlkd_f32(running_var),
                          rlkd_f32(x), rlkd_f32(gamma), rlkd_f32(beta), n, c,
-                         hw, training != 0, momentum, eps);
+                         hw, training != 0, momentum, eps, sync);
 }
 
-rlkd_status rlkd_batchnorm2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
-                                      rlkd_tensor *dgamma, rlkd_tensor *dbeta,
-                                      const rlkd_tensor *dy,
-                                      const rlkd_tensor *x,
-                                      const rlkd_tensor *gamma,
-                                      const rlkd_tensor *save_mean,
-                                      const rlkd_tensor *save_invstd,
-                                      int training)
+rlkd_status rlkd_batchnorm2d_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                     rlkd_tensor *save_mean,
+                                     rlkd_tensor *save_invstd,
+                                     rlkd_tensor *running_mean,
+                                     rlkd_tensor *running_var,
+                                     const rlkd_tensor *x,
+                                     const rlkd_tensor *gamma,
+                                     const rlkd_tensor *beta, int training,
+                                     float momentum, float eps)
+{
+    return rlkd_batchnorm2d_forward_sync(ctx, y, save_mean, save_invstd,
+                                         running_mean, running_var, x, gamma,
+                                         beta, training, momentum, eps, NULL);
+}
+
+rlkd_status rlkd_batchnorm2d_backward_sync(
+    rlkd_context *ctx, rlkd_tensor *dx, rlkd_tensor *dgamma,
+    rlkd_tensor *dbeta, const rlkd_tensor *dy, const rlkd_tensor *x,
+    const rlkd_tensor *gamma, const rlkd_tensor *save_mean,
+    const rlkd_tensor *save_invstd, int training, const rlkd_sum_hook *sync)
 {
     static const char op[] = "rlkd_batchnorm2d_backward";
     RLKD_TRY(rlkd_check_context(ctx, op));
@@ -92,5 +102,20 @@ rlkd_status rlkd_batchnorm2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
     return RLKD_DISPATCH(ctx, batchnorm2d_backward, rlkd_f32(dx),
                          rlkd_f32(dgamma), rlkd_f32(dbeta), rlkd_f32(dy),
                          rlkd_f32(x), rlkd_f32(gamma), rlkd_f32(save_mean),
-                         rlkd_f32(save_invstd), n, c, hw, training != 0);
+                         rlkd_f32(save_invstd), n, c, hw, training != 0,
+                         sync);
+}
+
+rlkd_status rlkd_batchnorm2d_backward(rlkd_context *ctx, rlkd_tensor *dx,
+                                      rlkd_tensor *dgamma, rlkd_tensor *dbeta,
+                                      const rlkd_tensor *dy,
+                                      const rlkd_tensor *x,
+                                      const rlkd_tensor *gamma,
+                                      const rlkd_tensor *save_mean,
+                                      const rlkd_tensor *save_invstd,
+                                      int training)
+{
+    return rlkd_batchnorm2d_backward_sync(ctx, dx, dgamma, dbeta, dy, x,
+                                          gamma, save_mean, save_invstd,
+                                          training, NULL);
 }

@@ -95,6 +95,13 @@ rlkd_status rlkd_concat_backward(rlkd_context *ctx, rlkd_tensor *const *dxs,
             return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                              "%s: channels[%d] must be >= 1, got %lld", op, i,
                              (long long)channels[i]);
+        /* Checked before it is added: a sum that wrapped could match dy's
+         * channels, and a NULL dxs[i] has no shape to catch it. */
+        if (channels[i] > dy->shape[1] - total)
+            return rlkd_fail(RLKD_ERR_SHAPE,
+                             "%s: channels[0..%d] add up to more than the "
+                             "%lld channels of dy", op, i,
+                             (long long)dy->shape[1]);
         RLKD_TRY(check_part(ctx, op, "dxs", i, dxs[i], channels[i], dy));
         total += channels[i];
     }

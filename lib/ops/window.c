@@ -12,7 +12,12 @@ rlkd_status rlkd_window_output_size(int64_t *out, int64_t in, int kernel,
     RLKD_TRY(rlkd_expect_at_least(op, "stride", stride, 1));
     RLKD_TRY(rlkd_expect_at_least(op, "padding", pad, 0));
     RLKD_TRY(rlkd_expect_at_least(op, "dilation", dilation, 1));
-    int64_t span = (int64_t)dilation * (kernel - 1) + 1;
+    /* `in` is the caller's int64: padding it must not overflow. */
+    if (in > INT64_MAX - 2 * (int64_t)pad)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: input size %lld padded by %d on each side "
+                         "overflows a 64-bit size", op, (long long)in, pad);
+    int64_t span = (int64_t)dilation * (kernel - 1) + 1; /* < 2^62 */
     int64_t room = in + 2 * (int64_t)pad - span;
     if (room < 0)
         return rlkd_fail(RLKD_ERR_SHAPE,

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 void rlkd_compress_options_init(rlkd_compress_options *options)
 {
@@ -95,13 +96,11 @@ static rlkd_status search(pipeline *p, rlkd_net *student, rlkd_net *teacher,
     rlkd_search *s;
     RLKD_TRY(rlkd_search_create_net(student, teacher, validation, train_loader,
                                     &env, &so, &s));
+    /* A missing state file is a fresh start; any other failure to resume
+     * (an unreadable or corrupt file) is an error, not a silent restart. */
     rlkd_status status = RLKD_OK;
-    if (so.state_path) {
+    if (so.state_path && access(so.state_path, F_OK) == 0)
         status = rlkd_search_resume(s, so.state_path);
-        /* A missing state file is a fresh start. */
-        if (status == RLKD_ERR_IO)
-            status = RLKD_OK;
-    }
     if (status == RLKD_OK)
         status = rlkd_search_run(s, so.episodes);
     if (status == RLKD_OK)

@@ -4,8 +4,14 @@
  * is the top-1 accuracy on a validation loader of the masked network
  * (AMC), optionally after recalibrating the batch-norm statistics to the
  * masked network and blended with agreement with a teacher (rlkd).
+ *
+ * Over a communicator the validation batches are shared out whole (batch
+ * b on rank b mod W: each batch runs exactly as one process runs it) and
+ * the hit counts are summed, so every rank gets one process's score. The
+ * recalibration runs on every rank, the same batches everywhere.
  */
 #include "search_internal.h"
+#include "../comm/comm_internal.h"
 #include "../nets/net_internal.h"
 
 #include <math.h>
@@ -23,7 +29,9 @@ typedef struct net_env {
     int *channels;          /* [group_count] */
     int32_t *teacher_class; /* the teacher's top-1 per scored image, or NULL */
     int64_t images;         /* images scored per episode */
+    int64_t batch;          /* the validation loader's batch size */
     int classes;
+    rlkd_comm *comm;        /* NULL: one process scores every batch */
     float *logits;          /* one batch of host logits */
     int32_t *labels;
 } net_env;
@@ -88,22 +96,32 @@ static void top1_classes(const float *logits, int64_t n, int classes,
     }
 }
 
-/* Runs `net` in inference over the scored images of validation's epoch 0;
- * per batch, visit(env, first image, n, top-1 classes, labels). */
+/* Runs `net` in inference over the scored images of validation's epoch 0
+ * (this rank's batches of them over comm, all without); per batch,
+ * visit(env, first image, n, top-1 classes, labels). */
 typedef void (*batch_visit)(net_env *env, int64_t first, int64_t n,
                             const int32_t *classes, const int32_t *labels,
                             void *user);
 
-static rlkd_status score_batches(net_env *env, rlkd_net *net,
+static rlkd_status score_batches(net_env *env, rlkd_net *net, rlkd_comm *comm,
                                  batch_visit visit, void *user)
 {
-    RLKD_TRY(rlkd_loader_start_epoch(env->validation, 0, 0));
-    int64_t seen = 0;
+    const int rank = comm ? comm->rank : 0;
+    const int ranks = comm ? comm->world_size : 1;
     int32_t *classes = NULL;
     rlkd_status status = RLKD_OK;
-    while (status == RLKD_OK && seen < env->images) {
+    /* env->images is whole batches: the last one may be short, or end the
+     * epoch early. */
+    for (int64_t b = rank; status == RLKD_OK && b * env->batch < env->images;
+         b += ranks) {
+        const int64_t seen = b * env->batch;
         rlkd_tensor *images, *labels, *logits;
-        status = rlkd_loader_next(env->validation, &images, &labels);
+        /* One process reads on; a rank jumps over the others' batches
+         * rather than making them. */
+        if (b == rank || ranks > 1)
+            status = rlkd_loader_start_epoch(env->validation, 0, b);
+        if (status == RLKD_OK)
+            status = rlkd_loader_next(env->validation, &images, &labels);
         if (status != RLKD_OK || !images)
             break;
         status = rlkd_net_forward(net, images, 0, &logits);
@@ -125,7 +143,6 @@ static rlkd_status score_batches(net_env *env, rlkd_net *net,
         if (status == RLKD_OK) {
             top1_classes(env->logits, n, env->classes, classes);
             visit(env, seen, n, classes, env->labels, user);
-            seen += n;
         }
     }
     free(classes);
@@ -158,12 +175,16 @@ static void count_hits(net_env *env, int64_t first, int64_t n,
     h->images += n;
 }
 
-/* A batch norm's running statistics and momentum, set aside. */
+/* A batch norm's running statistics, batch count and momentum, set aside.
+ * The count too: otherwise the network a search leaves behind would
+ * depend on how many episodes ran in this process, and a resumed search
+ * would not end as an uninterrupted one. */
 typedef struct saved_bn {
     int layer;
     float momentum;
     float *mean, *var;
-    rlkd_tensor *mean_t, *var_t;
+    int32_t tracked;
+    rlkd_tensor *mean_t, *var_t, *tracked_t;
     int64_t channels;
 } saved_bn;
 
@@ -186,6 +207,8 @@ static void restore_bn(net_env *env, saved_bn *saved, int count)
             rlkd_tensor_write(b->mean_t, b->mean, (size_t)b->channels);
         if (b->var)
             rlkd_tensor_write(b->var_t, b->var, (size_t)b->channels);
+        if (b->tracked_t)
+            rlkd_tensor_write_i32(b->tracked_t, &b->tracked, 1);
     }
 }
 
@@ -212,6 +235,7 @@ static rlkd_status save_bn(net_env *env, saved_bn **out, int *count)
         /* buffers: running_mean, running_var, num_batches_tracked */
         b->mean_t = net->buffers[l->buffer_first].value;
         b->var_t = net->buffers[l->buffer_first + 1].value;
+        b->tracked_t = net->buffers[l->buffer_first + 2].value;
         b->mean = malloc((size_t)b->channels * sizeof *b->mean);
         b->var = malloc((size_t)b->channels * sizeof *b->var);
         if (!b->mean || !b->var)
@@ -221,6 +245,8 @@ static rlkd_status save_bn(net_env *env, saved_bn **out, int *count)
             status = rlkd_tensor_read(b->mean_t, b->mean, (size_t)b->channels);
         if (status == RLKD_OK)
             status = rlkd_tensor_read(b->var_t, b->var, (size_t)b->channels);
+        if (status == RLKD_OK)
+            status = rlkd_tensor_read_i32(b->tracked_t, &b->tracked, 1);
     }
     if (status != RLKD_OK) {
         free_saved(saved, k);
@@ -238,16 +264,30 @@ static rlkd_status recalibrate(net_env *env, saved_bn *saved, int count)
 {
     rlkd_loader *loader = env->recalibration;
     RLKD_TRY(rlkd_loader_start_epoch(loader, 0, 0));
-    for (int k = 0; k < env->options.recalibrate_batches; k++) {
+    /* Every rank recalibrates on the same batches: a data-parallel
+     * trainer's synchronised batch norm has nothing to add. */
+    const rlkd_sum_hook *sync = env->net->bn_sync;
+    env->net->bn_sync = NULL;
+    rlkd_status status = RLKD_OK;
+    for (int k = 0; status == RLKD_OK && k < env->options.recalibrate_batches;
+         k++) {
         rlkd_tensor *images, *labels;
-        RLKD_TRY(rlkd_loader_next(loader, &images, &labels));
-        if (!images)
+        status = rlkd_loader_next(loader, &images, &labels);
+        if (status != RLKD_OK || !images)
             break;
         for (int i = 0; i < count; i++)
             env->net->layers[saved[i].layer].spec.momentum =
                 1.0f / (float)(k + 1);
-        RLKD_TRY(rlkd_net_forward(env->net, images, 1, NULL));
+        status = rlkd_net_forward(env->net, images, 1, NULL);
     }
+    env->net->bn_sync = sync;
+    return status;
+}
+
+static rlkd_status env_set_comm(void *state, rlkd_comm *comm)
+{
+    net_env *env = state;
+    env->comm = comm;
     return RLKD_OK;
 }
 
@@ -272,7 +312,14 @@ static rlkd_status env_score(void *state, const int *keep,
     }
     hits h = {0, 0, 0};
     if (status == RLKD_OK)
-        status = score_batches(env, env->net, count_hits, &h);
+        status = score_batches(env, env->net, env->comm, count_hits, &h);
+    /* Counts, summed: exactly one process's, on every rank. */
+    int64_t counts[3] = {h.correct, h.agree, h.images};
+    if (status == RLKD_OK && env->comm)
+        status = rlkd_comm_host_all_reduce(env->comm, "rlkd_search_run",
+                                           counts, 3, RLKD_COMM_I64,
+                                           RLKD_REDUCE_SUM);
+    h = (hits){counts[0], counts[1], counts[2]};
     restore_bn(env, saved, saved_count);
     free_saved(saved, saved_count);
     ctx->rng_calls = rng_calls;
@@ -408,6 +455,7 @@ static rlkd_status size_scoring(net_env *env)
     /* Whole batches: an upper bound of the images scored (the epoch's last
      * batch may be short). */
     env->images = batches * batch;
+    env->batch = batch;
     const int64_t wanted = env->options.max_images;
     if (wanted > 0 && wanted < env->images)
         env->images = (wanted + batch - 1) / batch * batch;
@@ -426,7 +474,7 @@ static rlkd_status cache_teacher(net_env *env)
     if (!env->teacher_class)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
                          "rlkd_search_create_net: out of host memory");
-    return score_batches(env, env->teacher, remember_teacher, NULL);
+    return score_batches(env, env->teacher, NULL, remember_teacher, NULL);
 }
 
 rlkd_status rlkd_search_create_net(rlkd_net *net, rlkd_net *teacher,
@@ -468,7 +516,7 @@ rlkd_status rlkd_search_create_net(rlkd_net *net, rlkd_net *teacher,
         env_destroy(env);
         return status;
     }
-    const rlkd_search_env owned = {env, env_destroy, env_apply};
+    const rlkd_search_env owned = {env, env_destroy, env_apply, env_set_comm};
     status = rlkd_search_create_env(layers, env->layer_count, env_cost,
                                     env_score, &owned, options, out);
     free(layers);

@@ -11,14 +11,21 @@
  * A saved search is a safetensors file of the agent's tensors and the best
  * policy, with the counters (episode, exploration draws, the agent's) and
  * the running baseline in the metadata: everything the next episode reads.
+ *
+ * Over a communicator (rlkd_search_set_comm) rank 0 alone runs the agent
+ * and writes the files; each episode's policy goes from it to every rank,
+ * every rank scores it, and rank 0's score counts on all of them, so the
+ * baseline and the best policy stay the same everywhere.
  */
 #include "ddpg.h"
 #include "search_internal.h"
+#include "../comm/comm_internal.h"
 #include "../core/philox.h"
 #include "../nets/checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +66,7 @@ struct rlkd_search {
     rlkd_search_env env;
     rlkd_ddpg *agent;
     int64_t macs_before, target;
+    rlkd_comm *comm; /* NULL: one process */
 
     /* what the next episode reads: saved and resumed */
     int64_t episode;
@@ -446,7 +454,7 @@ rlkd_status rlkd_search_create(const rlkd_search_layer *layers, int count,
                                const rlkd_search_options *options,
                                rlkd_search **out)
 {
-    rlkd_search_env env = {user, NULL, NULL};
+    rlkd_search_env env = {user, NULL, NULL, NULL};
     return rlkd_search_create_env(layers, count, cost, score, &env, options,
                                   out);
 }
@@ -602,28 +610,21 @@ static rlkd_status io_error(const char *what, const char *path, int err)
                      strerror(err));
 }
 
-/* Writes text to path through a temporary file and a rename. */
-static rlkd_status write_atomically(const char *path, const char *text)
+/* Prefixes a failure's message (which names the file) with the search. */
+static rlkd_status in_search(rlkd_status status)
 {
-    const size_t size = strlen(path) + 32;
-    char *temp = malloc(size);
-    if (!temp)
-        return out_of_memory("rlkd_search");
-    snprintf(temp, size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(temp, "w");
-    rlkd_status status = RLKD_OK;
-    if (!f)
-        status = io_error("cannot write", temp, errno);
-    else if (fputs(text, f) < 0 || fputc('\n', f) == EOF)
-        status = io_error("cannot write", temp, errno);
-    if (f && fclose(f) != 0 && status == RLKD_OK)
-        status = io_error("cannot write", temp, errno);
-    if (status == RLKD_OK && rename(temp, path) != 0)
-        status = io_error("cannot rename into place", path, errno);
-    if (status != RLKD_OK)
-        unlink(temp);
-    free(temp);
-    return status;
+    if (status == RLKD_OK)
+        return status;
+    char reason[896];
+    snprintf(reason, sizeof reason, "%s", rlkd_last_error());
+    return rlkd_fail(status, "rlkd_search: %s", reason);
+}
+
+/* The policy file or the trimmed log, written whole or not at all. */
+static rlkd_status write_atomically(const char *path, const char *text,
+                                    size_t length)
+{
+    return in_search(rlkd_file_write_text_atomic(path, text, length));
 }
 
 static int add_number(cJSON *o, const char *key, double value)
@@ -631,6 +632,21 @@ static int add_number(cJSON *o, const char *key, double value)
     /* JSON has no NaN: an unknown value is null. */
     return isfinite(value) ? cJSON_AddNumberToObject(o, key, value) != NULL
                            : cJSON_AddNullToObject(o, key) != NULL;
+}
+
+/* o as one line of JSON text with its newline (free() it); NULL when out
+ * of memory. */
+static char *json_line(const cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    const size_t length = text ? strlen(text) : 0;
+    char *line = text ? malloc(length + 2) : NULL;
+    if (line) {
+        memcpy(line, text, length);
+        memcpy(line + length, "\n", 2);
+    }
+    cJSON_free(text);
+    return line;
 }
 
 static rlkd_status write_policy(const rlkd_search *s)
@@ -649,12 +665,12 @@ static rlkd_status write_policy(const rlkd_search *s)
          add_number(o, "macs_before", (double)s->macs_before) &&
          add_number(o, "macs_fraction",
                     (double)s->best_macs / (double)s->macs_before);
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *line = ok ? json_line(o) : NULL;
     cJSON_Delete(o);
-    if (!text)
+    if (!line)
         return out_of_memory("rlkd_search");
-    rlkd_status status = write_atomically(s->policy_path, text);
-    cJSON_free(text);
+    rlkd_status status = write_atomically(s->policy_path, line, strlen(line));
+    free(line);
     return status;
 }
 
@@ -682,18 +698,73 @@ static rlkd_status log_episode(const rlkd_search *s,
          add_number(o, "best_reward", e->best_reward) &&
          add_number(o, "sigma", e->sigma) &&
          add_number(o, "seconds", e->seconds);
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *line = ok ? json_line(o) : NULL;
     cJSON_Delete(o);
-    if (!text)
+    if (!line)
         return out_of_memory("rlkd_search");
-    FILE *f = fopen(s->log_path, "a");
-    rlkd_status status = RLKD_OK;
-    if (!f || fprintf(f, "%s\n", text) < 0)
+    /* One write() of the whole line, flushed before the state that counts
+     * the episode is saved: a kill leaves at worst a torn line after the
+     * saved episodes, which the resume cuts off (cut_log). A failed write
+     * (a full disk) is undone, so the log never holds half a line. */
+    const int fd = open(s->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                        0666);
+    const off_t before = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+    if (before < 0) {
+        const rlkd_status status =
+            io_error("cannot append to", s->log_path, errno);
+        if (fd >= 0)
+            close(fd);
+        free(line);
+        return status;
+    }
+    rlkd_status status =
+        in_search(rlkd_file_write_all(fd, line, strlen(line), s->log_path));
+    if (status == RLKD_OK && fsync(fd) != 0)
+        status = io_error("cannot flush", s->log_path, errno);
+    if (status != RLKD_OK && ftruncate(fd, before) != 0) {
+        char reason[896];
+        snprintf(reason, sizeof reason, "%s", rlkd_last_error());
+        status = rlkd_fail(status, "%s (and the part-written line stays: %s)",
+                           reason, strerror(errno));
+    }
+    if (close(fd) != 0 && status == RLKD_OK)
         status = io_error("cannot append to", s->log_path, errno);
-    if (f && fclose(f) != 0 && status == RLKD_OK)
-        status = io_error("cannot append to", s->log_path, errno);
-    cJSON_free(text);
+    free(line);
     return status;
+}
+
+/* Whether this process runs the agent and writes the files: rank 0 of a
+ * communicator, or the only process. */
+static int leads(const rlkd_search *s)
+{
+    return !s->comm || s->comm->rank == 0;
+}
+
+/* Over a communicator: rank 0's policy to every rank (the others' ratios
+ * follow from it). */
+static rlkd_status share_policy(rlkd_search *s)
+{
+    if (!s->comm)
+        return RLKD_OK;
+    RLKD_TRY(rlkd_comm_host_broadcast(s->comm, "rlkd_search_run", s->keep,
+                                      (size_t)s->count * sizeof *s->keep, 0));
+    for (int t = 0; t < s->count; t++)
+        s->ratios[t] = (double)s->keep[t] / s->layers[t].channels;
+    return RLKD_OK;
+}
+
+/* Over a communicator: rank 0's score and accuracy on every rank. */
+static rlkd_status share_score(rlkd_search *s, double *score,
+                               double *accuracy)
+{
+    if (!s->comm)
+        return RLKD_OK;
+    double values[2] = {*score, *accuracy};
+    RLKD_TRY(rlkd_comm_host_broadcast(s->comm, "rlkd_search_run", values,
+                                      sizeof values, 0));
+    *score = values[0];
+    *accuracy = values[1];
+    return RLKD_OK;
 }
 
 /* Runs episode s->episode: actions, score, then (only once all of that
@@ -703,9 +774,10 @@ static rlkd_status run_episode(rlkd_search *s)
     const double start = rlkd_seconds_now();
     const int warmup = s->episode < s->options.warmup_episodes;
     const double sigma = sigma_of(s, s->episode);
+    const int leader = leads(s);
     uint64_t draws = s->explore_draws;
     double previous = 1.0;
-    for (int t = 0; t < s->count; t++) {
+    for (int t = 0; leader && t < s->count; t++) {
         float *state = &s->states[(size_t)t * STATE_DIM];
         RLKD_TRY(layer_state(s, t, previous, state));
         const double action =
@@ -719,11 +791,13 @@ static rlkd_status run_episode(rlkd_search *s)
         s->actions[t] = (float)explored;
         previous = s->ratios[t];
     }
+    RLKD_TRY(share_policy(s));
     int64_t macs;
     RLKD_TRY(policy_cost(s, s->keep, &macs));
     double score = NAN, accuracy = NAN;
     RLKD_TRY(s->score(s->user, s->keep, s->ratios, s->count, &score,
                       &accuracy));
+    RLKD_TRY(share_score(s, &score, &accuracy));
     if (!isfinite(score))
         return rlkd_fail(RLKD_ERR_NUMERIC,
                          "rlkd_search_run: episode %" PRId64 " scored %g",
@@ -743,14 +817,14 @@ static rlkd_status run_episode(rlkd_search *s)
     }
     /* The terminal transition's next state is its own (never read: the
      * target is the reward alone). */
-    for (int t = 0; t < s->count; t++) {
+    for (int t = 0; leader && t < s->count; t++) {
         const int last = t == s->count - 1;
         rlkd_ddpg_remember(s->agent, &s->states[(size_t)t * STATE_DIM],
                            s->actions[t], (float)reward,
                            &s->states[(size_t)(last ? t : t + 1) * STATE_DIM],
                            last);
     }
-    if (!warmup) {
+    if (leader && !warmup) {
         const float scale = s->options.reward_scaling && s->scale > 1e-4
                                 ? (float)s->scale
                                 : (s->options.reward_scaling ? 1e-4f : 1.0f);
@@ -785,9 +859,9 @@ static rlkd_status run_episode(rlkd_search *s)
         .seconds = rlkd_seconds_now() - start,
     };
     s->episode++;
-    if (s->log_path)
+    if (leader && s->log_path)
         RLKD_TRY(log_episode(s, &e));
-    if (improved && s->policy_path)
+    if (leader && improved && s->policy_path)
         RLKD_TRY(write_policy(s));
     if (s->options.progress)
         s->options.progress(&e, s->options.progress_user);
@@ -862,6 +936,53 @@ rlkd_status rlkd_search_apply_best(rlkd_search *search)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: no episode has run yet", op);
     return search->env.apply(search->env.state, search->best_keep);
+}
+
+static char *fingerprint(const rlkd_search *s);
+
+rlkd_status rlkd_search_set_comm(rlkd_search *search, rlkd_comm *comm)
+{
+    static const char op[] = "rlkd_search_set_comm";
+    if (!search)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: search is NULL", op);
+    rlkd_search *s = search;
+    if (s->env.set_comm)
+        RLKD_TRY(s->env.set_comm(s->env.state, NULL));
+    s->comm = NULL;
+    if (!comm)
+        return RLKD_OK;
+    /* The same layers and options everywhere, or the episodes would not
+     * match; then rank 0's running values (a rank may have resumed
+     * another state). */
+    char *print = fingerprint(s);
+    if (!print)
+        return out_of_memory(op);
+    const uint64_t digest = rlkd_comm_digest(RLKD_COMM_DIGEST_START, print,
+                                             strlen(print));
+    free(print);
+    RLKD_TRY(rlkd_comm_expect_same(comm, op, digest,
+                                   "searches (layers or options)"));
+    struct {
+        int64_t episode, best_episode, best_macs;
+        double baseline, scale, best_reward, best_score, best_accuracy;
+    } n = {s->episode, s->best_episode, s->best_macs, s->baseline, s->scale,
+           s->best_reward, s->best_score, s->best_accuracy};
+    RLKD_TRY(rlkd_comm_host_broadcast(comm, op, &n, sizeof n, 0));
+    RLKD_TRY(rlkd_comm_host_broadcast(comm, op, s->best_keep,
+                                      (size_t)s->count * sizeof *s->best_keep,
+                                      0));
+    s->episode = n.episode;
+    s->best_episode = n.best_episode;
+    s->best_macs = n.best_macs;
+    s->baseline = n.baseline;
+    s->scale = n.scale;
+    s->best_reward = n.best_reward;
+    s->best_score = n.best_score;
+    s->best_accuracy = n.best_accuracy;
+    if (s->env.set_comm)
+        RLKD_TRY(s->env.set_comm(s->env.state, comm));
+    s->comm = comm;
+    return RLKD_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -946,6 +1067,9 @@ rlkd_status rlkd_search_save(const rlkd_search *search, const char *path)
     if (!search || !path)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: search and path must not be NULL", op);
+    /* Only rank 0's agent is the search's. */
+    if (!leads(search))
+        return RLKD_OK;
     rlkd_search *s = (rlkd_search *)search; /* the agent's tensors are read */
     rlkd_tensor *best;
     RLKD_TRY(best_tensor(s, &best));
@@ -1007,20 +1131,21 @@ static rlkd_status parse_numbers(const char *text, const rlkd_search *s,
     return RLKD_OK;
 }
 
-/* Keeps the first `episodes` lines of the episode log (those of the saved
- * state); later lines belong to episodes that will run again. */
+/* Keeps the first `episodes` whole lines of the episode log (those of the
+ * saved state): later lines belong to episodes that will run again, and a
+ * line without its newline is one that a kill cut short. */
 static rlkd_status cut_log(const char *path, int64_t episodes)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f)
         return errno == ENOENT ? RLKD_OK
                                : io_error("cannot read", path, errno);
-    size_t capacity = 4096, length = 0;
+    size_t capacity = 4096, length = 0, kept = 0;
     char *text = malloc(capacity);
     int64_t lines = 0;
     int c;
     while (text && lines < episodes && (c = fgetc(f)) != EOF) {
-        if (length + 2 > capacity) {
+        if (length == capacity) {
             char *bigger = realloc(text, capacity *= 2);
             if (!bigger) {
                 free(text);
@@ -1030,21 +1155,25 @@ static rlkd_status cut_log(const char *path, int64_t episodes)
             text = bigger;
         }
         text[length++] = (char)c;
-        lines += c == '\n';
+        if (c == '\n') {
+            lines++;
+            kept = length;
+        }
     }
+    const int more = text && fgetc(f) != EOF;
+    const int read_error = ferror(f) ? errno : 0;
     fclose(f);
-    if (!text)
-        return out_of_memory("rlkd_search_resume");
-    if (length > 0 && text[length - 1] == '\n')
-        length--; /* write_atomically ends the text with one */
-    text[length] = '\0';
     rlkd_status status = RLKD_OK;
-    if (length == 0) {
-        if (unlink(path) != 0 && errno != ENOENT)
-            status = io_error("cannot remove", path, errno);
-    } else {
-        status = write_atomically(path, text);
-    }
+    if (!text)
+        status = out_of_memory("rlkd_search_resume");
+    else if (read_error)
+        status = io_error("cannot read", path, read_error);
+    else if (kept == 0 && (length > 0 || more))
+        status = unlink(path) == 0 || errno == ENOENT
+                     ? RLKD_OK
+                     : io_error("cannot remove", path, errno);
+    else if (kept < length || more)
+        status = write_atomically(path, text, kept);
     free(text);
     return status;
 }
@@ -1098,8 +1227,10 @@ rlkd_status rlkd_search_resume(rlkd_search *search, const char *path)
     const float *values = best ? (const float *)best->data : NULL;
     for (int i = 0; status == RLKD_OK && n.best_episode >= 0 && i < s->count;
          i++) {
-        const int k = (int)values[i];
-        if ((float)k != values[i] || k < 1 || k > s->layers[i].channels)
+        /* Range first: converting NaN or a float beyond int is undefined. */
+        const float v = values[i];
+        if (!(v >= 1.0f && v <= (float)s->layers[i].channels) ||
+            v != (float)(int)v)
             status = rlkd_fail(RLKD_ERR_FORMAT,
                                "the best policy keeps %g of layer %d's %d "
                                "channels", (double)values[i], i,
@@ -1107,6 +1238,22 @@ rlkd_status rlkd_search_resume(rlkd_search *search, const char *path)
     }
     if (status == RLKD_OK && s->log_path)
         status = cut_log(s->log_path, n.episode);
+    /* A kill between an improving episode and the next save leaves the
+     * policy file ahead of the state: it gets the saved best again (written
+     * from the staged copy, so that a failure leaves the search as it
+     * was). */
+    if (status == RLKD_OK && s->policy_path && n.best_episode >= 0) {
+        staged.best_episode = n.best_episode;
+        staged.best_reward = n.best_reward;
+        staged.best_score = n.best_score;
+        staged.best_accuracy = n.best_accuracy;
+        staged.best_macs = n.best_macs;
+        staged.best_keep = malloc((size_t)s->count * sizeof *staged.best_keep);
+        for (int i = 0; staged.best_keep && i < s->count; i++)
+            staged.best_keep[i] = (int)values[i];
+        status = staged.best_keep ? write_policy(&staged) : out_of_memory(op);
+        free(staged.best_keep);
+    }
     if (status == RLKD_OK) {
         rlkd_ddpg_destroy(s->agent);
         s->agent = staged.agent;
@@ -1120,8 +1267,9 @@ rlkd_status rlkd_search_resume(rlkd_search *search, const char *path)
         s->best_score = n.best_score;
         s->best_accuracy = n.best_accuracy;
         s->best_macs = n.best_macs;
+        /* Without a best episode the saved policy is unchecked: zeros. */
         for (int i = 0; i < s->count; i++)
-            s->best_keep[i] = (int)values[i];
+            s->best_keep[i] = n.best_episode >= 0 ? (int)values[i] : 0;
     }
     rlkd_ddpg_destroy(staged.agent);
     free(tensors);

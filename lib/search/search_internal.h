@@ -8,12 +8,15 @@
 
 #include "../core/internal.h"
 
-/* An environment the search owns: destroyed with it, and able to set a
- * policy on its network (rlkd_search_apply_best). */
+/* An environment the search owns: destroyed with it, able to set a policy
+ * on its network (rlkd_search_apply_best), and to score its share of the
+ * validation over a communicator (rlkd_search_set_comm; NULL: one
+ * process). Any entry but state may be NULL. */
 typedef struct rlkd_search_env {
     void *state;
     void (*destroy)(void *state);
     rlkd_status (*apply)(void *state, const int *keep);
+    rlkd_status (*set_comm)(void *state, rlkd_comm *comm);
 } rlkd_search_env;
 
 /* rlkd_search_create with an owned environment (env may be NULL: none);

@@ -4,6 +4,7 @@
  * trainer shares for its running accuracy.
  */
 #include "evaluate.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -104,8 +105,43 @@ static rlkd_status evaluate_batch(rlkd_net *net, rlkd_tensor *batch_loss,
     return RLKD_OK;
 }
 
+/* This rank's rows of a batch (all of them without a communicator). */
+static rlkd_status evaluate_rows(rlkd_net *net, rlkd_comm *comm,
+                                 rlkd_tensor *batch_loss,
+                                 const rlkd_tensor *images,
+                                 const rlkd_tensor *labels, double sums[4])
+{
+    int64_t hits1 = 0, hits_k = 0, seen = 0;
+    rlkd_status status;
+    if (!comm) {
+        status = evaluate_batch(net, batch_loss, images, labels, &sums[0],
+                                &hits1, &hits_k, &seen);
+    } else {
+        rlkd_tensor *image_rows, *label_rows;
+        float share;
+        status = rlkd_parallel_shard(comm, "rlkd_evaluate", images, labels,
+                                     &image_rows, &label_rows, &share);
+        if (status == RLKD_OK && image_rows)
+            status = evaluate_batch(net, batch_loss, image_rows, label_rows,
+                                    &sums[0], &hits1, &hits_k, &seen);
+        rlkd_tensor_destroy(image_rows);
+        rlkd_tensor_destroy(label_rows);
+    }
+    sums[1] += (double)hits1;
+    sums[2] += (double)hits_k;
+    sums[3] += (double)seen;
+    return status;
+}
+
 rlkd_status rlkd_evaluate(rlkd_net *net, rlkd_loader *loader, double *top1,
                           double *top5, double *loss)
+{
+    return rlkd_evaluate_on(net, loader, NULL, top1, top5, loss);
+}
+
+rlkd_status rlkd_evaluate_on(rlkd_net *net, rlkd_loader *loader,
+                             rlkd_comm *comm, double *top1, double *top5,
+                             double *loss)
 {
     static const char op[] = "rlkd_evaluate";
     if (!net || !loader)
@@ -116,30 +152,35 @@ rlkd_status rlkd_evaluate(rlkd_net *net, rlkd_loader *loader, double *top1,
     rlkd_tensor *batch_loss;
     RLKD_TRY(rlkd_tensor_create(net->ctx, RLKD_DTYPE_F32, 1, &one,
                                 &batch_loss));
-    double loss_sum = 0.0;
-    int64_t hits1 = 0, hits_k = 0, seen = 0;
+    /* The summed loss, top-1 and top-k hits, and images: doubles, so that
+     * the ranks' shares sum in one message (counts stay exact below 2^53). */
+    double sums[4] = {0.0, 0.0, 0.0, 0.0};
     rlkd_status status;
     for (;;) {
         rlkd_tensor *images, *labels;
         status = rlkd_loader_next(loader, &images, &labels);
         if (status != RLKD_OK || !images)
             break;
-        status = evaluate_batch(net, batch_loss, images, labels, &loss_sum,
-                                &hits1, &hits_k, &seen);
+        status = evaluate_rows(net, comm, batch_loss, images, labels, sums);
         if (status != RLKD_OK)
             break;
     }
     rlkd_tensor_destroy(batch_loss);
+    if (status == RLKD_OK && comm)
+        status = rlkd_comm_host_all_reduce(comm, op, sums, 4, RLKD_COMM_F64,
+                                           RLKD_REDUCE_SUM);
     if (status != RLKD_OK)
         return status;
+    const double loss_sum = sums[0], hits1 = sums[1], hits_k = sums[2],
+                 seen = sums[3];
     if (seen == 0)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: the loader's epoch 0 has no images", op);
     if (top1)
-        *top1 = (double)hits1 / (double)seen;
+        *top1 = hits1 / seen;
     if (top5)
-        *top5 = (double)hits_k / (double)seen;
+        *top5 = hits_k / seen;
     if (loss)
-        *loss = loss_sum / (double)seen;
+        *loss = loss_sum / seen;
     return RLKD_OK;
 }

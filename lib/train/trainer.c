@@ -10,8 +10,14 @@
  * the context's random stream in the metadata. Everything else a resumed
  * run needs is a function of that: the learning rate of the position, and
  * the loader's batches of (seed, epoch, image).
+ *
+ * With a communicator (rlkd_trainer_set_comm) a step computes on this
+ * rank's rows of the batch, its loss gradient scaled by its share of the
+ * batch, and the gradients are summed over the ranks (parallel.c): every
+ * rank then takes the same update, the one of the whole batch.
  */
 #include "evaluate.h"
+#include "parallel.h"
 #include "../nets/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -54,6 +60,11 @@ struct rlkd_trainer {
     int64_t batch;
     rlkd_tensor *doutput;
     rlkd_tensor *at_grads[MAX_AT_PAIRS];
+    /* Data-parallel: the ranks' communicator (NULL: one process), its
+     * options, and synchronised batch norm's hook (set in the student). */
+    rlkd_comm *comm;
+    rlkd_parallel_options parallel;
+    rlkd_sum_hook bn_hook;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -226,10 +237,19 @@ static void release_batch_tensors(rlkd_trainer *trainer)
     trainer->batch = 0;
 }
 
+/* The student's batch norm stops using this trainer's communicator. */
+static void detach_comm(rlkd_trainer *trainer)
+{
+    if (trainer->student->bn_sync == &trainer->bn_hook)
+        trainer->student->bn_sync = NULL;
+    trainer->comm = NULL;
+}
+
 void rlkd_trainer_destroy(rlkd_trainer *trainer)
 {
     if (!trainer)
         return;
+    detach_comm(trainer);
     release_batch_tensors(trainer);
     rlkd_tensor_destroy(trainer->loss);
     rlkd_tensor_destroy(trainer->at_loss);
@@ -319,6 +339,62 @@ rlkd_status rlkd_trainer_position(const rlkd_trainer *trainer, int64_t *epoch,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Data parallel                                                             */
+/* ------------------------------------------------------------------------ */
+
+rlkd_status rlkd_trainer_set_comm(rlkd_trainer *trainer, rlkd_comm *comm,
+                                  const rlkd_parallel_options *options)
+{
+    static const char op[] = "rlkd_trainer_set_comm";
+    if (!trainer)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: trainer is NULL", op);
+    rlkd_parallel_options chosen;
+    rlkd_parallel_options_init(&chosen);
+    if (options) {
+        RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
+                                         sizeof *options,
+                                         "rlkd_parallel_options_init"));
+        chosen = *options;
+        if (chosen.bucket_bytes < 1)
+            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                             "%s: options->bucket_bytes must be >= 1", op);
+    }
+    if (comm && comm->ctx != trainer->ctx)
+        return rlkd_fail(RLKD_ERR_DEVICE_MISMATCH,
+                         "%s: the communicator's context is not the "
+                         "trainer's", op);
+    detach_comm(trainer);
+    if (!comm)
+        return RLKD_OK;
+    /* Every rank must train the same networks the same way, or the
+     * collectives below would not match. */
+    const int settings[3] = {(int)trainer->optimizer->options.kind,
+                             chosen.sync_batchnorm != 0,
+                             trainer->teacher != NULL};
+    uint64_t digest = rlkd_comm_digest(RLKD_COMM_DIGEST_START, settings,
+                                       sizeof settings);
+    digest = rlkd_parallel_digest(digest, trainer->student);
+    digest = rlkd_parallel_digest(digest, trainer->teacher);
+    RLKD_TRY(rlkd_comm_expect_same(comm, op, digest,
+                                   "networks or training options"));
+    int64_t position[2] = {trainer->epoch, trainer->step};
+    RLKD_TRY(rlkd_parallel_broadcast_net(comm, op, trainer->student));
+    if (trainer->teacher)
+        RLKD_TRY(rlkd_parallel_broadcast_net(comm, op, trainer->teacher));
+    RLKD_TRY(rlkd_parallel_broadcast_optimizer(comm, op, trainer->optimizer));
+    RLKD_TRY(rlkd_comm_host_broadcast(comm, op, position, sizeof position, 0));
+    trainer->epoch = position[0];
+    trainer->step = position[1];
+    trainer->comm = comm;
+    trainer->parallel = chosen;
+    if (chosen.sync_batchnorm) {
+        trainer->bn_hook = rlkd_comm_sum_hook(comm);
+        trainer->student->bn_sync = &trainer->bn_hook;
+    }
+    return RLKD_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* One step                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -355,8 +431,10 @@ static rlkd_status fit_batch_tensors(rlkd_trainer *trainer,
 }
 
 /* at_beta times each pair's attention-transfer loss, added to *loss, and
- * its gradient at the student's node (for rlkd_net_backward_nodes). */
-static rlkd_status attention_transfer(rlkd_trainer *trainer, float *loss)
+ * its gradient (times `share`) at the student's node (for
+ * rlkd_net_backward_nodes). */
+static rlkd_status attention_transfer(rlkd_trainer *trainer, float share,
+                                      float *loss)
 {
     const rlkd_trainer_options *o = &trainer->options;
     for (int i = 0; i < o->at_pair_count; i++) {
@@ -373,33 +451,113 @@ static rlkd_status attention_transfer(rlkd_trainer *trainer, float *loss)
         *loss += o->at_beta * pair_loss;
         RLKD_TRY(rlkd_attention_transfer_loss_backward(
             trainer->ctx, trainer->at_grads[i], student_feature,
-            teacher_feature, o->at_beta));
+            teacher_feature, o->at_beta * share));
     }
     return RLKD_OK;
 }
 
 /* The batch's loss, its gradient at the output in doutput and, with
- * attention transfer, at the pairs' student nodes in at_grads. */
+ * attention transfer, at the pairs' student nodes in at_grads. A
+ * data-parallel rank's gradients are scaled by its share of the batch (its
+ * rows / the batch), so that the ranks' sum is the whole batch's gradient;
+ * one process takes the fused forward's unscaled one. */
 static rlkd_status compute_loss(rlkd_trainer *trainer,
                                 const rlkd_tensor *images,
                                 const rlkd_tensor *labels,
-                                const rlkd_tensor *logits, float *loss)
+                                const rlkd_tensor *logits, float share,
+                                float *loss)
 {
     const rlkd_trainer_options *o = &trainer->options;
+    rlkd_tensor *fused = share == 1.0f ? trainer->doutput : NULL;
     if (!trainer->teacher) {
         RLKD_TRY(rlkd_softmax_cross_entropy_forward(
-            trainer->ctx, trainer->loss, trainer->doutput, logits, labels,
+            trainer->ctx, trainer->loss, fused, logits, labels,
             o->label_smoothing));
+        if (!fused)
+            RLKD_TRY(rlkd_softmax_cross_entropy_backward(
+                trainer->ctx, trainer->doutput, logits, labels,
+                o->label_smoothing, share));
         return rlkd_tensor_read(trainer->loss, loss, 1);
     }
     rlkd_tensor *teacher_logits;
     RLKD_TRY(rlkd_net_forward(trainer->teacher, images, 0, &teacher_logits));
-    RLKD_TRY(rlkd_kd_loss_forward(trainer->ctx, trainer->loss,
-                                  trainer->doutput, logits, teacher_logits,
-                                  labels, o->kd_alpha, o->kd_temperature));
+    RLKD_TRY(rlkd_kd_loss_forward(trainer->ctx, trainer->loss, fused, logits,
+                                  teacher_logits, labels, o->kd_alpha,
+                                  o->kd_temperature));
+    if (!fused)
+        RLKD_TRY(rlkd_kd_loss_backward(trainer->ctx, trainer->doutput, logits,
+                                       teacher_logits, labels, o->kd_alpha,
+                                       o->kd_temperature, share));
     RLKD_TRY(rlkd_tensor_read(trainer->loss, loss, 1));
-    return uses_attention_transfer(o) ? attention_transfer(trainer, loss)
+    return uses_attention_transfer(o) ? attention_transfer(trainer, share, loss)
                                       : RLKD_OK;
+}
+
+/* Data-parallel: the whole batch's loss (the ranks' losses weighted by
+ * their shares) and hits, on every rank. */
+static rlkd_status sum_metrics(rlkd_trainer *trainer, const char *op,
+                               float share, float *loss, int64_t *hits)
+{
+    double sums[2] = {(double)share * (double)*loss, (double)*hits};
+    RLKD_TRY(rlkd_comm_host_all_reduce(trainer->comm, op, sums, 2,
+                                       RLKD_COMM_F64, RLKD_REDUCE_SUM));
+    *loss = (float)sums[0];
+    *hits = (int64_t)sums[1];
+    return RLKD_OK;
+}
+
+/* The step on this process's images (a data-parallel rank's rows, their
+ * share of the batch), then the update at rate lr. */
+static rlkd_status take_step(rlkd_trainer *trainer, const char *op,
+                             const rlkd_tensor *images,
+                             const rlkd_tensor *labels, float share, float lr,
+                             float *loss, int64_t *correct)
+{
+    const rlkd_trainer_options *o = &trainer->options;
+    rlkd_tensor *logits;
+    RLKD_TRY(rlkd_net_forward(trainer->student, images, 1, &logits));
+    RLKD_TRY(fit_batch_tensors(trainer, logits));
+    float batch_loss;
+    RLKD_TRY(compute_loss(trainer, images, labels, logits, share,
+                          &batch_loss));
+    int64_t hits;
+    RLKD_TRY(rlkd_count_hits(logits, labels, 1, &hits, NULL));
+    if (trainer->comm)
+        RLKD_TRY(sum_metrics(trainer, op, share, &batch_loss, &hits));
+    /* Checked before any update, so that the parameters stay the last
+     * good ones (on every rank: the loss is the whole batch's). */
+    if (!isfinite(batch_loss))
+        return rlkd_fail(RLKD_ERR_NUMERIC,
+                         "%s: the loss is %g at epoch %lld, step %lld "
+                         "(learning rate %g); no update was made", op,
+                         (double)batch_loss, (long long)trainer->epoch,
+                         (long long)trainer->step, (double)lr);
+
+    int nodes[MAX_AT_PAIRS];
+    const int injected = uses_attention_transfer(o) ? o->at_pair_count : 0;
+    for (int i = 0; i < injected; i++)
+        nodes[i] = o->at_pairs[i][0];
+    RLKD_TRY(rlkd_net_zero_grad(trainer->student));
+    RLKD_TRY(rlkd_net_backward_nodes(
+        trainer->student, trainer->doutput, NULL, nodes,
+        (const rlkd_tensor *const *)trainer->at_grads, injected));
+    if (trainer->comm) {
+        const size_t bucket = trainer->parallel.bucket_bytes;
+        RLKD_TRY(rlkd_parallel_sum_grads(trainer->comm, op, trainer->student,
+                                         bucket));
+        /* Local batch norm moved each rank's running statistics by its own
+         * rows: their mean keeps the ranks' networks the same. */
+        if (!trainer->parallel.sync_batchnorm)
+            RLKD_TRY(rlkd_parallel_mean_buffers(trainer->comm, op,
+                                                trainer->student, bucket));
+    }
+    if (trainer->options.bn_l1 > 0.0f)
+        RLKD_TRY(rlkd_prune_add_bn_l1(trainer->student,
+                                      trainer->options.bn_l1));
+    RLKD_TRY(rlkd_optimizer_step(trainer->optimizer, lr));
+    *loss = batch_loss;
+    *correct = hits;
+    return RLKD_OK;
 }
 
 rlkd_status rlkd_trainer_step(rlkd_trainer *trainer, const rlkd_tensor *images,
@@ -417,42 +575,37 @@ rlkd_status rlkd_trainer_step(rlkd_trainer *trainer, const rlkd_tensor *images,
                          "at step %lld of epoch %lld", op,
                          (long long)steps_per_epoch, (long long)trainer->step,
                          (long long)trainer->epoch);
-    const rlkd_trainer_options *o = &trainer->options;
     float lr;
-    RLKD_TRY(rlkd_schedule_lr(&o->schedule,
+    RLKD_TRY(rlkd_schedule_lr(&trainer->options.schedule,
                               (double)trainer->epoch +
                                   (double)trainer->step /
                                       (double)steps_per_epoch,
                               &lr));
-    rlkd_tensor *logits;
-    RLKD_TRY(rlkd_net_forward(trainer->student, images, 1, &logits));
-    RLKD_TRY(fit_batch_tensors(trainer, logits));
     float batch_loss;
-    RLKD_TRY(compute_loss(trainer, images, labels, logits, &batch_loss));
-    /* Checked before any update, so that the parameters stay the last
-     * good ones. */
-    if (!isfinite(batch_loss))
-        return rlkd_fail(RLKD_ERR_NUMERIC,
-                         "%s: the loss is %g at epoch %lld, step %lld "
-                         "(learning rate %g); no update was made", op,
-                         (double)batch_loss, (long long)trainer->epoch,
-                         (long long)trainer->step, (double)lr);
     int64_t hits;
-    RLKD_TRY(rlkd_count_hits(logits, labels, 1, &hits, NULL));
-
-    int nodes[MAX_AT_PAIRS];
-    const int injected = uses_attention_transfer(o) ? o->at_pair_count : 0;
-    for (int i = 0; i < injected; i++)
-        nodes[i] = o->at_pairs[i][0];
-    RLKD_TRY(rlkd_net_zero_grad(trainer->student));
-    RLKD_TRY(rlkd_net_backward_nodes(
-        trainer->student, trainer->doutput, NULL, nodes,
-        (const rlkd_tensor *const *)trainer->at_grads, injected));
-    if (trainer->options.bn_l1 > 0.0f)
-        RLKD_TRY(rlkd_prune_add_bn_l1(trainer->student,
-                                      trainer->options.bn_l1));
-    RLKD_TRY(rlkd_optimizer_step(trainer->optimizer, lr));
-
+    if (!trainer->comm) {
+        RLKD_TRY(take_step(trainer, op, images, labels, 1.0f, lr, &batch_loss,
+                           &hits));
+    } else {
+        /* Every rank sees the same batch, so all of them refuse it. */
+        if (rlkd_tensor_dim(images, 0) < trainer->comm->world_size)
+            return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                             "%s: a batch of %lld images cannot be split "
+                             "over %d ranks (each needs one; drop_last "
+                             "avoids a small last batch)", op,
+                             (long long)rlkd_tensor_dim(images, 0),
+                             trainer->comm->world_size);
+        rlkd_tensor *image_rows, *label_rows;
+        float share;
+        RLKD_TRY(rlkd_parallel_shard(trainer->comm, op, images, labels,
+                                     &image_rows, &label_rows, &share));
+        const rlkd_status status = take_step(trainer, op, image_rows,
+                                             label_rows, share, lr,
+                                             &batch_loss, &hits);
+        rlkd_tensor_destroy(image_rows);
+        rlkd_tensor_destroy(label_rows);
+        RLKD_TRY(status);
+    }
     trainer->last_lr = lr;
     if (++trainer->step == steps_per_epoch) {
         trainer->epoch++;
@@ -584,8 +737,8 @@ rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
                                          RLKD_PRUNE_L2));
         if (validation) {
             double top1, loss;
-            RLKD_TRY(rlkd_evaluate(trainer->student, validation, &top1, NULL,
-                                   &loss));
+            RLKD_TRY(rlkd_evaluate_on(trainer->student, validation,
+                                      trainer->comm, &top1, NULL, &loss));
             progress.evaluating = 1;
             progress.loss = loss;
             progress.accuracy = top1;
@@ -723,12 +876,11 @@ static char *options_json(const rlkd_trainer *trainer)
     return text;
 }
 
-rlkd_status rlkd_trainer_save(const rlkd_trainer *trainer, const char *path)
+/* rlkd_trainer_save's file (on rank 0 only, when data-parallel). */
+static rlkd_status write_checkpoint(const rlkd_trainer *trainer,
+                                    const char *path)
 {
     static const char op[] = "rlkd_trainer_save";
-    if (!trainer || !path)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
-                         !trainer ? "trainer" : "path");
     rlkd_checkpoint_tensor *state = NULL;
     int state_count = 0;
     rlkd_status status =
@@ -758,6 +910,22 @@ rlkd_status rlkd_trainer_save(const rlkd_trainer *trainer, const char *path)
     cJSON_free(options);
     free_state_list(state, state_count);
     return rlkd_checkpoint_in_file(status, op, path);
+}
+
+rlkd_status rlkd_trainer_save(const rlkd_trainer *trainer, const char *path)
+{
+    static const char op[] = "rlkd_trainer_save";
+    if (!trainer || !path)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
+                         !trainer ? "trainer" : "path");
+    if (!trainer->comm)
+        return write_checkpoint(trainer, path);
+    /* Every rank holds the same state: rank 0 writes it, and every rank
+     * returns once the file is there (or with rank 0's failure). */
+    const rlkd_status status = trainer->comm->rank == 0
+                                   ? write_checkpoint(trainer, path)
+                                   : RLKD_OK;
+    return rlkd_parallel_share_status(trainer->comm, op, status);
 }
 
 /* What a trainer checkpoint's metadata restores. */

@@ -47,7 +47,8 @@ def test_struct_sizes_match_the_library(struct_type):
 def test_version_and_features():
     assert rlkd.version() == rlkd.__version__
     assert int(rlkd.version().split(".")[0]) == rlkd.ABI_MAJOR
-    assert {"openmp", "blas"} >= rlkd.features() - {"cuda"}
+    assert {"openmp", "blas"} >= rlkd.features() - {"cuda", "nvjpeg"}
+    assert "nvjpeg" not in rlkd.features() or "cuda" in rlkd.features()
     assert os.path.exists(rlkd.library_path()) or rlkd.library_path().startswith("librlkd")
 
 

@@ -17,8 +17,9 @@ message). Objects are freed by close() or a with-block (a context closes
 everything made on it), and by the garbage collector otherwise.
 
 Modules: rlkd.ops (L1 ops as functions), rlkd.search (the RL search over
-your own environment or an rlkd network), rlkd.export (to PyTorch and
-ONNX), rlkd.safetensors (weights files with NumPy alone).
+your own environment or an rlkd network), rlkd.comm (several processes:
+data-parallel training and the parallel search), rlkd.export (to PyTorch
+and ONNX), rlkd.safetensors (weights files with NumPy alone).
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ from . import ops
 from ._core import (DEVICE_CPU, DEVICE_CUDA, F32, I32, Context, Handle, Tensor,
                     from_dlpack)
 from ._ffi import ABI_MAJOR, Error, lib
+from .comm import Comm
 from .data import Dataset, Loader
 from .net import Group, Layer, Net, zoo_names
 from .train import Optimizer, Schedule, Trainer, compress, distill, evaluate
 
 __version__ = "0.1.0"
 
-FEATURES = {"openmp": 1, "blas": 2, "cuda": 4}
+FEATURES = {"openmp": 1, "blas": 2, "cuda": 4, "nvjpeg": 8}
 
 
 def version() -> str:
@@ -49,12 +51,12 @@ def library_path() -> str:
 
 def features() -> Set[str]:
     """The optional parts the library was built with: a set of "openmp",
-    "blas", "cuda"."""
+    "blas", "cuda", "nvjpeg"."""
     bits = lib.rlkd_build_features()
     return {name for name, bit in FEATURES.items() if bits & bit}
 
 
-__all__ = ["ABI_MAJOR", "DEVICE_CPU", "DEVICE_CUDA", "F32", "I32", "Context", "Dataset",
+__all__ = ["ABI_MAJOR", "DEVICE_CPU", "DEVICE_CUDA", "F32", "I32", "Comm", "Context", "Dataset",
            "Error", "Group", "Handle", "Layer", "Loader", "Net", "Optimizer", "Schedule",
            "Tensor", "Trainer", "compress", "distill", "evaluate", "features",
            "from_dlpack", "library_path", "ops", "version", "zoo_names"]

@@ -68,7 +68,7 @@ LoaderOptions = _struct("LoaderOptions", [
     ("mean", _f32 * 4), ("std", _f32 * 4), ("crop_size", _int),
     ("random_resized_crop", _int), ("resize_size", _int), ("scale_min", _f32),
     ("scale_max", _f32), ("ratio_min", _f32), ("ratio_max", _f32), ("workers", _int),
-    ("prefetch", _int)], "rlkd_loader_options")
+    ("prefetch", _int), ("decode_device", _int)], "rlkd_loader_options")
 
 FolderOptions = _struct("FolderOptions", [
     ("struct_size", _size), ("bad_files", _int), ("verify", _int)], "rlkd_folder_options")
@@ -143,6 +143,14 @@ CompressReport = _struct("CompressReport", [
     ("search_reward", _f64), ("kept_fraction", _f64), ("episodes", _i64),
     ("seconds", _f64 * 5)], "rlkd_compress_report")
 
+CommOptions = _struct("CommOptions", [
+    ("struct_size", _size), ("rank", _int), ("world_size", _int), ("local_rank", _int),
+    ("rendezvous", _str), ("backend", _int), ("timeout_ms", _int)], "rlkd_comm_options")
+
+ParallelOptions = _struct("ParallelOptions", [
+    ("struct_size", _size), ("sync_batchnorm", _int), ("bucket_bytes", _size)],
+    "rlkd_parallel_options")
+
 _zoo_p, _cost_p = ctypes.POINTER(ZooOptions), ctypes.POINTER(LayerCost)
 _group_p, _loader_p = ctypes.POINTER(PruneGroup), ctypes.POINTER(LoaderOptions)
 _folder_p = ctypes.POINTER(FolderOptions)
@@ -150,6 +158,7 @@ _optim_p, _sched_p = ctypes.POINTER(OptimizerOptions), ctypes.POINTER(Schedule)
 _trainer_p, _layer_p = ctypes.POINTER(TrainerOptions), ctypes.POINTER(SearchLayer)
 _search_p, _env_p = ctypes.POINTER(SearchOptions), ctypes.POINTER(NetEnvOptions)
 _compress_p, _report_p = ctypes.POINTER(CompressOptions), ctypes.POINTER(CompressReport)
+_comm_p, _parallel_p = ctypes.POINTER(CommOptions), ctypes.POINTER(ParallelOptions)
 
 #: Every C function the package calls: name -> (result type, argument types).
 #: Geometry arguments of the ops (strides, pads, ...) are C ints.
@@ -333,6 +342,20 @@ SIGNATURES = {
     "rlkd_search_resume": (_status, [_ptr, _str]),
     "rlkd_compress_options_init": (_void, [_compress_p]),
     "rlkd_compress": (_status, [_ptr] * 5 + [_compress_p, _ptr_out, _report_p]),
+    # Several processes: communicators, data-parallel training, parallel search
+    "rlkd_comm_options_init": (_void, [_comm_p]),
+    "rlkd_comm_options_from_env": (_status, [_comm_p]),
+    "rlkd_comm_create": (_status, [_ptr, _comm_p, _ptr_out]),
+    "rlkd_comm_destroy": (_void, [_ptr]),
+    "rlkd_comm_rank": (_int, [_ptr]),
+    "rlkd_comm_world_size": (_int, [_ptr]),
+    "rlkd_comm_backend_of": (_int, [_ptr]),
+    "rlkd_comm_all_reduce": (_status, [_ptr, _ptr, _int]),
+    "rlkd_comm_broadcast": (_status, [_ptr, _ptr, _int]),
+    "rlkd_comm_barrier": (_status, [_ptr]),
+    "rlkd_parallel_options_init": (_void, [_parallel_p]),
+    "rlkd_trainer_set_comm": (_status, [_ptr, _ptr, _parallel_p]),
+    "rlkd_search_set_comm": (_status, [_ptr, _ptr]),
 }
 
 #: Every struct with its rlkd_xxx_init: the tests check that the sizes agree.
@@ -343,7 +366,8 @@ STRUCT_INITS = {
     OptimizerOptions: "rlkd_optimizer_options_init", Schedule: "rlkd_schedule_init",
     TrainerOptions: "rlkd_trainer_options_init", SearchLayer: "rlkd_search_layer_init",
     SearchOptions: "rlkd_search_options_init", NetEnvOptions: "rlkd_net_env_options_init",
-    CompressOptions: "rlkd_compress_options_init",
+    CompressOptions: "rlkd_compress_options_init", CommOptions: "rlkd_comm_options_init",
+    ParallelOptions: "rlkd_parallel_options_init",
 }
 
 

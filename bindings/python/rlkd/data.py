@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ._core import Handle, Tensor
-from ._ffi import LoaderOptions, fill, initialized, lib
+from ._ffi import FolderOptions, LoaderOptions, fill, initialized, lib
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -15,12 +15,26 @@ if TYPE_CHECKING:
     from ._core import Context, PathLike, Pointer
 
 
+#: rlkd_bad_files and rlkd_verify by name (open_folder's and open_list's options).
+BAD_FILES = {"skip": 0, "fail": 1}
+VERIFY = {"none": 0, "header": 1, "decode": 2}
+
+
+def _folder_options(bad_files: str, verify: str) -> FolderOptions:
+    options = initialized(FolderOptions)
+    fill(options, {"bad_files": bad_files, "verify": verify},
+         {"bad_files": BAD_FILES, "verify": VERIFY})
+    return options
+
+
 class Dataset(Handle):
-    """Labelled 8-bit images (CHW) held in host memory.
+    """Labelled 8-bit images (CHW) held in host memory, or JPEG and PNG
+    files that a Loader decodes (open_folder, open_list).
 
         train = rlkd.Dataset.load_idx("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
         train, validation = train.split(5000, seed=1)
         data = rlkd.Dataset.from_numpy(images_uint8_nchw, labels)
+        imagenet = rlkd.Dataset.open_folder("/data/imagenet/train")
     """
 
     def __init__(self, handle: Pointer) -> None:
@@ -45,6 +59,28 @@ class Dataset(Handle):
         encoded = (ctypes.c_char_p * len(paths))(*(str(p).encode() for p in paths))
         return cls._made(lib.rlkd_dataset_load_cifar, encoded, len(paths), int(cifar100),
                          int(coarse_labels))
+
+    @classmethod
+    def open_folder(cls, root: PathLike, bad_files: str = "skip",
+                    verify: str = "header") -> Dataset:
+        """The images of an ImageFolder tree, root/<class>/<file>.jpg|.jpeg|.png
+        (torchvision's ImageFolder layout, classes in sorted order), decoded
+        by a Loader as PIL's convert("RGB") decodes them. bad_files: "skip"
+        leaves a bad file out and lists it in bad_files, "fail" raises on
+        the first; verify: how much of each file is read now, "none",
+        "header" or "decode" (everything)."""
+        return cls._made(lib.rlkd_dataset_open_folder, str(root).encode(),
+                         ctypes.byref(_folder_options(bad_files, verify)))
+
+    @classmethod
+    def open_list(cls, list_path: PathLike, root: Optional[PathLike] = None,
+                  bad_files: str = "skip", verify: str = "header") -> Dataset:
+        """The images of a list file of "relative/path label" lines, paths
+        relative to root (None: as written); bad_files and verify as
+        open_folder."""
+        return cls._made(lib.rlkd_dataset_open_list, str(list_path).encode(),
+                         None if root is None else str(root).encode(),
+                         ctypes.byref(_folder_options(bad_files, verify)))
 
     @classmethod
     def from_numpy(cls, images: npt.ArrayLike, labels: npt.ArrayLike,
@@ -76,15 +112,41 @@ class Dataset(Handle):
 
     @property
     def image_shape(self) -> Tuple[int, int, int]:
-        """(channels, height, width)."""
+        """(channels, height, width); (3, 0, 0) for open_folder and open_list
+        data sets, whose sizes vary (the Loader's crop_size fixes the
+        batches')."""
         return self._info()[1]
 
     @property
     def classes(self) -> int:
         return self._info()[2]
 
+    @property
+    def class_names(self) -> List[Optional[str]]:
+        """The class folders' names of an open_folder data set (None for
+        each class of other data sets)."""
+        names = []
+        for label in range(self.classes):
+            name = ctypes.c_char_p()
+            lib.rlkd_dataset_class_name(self.handle, label, ctypes.byref(name))
+            names.append(None if name.value is None else name.value.decode())
+        return names
+
+    @property
+    def bad_files(self) -> List[Tuple[str, str]]:
+        """(path, why) of every file open_folder or open_list left out."""
+        count = ctypes.c_int64()
+        lib.rlkd_dataset_bad_file_count(self.handle, ctypes.byref(count))
+        found = []
+        for index in range(count.value):
+            path, reason = ctypes.c_char_p(), ctypes.c_char_p()
+            lib.rlkd_dataset_bad_file(self.handle, index, ctypes.byref(path),
+                                      ctypes.byref(reason))
+            found.append((path.value.decode(), reason.value.decode()))
+        return found
+
     def __getitem__(self, index: int) -> Tuple[np.ndarray, int]:
-        """(image uint8 [C, H, W], label)."""
+        """(image uint8 [C, H, W], label) of an in-memory data set."""
         count, shape, _ = self._info()
         if not -count <= index < count:
             raise IndexError("image %d of %d" % (index, count))
@@ -110,11 +172,23 @@ class Dataset(Handle):
 class Loader(Handle):
     """Batches of a data set as tensors on a context; options are
     rlkd_loader_options' fields (batch_size, shuffle, drop_last, seed,
-    crop_padding, horizontal_flip, mean, std).
+    crop_padding, horizontal_flip, mean, std; for file-backed data sets
+    crop_size, random_resized_crop, resize_size, scale_min, scale_max,
+    ratio_min, ratio_max, workers, prefetch, decode_device: DEVICE_CUDA
+    decodes with nvJPEG on a CUDA context's GPU, where features() has
+    "nvjpeg").
 
         loader = rlkd.Loader(ctx, train, batch_size=128, shuffle=True, mean=[0.286], std=[0.353])
         for images, labels in loader.epoch(0):
             ...
+
+    torchvision's ImageNet training transform (RandomResizedCrop(224),
+    RandomHorizontalFlip, ToTensor, Normalize) over an open_folder data set
+    with 8 decoding threads:
+
+        rlkd.Loader(ctx, imagenet, batch_size=256, random_resized_crop=1, horizontal_flip=1,
+                    crop_size=224, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225],
+                    workers=8)
 
     A batch's tensors are the loader's, valid until its next batch.
     """

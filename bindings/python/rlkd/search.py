@@ -29,6 +29,7 @@ from .train import ENUMS
 
 if TYPE_CHECKING:
     from ._core import PathLike
+    from .comm import Comm
     from .data import Loader
     from .net import Net
 
@@ -128,6 +129,17 @@ class Search(Handle):
 
     def resume(self, path: PathLike) -> None:
         lib.rlkd_search_resume(self.handle, str(path).encode())
+
+    def set_comm(self, comm: Optional[Comm]) -> None:
+        """Runs the search over a communicator (every rank calls this, then
+        run(), alike): rank 0's agent chooses each policy, every rank scores
+        it (a network search scores its share of the validation batches),
+        rank 0's score counts, and only rank 0 writes files. None: one
+        process again."""
+        lib.rlkd_search_set_comm(self.handle, None if comm is None else comm.handle)
+        self._comm = comm
+        if comm is not None:
+            comm._serve(self)
 
 
 class NetSearch(Search):

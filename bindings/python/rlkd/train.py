@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from ._core import CallbackErrors, Handle
 from ._ffi import (COMPRESS_STAGE_FN, PROGRESS_FN, CompressOptions, CompressReport,
-                   OptimizerOptions, Schedule as _ScheduleStruct, TrainerOptions, fill,
-                   initialized, lib)
+                   OptimizerOptions, ParallelOptions, Schedule as _ScheduleStruct,
+                   TrainerOptions, fill, initialized, lib)
 from .net import CRITERION, Net
 
 if TYPE_CHECKING:
     from ._core import Context, PathLike, Tensor
+    from .comm import Comm
     from .data import Loader
 
 #: A progress callback: called with a namespace of rlkd_progress's fields.
@@ -155,6 +156,23 @@ class Trainer(Handle):
 
     def resume(self, path: PathLike) -> None:
         lib.rlkd_trainer_resume(self.handle, str(path).encode())
+
+    def set_comm(self, comm: Optional[Comm], sync_batchnorm: bool = False,
+                 bucket_bytes: Optional[int] = None) -> None:
+        """Trains data-parallel over a communicator (every rank calls this,
+        with the same networks and loaders): rank 0's weights go to every
+        rank, each rank computes on its rows of every batch, gradients are
+        summed, only rank 0 writes checkpoints. sync_batchnorm: batch norm
+        over the whole batch of all ranks. None: one process again."""
+        options = initialized(ParallelOptions)
+        options.sync_batchnorm = int(sync_batchnorm)
+        if bucket_bytes is not None:
+            options.bucket_bytes = bucket_bytes
+        lib.rlkd_trainer_set_comm(self.handle, None if comm is None else comm.handle,
+                                  ctypes.byref(options))
+        self._comm = comm
+        if comm is not None:
+            comm._serve(self)
 
 
 def evaluate(net: Net, loader: Loader) -> Tuple[float, float, float]:
