@@ -546,6 +546,20 @@ static void test_eval_transform(void)
     rlkd_dataset_destroy(d);
 }
 
+/* The centre crop's grid as torchvision has it (the longer side
+ * int(resize * long / short)), and capped for an extreme image and resize,
+ * where int(resize * long / short) would not fit an int. */
+static void test_center_crop_grid(void)
+{
+    int gh, gw, top, left;
+    rlkd_center_crop_grid(375, 500, 256, 224, &gh, &gw, &top, &left);
+    CHECK(gh == 256 && gw == 341 && top == 16 && left == 58);
+    rlkd_center_crop_grid(300, 20, 36, 40, &gh, &gw, &top, &left);
+    CHECK(gw == 36 && gh == 540 && left == -2 && top == 250);
+    rlkd_center_crop_grid(1, 1 << 27, INT_MAX, 224, &gh, &gw, &top, &left);
+    CHECK(gh == INT_MAX && gw == INT_MAX / 2 && left > 0 && top > 0);
+}
+
 static void test_random_resized_crop_window(void)
 {
     int in_bounds = 1, areas = 1, ratios = 1, varied = 0;
@@ -960,6 +974,7 @@ int main(void)
     test_run("decoded_pixels", test_decoded_pixels);
     test_run("header_past_the_first_read", test_header_past_the_first_read);
     test_run("eval_transform", test_eval_transform);
+    test_run("center_crop_grid", test_center_crop_grid);
     test_run("random_resized_crop_window", test_random_resized_crop_window);
     test_run("same_batches_on_any_workers", test_same_batches_on_any_workers);
     test_run("fail_and_skip_at_load_time", test_fail_and_skip_at_load_time);

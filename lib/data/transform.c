@@ -8,6 +8,7 @@
  */
 #include "data_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -64,20 +65,29 @@ int rlkd_random_flip(uint64_t seed, uint64_t stream, uint64_t image)
     return (int)(r.v[0] >> 31);
 }
 
+/* The longest resized side; half of INT_MAX so sums of two still fit. */
+#define GRID_SIDE_LIMIT ((double)(INT_MAX / 2))
+
 void rlkd_center_crop_grid(int height, int width, int resize_size, int side,
                            int *grid_height, int *grid_width, int *grid_top,
                            int *grid_left)
 {
-    int gh = resize_size, gw = resize_size;
+    /* The longer side, int(resize_size * long / short) as torchvision has
+     * it, is capped at GRID_SIDE_LIMIT: a very elongated image with a large
+     * resize_size would not fit an int (only the crop's pixels are made,
+     * so the cap changes nothing a real image reaches). */
+    double gh = resize_size, gw = resize_size;
     if (height < width)
-        gw = (int)((double)resize_size * width / height);
+        gw = floor(fmin((double)resize_size * width / height, GRID_SIDE_LIMIT));
     else if (width < height)
-        gh = (int)((double)resize_size * height / width);
-    *grid_height = gh;
-    *grid_width = gw;
+        gh = floor(fmin((double)resize_size * height / width, GRID_SIDE_LIMIT));
+    *grid_height = (int)gh;
+    *grid_width = (int)gw;
     /* A grid smaller than the crop is padded: (side - g) // 2 before it. */
-    *grid_top = gh >= side ? (int)lrint((gh - side) / 2.0) : -((side - gh) / 2);
-    *grid_left = gw >= side ? (int)lrint((gw - side) / 2.0) : -((side - gw) / 2);
+    *grid_top = gh >= side ? (int)lrint((gh - side) / 2.0)
+                           : -((side - *grid_height) / 2);
+    *grid_left = gw >= side ? (int)lrint((gw - side) / 2.0)
+                            : -((side - *grid_width) / 2);
 }
 
 /* The triangle of bilinear interpolation, PIL's bilinear_filter. */
