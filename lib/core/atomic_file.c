@@ -24,14 +24,6 @@
  * leftovers whose pid came round again). */
 #define TEMP_NAME_TRIES 100
 
-static rlkd_status io_error(const char *what, const char *path, int error)
-{
-    char reason[128];
-    if (strerror_r(error, reason, sizeof reason) != 0)
-        snprintf(reason, sizeof reason, "error %d", error);
-    return rlkd_fail(RLKD_ERR_IO, "%s %s: %s", what, path, reason);
-}
-
 rlkd_status rlkd_file_write_all(int fd, const void *data, size_t size,
                                 const char *path)
 {
@@ -42,7 +34,7 @@ rlkd_status rlkd_file_write_all(int fd, const void *data, size_t size,
         if (written < 0 && errno == EINTR)
             continue;
         if (written < 0)
-            return io_error("cannot write", path, errno);
+            return rlkd_fail_io(errno, "cannot write %s", path);
         /* A full disk may take part of a write and refuse the rest: the
          * next write() reports why. */
         p += written;
@@ -72,7 +64,7 @@ static rlkd_status sync_directory(const char *path)
     const int fd = open(name, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            status = io_error("cannot flush the directory", name, errno);
+            status = rlkd_fail_io(errno, "cannot flush the directory %s", name);
         close(fd);
     }
     free(dir);
@@ -100,7 +92,7 @@ static rlkd_status create_temp(const char *path, char **temp, int *fd)
             break;
     }
     const rlkd_status status =
-        io_error("cannot create the temporary file", name, errno);
+        rlkd_fail_io(errno, "cannot create the temporary file %s", name);
     free(name);
     return status;
 }
@@ -116,12 +108,14 @@ rlkd_status rlkd_file_write_atomic(const char *path, rlkd_file_writer writer,
     RLKD_TRY(create_temp(path, &temp, &fd));
     rlkd_status status = writer(fd, temp, user);
     if (status == RLKD_OK && fsync(fd) != 0)
-        status = io_error("cannot flush", temp, errno);
+        status = rlkd_fail_io(errno, "cannot flush %s", temp);
     /* close() reports errors some file systems (NFS) defer to it. */
     if (close(fd) != 0 && status == RLKD_OK)
-        status = io_error("cannot close", temp, errno);
+        status = rlkd_fail_io(errno, "cannot close %s", temp);
     if (status == RLKD_OK && rename(temp, path) != 0)
-        status = io_error("cannot rename the temporary file onto", path, errno);
+        status = rlkd_fail_io(errno,
+                              "cannot rename the temporary file onto %s",
+                              path);
     if (status != RLKD_OK)
         unlink(temp);
     free(temp);

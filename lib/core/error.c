@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define RLKD_ERROR_CAPACITY 1024
 
@@ -14,6 +15,18 @@ rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)
     vsnprintf(last_error, sizeof last_error, fmt, args);
     va_end(args);
     return status;
+}
+
+rlkd_status rlkd_fail_io(int error, const char *fmt, ...)
+{
+    char reason[128], what[sizeof last_error];
+    if (strerror_r(error, reason, sizeof reason) != 0)
+        snprintf(reason, sizeof reason, "error %d", error);
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(what, sizeof what, fmt, args);
+    va_end(args);
+    return rlkd_fail(RLKD_ERR_IO, "%s: %s", what, reason);
 }
 
 const char *rlkd_last_error(void)

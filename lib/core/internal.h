@@ -82,6 +82,11 @@ rlkd_status rlkd_tensor_new_view(rlkd_context *ctx, const char *op,
 rlkd_status rlkd_fail(rlkd_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* An RLKD_ERR_IO failure: the message, then ": " and the system's words
+ * for errno value `error`. */
+rlkd_status rlkd_fail_io(int error, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #define RLKD_TRY(expr)                        \
     do {                                      \
         rlkd_status rlkd_try_ = (expr);       \

@@ -14,20 +14,12 @@
 /* The first allocation of a growing read; it doubles from there. */
 #define INITIAL_GROWING_BYTES ((size_t)1 << 20)
 
-static rlkd_status io_error(const char *op, const char *path, int error)
-{
-    char reason[128];
-    if (strerror_r(error, reason, sizeof reason) != 0)
-        snprintf(reason, sizeof reason, "error %d", error);
-    return rlkd_fail(RLKD_ERR_IO, "%s: %s: %s", op, path, reason);
-}
-
 rlkd_status rlkd_data_open(const char *op, const char *path, gzFile *out)
 {
     errno = 0;
     gzFile file = gzopen(path, "rb");
     if (!file)
-        return errno ? io_error(op, path, errno)
+        return errno ? rlkd_fail_io(errno, "%s: %s", op, path)
                      : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
                                  "%s: %s: out of memory opening the file", op,
                                  path);
@@ -67,7 +59,7 @@ rlkd_status rlkd_data_read(gzFile file, const char *op, const char *path,
     case Z_OK:
         break;
     case Z_ERRNO:
-        return io_error(op, path, errno);
+        return rlkd_fail_io(errno, "%s: %s", op, path);
     case Z_MEM_ERROR:
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
                          "%s: %s: out of memory inflating the file", op, path);

@@ -64,14 +64,6 @@ rlkd_status rlkd_checkpoint_in_file(rlkd_status status, const char *op,
     return rlkd_fail(status, "%s: %s: %s", op, path, reason);
 }
 
-static rlkd_status io_error(const char *what, int error)
-{
-    char reason[128];
-    if (strerror_r(error, reason, sizeof reason) != 0)
-        snprintf(reason, sizeof reason, "error %d", error);
-    return rlkd_fail(RLKD_ERR_IO, "%s: %s", what, reason);
-}
-
 static rlkd_status out_of_memory(void)
 {
     return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -317,7 +309,7 @@ static rlkd_status read_at(int fd, void *data, size_t size, uint64_t offset)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
-            return io_error("cannot read", errno);
+            return rlkd_fail_io(errno, "cannot read");
         if (got == 0)
             return rlkd_fail(RLKD_ERR_IO, "the file ended early (did it change "
                              "while being read?)");
@@ -417,10 +409,10 @@ rlkd_status rlkd_checkpoint_open(const char *path, rlkd_checkpoint_file *file)
     file->header = NULL;
     file->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (file->fd < 0)
-        return io_error("cannot open", errno);
+        return rlkd_fail_io(errno, "cannot open");
     struct stat info;
     if (fstat(file->fd, &info) != 0)
-        return io_error("cannot stat", errno);
+        return rlkd_fail_io(errno, "cannot stat");
     if (!S_ISREG(info.st_mode))
         return rlkd_fail(RLKD_ERR_IO, "not a regular file");
     return read_header(file, (uint64_t)info.st_size);

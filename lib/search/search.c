@@ -604,12 +604,6 @@ static cJSON *policy_layers_json(const rlkd_search *s, const int *keep)
     return array;
 }
 
-static rlkd_status io_error(const char *what, const char *path, int err)
-{
-    return rlkd_fail(RLKD_ERR_IO, "rlkd_search: %s %s: %s", what, path,
-                     strerror(err));
-}
-
 /* Prefixes a failure's message (which names the file) with the search. */
 static rlkd_status in_search(rlkd_status status)
 {
@@ -711,7 +705,8 @@ static rlkd_status log_episode(const rlkd_search *s,
     const off_t before = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
     if (before < 0) {
         const rlkd_status status =
-            io_error("cannot append to", s->log_path, errno);
+            rlkd_fail_io(errno, "rlkd_search: cannot append to %s",
+                         s->log_path);
         if (fd >= 0)
             close(fd);
         free(line);
@@ -720,7 +715,8 @@ static rlkd_status log_episode(const rlkd_search *s,
     rlkd_status status =
         in_search(rlkd_file_write_all(fd, line, strlen(line), s->log_path));
     if (status == RLKD_OK && fsync(fd) != 0)
-        status = io_error("cannot flush", s->log_path, errno);
+        status = rlkd_fail_io(errno, "rlkd_search: cannot flush %s",
+                              s->log_path);
     if (status != RLKD_OK && ftruncate(fd, before) != 0) {
         char reason[896];
         snprintf(reason, sizeof reason, "%s", rlkd_last_error());
@@ -728,7 +724,8 @@ static rlkd_status log_episode(const rlkd_search *s,
                            reason, strerror(errno));
     }
     if (close(fd) != 0 && status == RLKD_OK)
-        status = io_error("cannot append to", s->log_path, errno);
+        status = rlkd_fail_io(errno, "rlkd_search: cannot append to %s",
+                              s->log_path);
     free(line);
     return status;
 }
@@ -1139,7 +1136,9 @@ static rlkd_status cut_log(const char *path, int64_t episodes)
     FILE *f = fopen(path, "rb");
     if (!f)
         return errno == ENOENT ? RLKD_OK
-                               : io_error("cannot read", path, errno);
+                               : rlkd_fail_io(errno,
+                                              "rlkd_search: cannot read %s",
+                                              path);
     size_t capacity = 4096, length = 0, kept = 0;
     char *text = malloc(capacity);
     int64_t lines = 0;
@@ -1167,11 +1166,12 @@ static rlkd_status cut_log(const char *path, int64_t episodes)
     if (!text)
         status = out_of_memory("rlkd_search_resume");
     else if (read_error)
-        status = io_error("cannot read", path, read_error);
+        status = rlkd_fail_io(read_error, "rlkd_search: cannot read %s", path);
     else if (kept == 0 && (length > 0 || more))
         status = unlink(path) == 0 || errno == ENOENT
                      ? RLKD_OK
-                     : io_error("cannot remove", path, errno);
+                     : rlkd_fail_io(errno, "rlkd_search: cannot remove %s",
+                                    path);
     else if (kept < length || more)
         status = write_atomically(path, text, kept);
     free(text);
