@@ -897,16 +897,6 @@ static void search_ranks(void)
  * 1's is nonsense here), so the best is one process's. */
 #define TOY_LAYERS 3
 
-static rlkd_status toy_cost(void *user, const int *keep, int count,
-                            int64_t *macs)
-{
-    (void)user;
-    *macs = 0;
-    for (int i = 0; i < count; i++)
-        *macs += 100 * (int64_t)keep[i];
-    return RLKD_OK;
-}
-
 static rlkd_status toy_score(void *user, const int *keep, const double *ratios,
                              int count, double *score, double *accuracy)
 {
@@ -931,7 +921,8 @@ static rlkd_search *make_toy_search(int *rank)
     }
     rlkd_search_options o = search_options();
     rlkd_search *s = NULL;
-    test_must(rlkd_search_create(layers, TOY_LAYERS, toy_cost, toy_score,
+    test_must(rlkd_search_create(layers, TOY_LAYERS,
+                                 test_hundred_macs_per_channel, toy_score,
                                  rank, &o, &s),
               "toy search");
     return s;
@@ -962,7 +953,8 @@ static void toy_search_ranks(void)
         layers[i].macs = 1600;
     }
     rlkd_search *other;
-    test_must(rlkd_search_create(layers, TOY_LAYERS, toy_cost, toy_score,
+    test_must(rlkd_search_create(layers, TOY_LAYERS,
+                                 test_hundred_macs_per_channel, toy_score,
                                  &rank, &o, &other),
               "other");
     CHECK_FAILS(rlkd_search_set_comm(other, comm), RLKD_ERR_INVALID_ARGUMENT,

@@ -154,18 +154,8 @@ static rlkd_net *make_net(void)
     return n;
 }
 
-/* The toy search's cost and score: MACs proportional to the kept
- * channels, the score highest at half of each layer. */
-static rlkd_status toy_cost(void *user, const int *keep, int count,
-                            int64_t *macs)
-{
-    (void)user;
-    *macs = 0;
-    for (int i = 0; i < count; i++)
-        *macs += 100 * keep[i];
-    return RLKD_OK;
-}
-
+/* The toy search's score (its cost: test_hundred_macs_per_channel),
+ * highest at half of each layer. */
 static rlkd_status toy_score(void *user, const int *keep, const double *ratios,
                              int count, double *score, double *accuracy)
 {
@@ -205,8 +195,9 @@ static rlkd_search *make_search(const rlkd_search_options *o)
         layers[i].params = layers[i].macs;
     }
     rlkd_search *s;
-    test_must(rlkd_search_create(layers, TOY_LAYERS, toy_cost, toy_score, NULL,
-                                 o, &s),
+    test_must(rlkd_search_create(layers, TOY_LAYERS,
+                                 test_hundred_macs_per_channel, toy_score,
+                                 NULL, o, &s),
               "rlkd_search_create");
     return s;
 }

@@ -320,3 +320,13 @@ rlkd_dataset *test_band_dataset(int images, int side, int classes, int band,
     free(pixels);
     return data;
 }
+
+rlkd_status test_hundred_macs_per_channel(void *user, const int *keep,
+                                          int count, int64_t *macs)
+{
+    (void)user;
+    *macs = 0;
+    for (int i = 0; i < count; i++)
+        *macs += 100 * (int64_t)keep[i];
+    return RLKD_OK;
+}

@@ -56,6 +56,11 @@ const char *test_temp_dir(void);
 void test_temp_path(char *path, const char *name);
 
 extern rlkd_context *test_ctx; /* a CPU context, seeded, made by test_main_begin */
+/* A search environment's cost (rlkd_search_cost_fn) for toy searches:
+ * 100 MACs per kept channel of every layer; `user` is not read. */
+rlkd_status test_hundred_macs_per_channel(void *user, const int *keep,
+                                          int count, int64_t *macs);
+
 void test_main_begin(void);    /* call first in main() */
 void test_main_end(void);      /* frees test_ctx */
 
