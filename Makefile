@@ -70,7 +70,10 @@ CFLAGS ?= -O2 -g
 CPU_CFLAGS ?= -O3
 ALL_CFLAGS := -std=c11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fopenmp \
               -Iinclude -D_POSIX_C_SOURCE=200809L
-LDLIBS := -lopenblas -lcjson -lz -lturbojpeg -lpng -lm -fopenmp -pthread
+# What every build links; the CUDA libraries come on top (the emulated CUDA
+# build of mk/emu.mk takes only these).
+BASE_LDLIBS := -lopenblas -lcjson -lz -lturbojpeg -lpng -lm -fopenmp -pthread
+LDLIBS := $(BASE_LDLIBS)
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_CFLAGS += $(SAN_FLAGS)

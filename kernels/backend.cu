@@ -9,6 +9,7 @@ static rlkd_backend make_cuda_backend(void)
     rlkd_backend b = {};
     b.name = "cuda";
     b.context_init = rlkd_cuda_context_init;
+    b.context_release = rlkd_cuda_context_release;
     b.alloc = rlkd_cuda_alloc;
     b.release = rlkd_cuda_release;
     b.copy_from_host = rlkd_cuda_copy_from_host;

@@ -26,10 +26,24 @@ static inline rlkd_status rlkd_cuda_launched(const char *kernel)
     return rlkd_cuda_check(cudaGetLastError(), kernel);
 }
 
+/* The context's stream: the caller's (rlkd_context_set_cuda_stream), else
+ * the one the backend made at context creation. */
 static inline cudaStream_t rlkd_cuda_stream(const rlkd_context *ctx)
 {
     return (cudaStream_t)ctx->stream;
 }
+
+/* Launches on the context's stream:
+ *   RLKD_LAUNCH(grid, block, shared_bytes, ctx, kernel)(arguments...);
+ * The kernel comes last so a template's commas need no parentheses. The
+ * CPU emulator (tests/emu) defines its own RLKD_LAUNCH and runs the same
+ * kernels on the host, which is why kernels keep to what it provides:
+ * static __shared__ arrays, the warp intrinsics of tests/emu/cuda_runtime.h
+ * and tensor-core instructions through kernels/mma.cuh only. */
+#ifndef RLKD_CUDA_EMULATED
+#define RLKD_LAUNCH(grid, block, shared_bytes, ctx, ...) \
+    __VA_ARGS__<<<(grid), (block), (shared_bytes), rlkd_cuda_stream(ctx)>>>
+#endif
 
 enum { RLKD_CUDA_BLOCK = 256 };
 

@@ -25,8 +25,8 @@ __global__ void rlkd_fill_random_kernel(float *x, size_t n, int normal,
 extern "C" rlkd_status rlkd_cuda_fill(rlkd_context *ctx, float *x, float value,
                                       size_t n)
 {
-    rlkd_fill_kernel<<<rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0,
-                       rlkd_cuda_stream(ctx)>>>(x, value, n);
+    RLKD_LAUNCH(rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_fill_kernel)(x, value, n);
     return rlkd_cuda_launched("rlkd_fill_kernel");
 }
 
@@ -35,8 +35,7 @@ extern "C" rlkd_status rlkd_cuda_fill_random(rlkd_context *ctx, float *x,
                                              float b, uint64_t seed,
                                              uint64_t stream)
 {
-    rlkd_fill_random_kernel<<<rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0,
-                              rlkd_cuda_stream(ctx)>>>(x, n, normal, a, b,
-                                                       seed, stream);
+    RLKD_LAUNCH(rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_fill_random_kernel)(x, n, normal, a, b, seed, stream);
     return rlkd_cuda_launched("rlkd_fill_random_kernel");
 }

@@ -19,8 +19,8 @@ __global__ void rlkd_relu_backward_kernel(float *dx, const float *dy,
 extern "C" rlkd_status rlkd_cuda_relu_forward(rlkd_context *ctx, float *y,
                                               const float *x, size_t n)
 {
-    rlkd_relu_forward_kernel<<<rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0,
-                               rlkd_cuda_stream(ctx)>>>(y, x, n);
+    RLKD_LAUNCH(rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_relu_forward_kernel)(y, x, n);
     return rlkd_cuda_launched("rlkd_relu_forward_kernel");
 }
 
@@ -28,7 +28,7 @@ extern "C" rlkd_status rlkd_cuda_relu_backward(rlkd_context *ctx, float *dx,
                                                const float *dy, const float *y,
                                                size_t n)
 {
-    rlkd_relu_backward_kernel<<<rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0,
-                                rlkd_cuda_stream(ctx)>>>(dx, dy, y, n);
+    RLKD_LAUNCH(rlkd_cuda_blocks(n), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_relu_backward_kernel)(dx, dy, y, n);
     return rlkd_cuda_launched("rlkd_relu_backward_kernel");
 }

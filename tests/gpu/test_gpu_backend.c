@@ -4,39 +4,17 @@
  * tolerance; ops it lacks must answer RLKD_ERR_UNSUPPORTED with a message.
  * Exits 77 (skipped) with a message when there is no usable GPU.
  */
-#include "testlib.h"
+#include "gpu_test.h"
 
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
-
-static rlkd_context *gpu;
-
-/* A GPU tensor with the given host contents. */
-static rlkd_tensor *gpu_from(const float *data, int64_t n)
-{
-    rlkd_tensor *t = NULL;
-    if (!CHECK_OK(rlkd_tensor_create(gpu, RLKD_DTYPE_F32, 1, &n, &t)))
-        return NULL;
-    CHECK_OK(rlkd_tensor_write(t, data, (size_t)n));
-    return t;
-}
-
-static float *gpu_get(const rlkd_tensor *t)
-{
-    size_t n = (size_t)rlkd_tensor_numel(t);
-    float *out = calloc(n, sizeof *out);
-    CHECK_OK(rlkd_tensor_read(t, out, n));
-    return out;
-}
 
 static void round_trip(void)
 {
     enum { N = 1000 };
     float host[N];
     test_fill_uniform(host, N, -5, 5, 3);
-    rlkd_tensor *t = gpu_from(host, N);
-    float *back = gpu_get(t);
+    rlkd_tensor *t = g_from(host, N, 0, 0, 0);
+    float *back = t_get(t);
     CHECK(memcmp(host, back, sizeof host) == 0);
     free(back);
     rlkd_tensor_destroy(t);
@@ -54,7 +32,7 @@ static void fill_uniform_matches_cpu(void)
     CHECK_OK(rlkd_context_set_seed(test_ctx, 99));
     CHECK_OK(rlkd_tensor_fill_uniform(on_gpu, -2, 3));
     CHECK_OK(rlkd_tensor_fill_uniform(c, -2, 3));
-    float *a = gpu_get(on_gpu), *b = t_get(c);
+    float *a = t_get(on_gpu), *b = t_get(c);
     CHECK(memcmp(a, b, N * sizeof *a) == 0);
     free(a);
     free(b);
@@ -69,15 +47,15 @@ static void relu_matches_cpu(void)
     float x[N], dy[N];
     test_fill_uniform(x, N, -1, 1, 5);
     test_fill_uniform(dy, N, -1, 1, 6);
-    rlkd_tensor *gx = gpu_from(x, N), *gdy = gpu_from(dy, N);
-    rlkd_tensor *gy = gpu_from(x, N), *gdx = gpu_from(x, N);
+    rlkd_tensor *gx = g_from(x, N, 0, 0, 0), *gdy = g_from(dy, N, 0, 0, 0);
+    rlkd_tensor *gy = g_from(x, N, 0, 0, 0), *gdx = g_from(x, N, 0, 0, 0);
     rlkd_tensor *cx = t_from(x, N, 0, 0, 0), *cdy = t_from(dy, N, 0, 0, 0);
     rlkd_tensor *cy = t_new(N, 0, 0, 0), *cdx = t_new(N, 0, 0, 0);
     CHECK_OK(rlkd_relu_forward(gpu, gy, gx));
     CHECK_OK(rlkd_relu_backward(gpu, gdx, gdy, gy));
     CHECK_OK(rlkd_relu_forward(test_ctx, cy, cx));
     CHECK_OK(rlkd_relu_backward(test_ctx, cdx, cdy, cy));
-    float *a = gpu_get(gy), *b = t_get(cy), *da = gpu_get(gdx), *db = t_get(cdx);
+    float *a = t_get(gy), *b = t_get(cy), *da = t_get(gdx), *db = t_get(cdx);
     CHECK(memcmp(a, b, N * sizeof *a) == 0);
     CHECK(memcmp(da, db, N * sizeof *da) == 0);
     free(a); free(b); free(da); free(db);
@@ -91,7 +69,7 @@ static void relu_matches_cpu(void)
 static void device_mismatch(void)
 {
     const float x[4] = {1, 2, 3, 4};
-    rlkd_tensor *g = gpu_from(x, 4), *c = t_from(x, 4, 0, 0, 0);
+    rlkd_tensor *g = g_from(x, 4, 0, 0, 0), *c = t_from(x, 4, 0, 0, 0);
     CHECK_FAILS(rlkd_relu_forward(gpu, g, c), RLKD_ERR_DEVICE_MISMATCH, "x");
     rlkd_tensor_destroy(g);
     rlkd_tensor_destroy(c);
@@ -101,7 +79,7 @@ static void device_mismatch(void)
 static void missing_op_is_unsupported(void)
 {
     const float x[4] = {1, 2, 3, 4};
-    rlkd_tensor *g = gpu_from(x, 4), *y = gpu_from(x, 4);
+    rlkd_tensor *g = g_from(x, 4, 0, 0, 0), *y = g_from(x, 4, 0, 0, 0);
     CHECK_FAILS(rlkd_add_forward(gpu, y, g, g), RLKD_ERR_UNSUPPORTED,
                 "add is not implemented on the cuda backend");
     rlkd_tensor_destroy(g);
@@ -111,19 +89,11 @@ static void missing_op_is_unsupported(void)
 int main(void)
 {
     test_main_begin();
-    rlkd_status status = rlkd_context_create(&gpu, RLKD_DEVICE_CUDA, 0);
-    if (status != RLKD_OK) {
-        printf("SKIP gpu/backend: no CUDA context (%s: %s)\n",
-               rlkd_status_string(status), rlkd_last_error());
-        test_main_end();
-        return 77;
-    }
+    gpu_begin("gpu/backend");
     test_run("gpu/round_trip", round_trip);
     test_run("gpu/fill_uniform_matches_cpu", fill_uniform_matches_cpu);
     test_run("gpu/relu_matches_cpu", relu_matches_cpu);
     test_run("gpu/device_mismatch", device_mismatch);
     test_run("gpu/missing_op_is_unsupported", missing_op_is_unsupported);
-    rlkd_context_destroy(gpu);
-    test_main_end();
-    return test_finish();
+    return gpu_end();
 }
