@@ -10,6 +10,12 @@
 #   scripts/unpack-nvjpeg.sh build/wheels/nvidia_nvjpeg-*.whl /opt/nvjpeg
 #   make NVJPEG_HOME=/opt/nvjpeg
 #
+# With CUDA, the cuDNN/cuBLAS engines (RLKD_ENGINE_CUDNN, chosen per context
+# or by RLKD_CONV_ENGINE=cudnn) are built when cuDNN and cuBLAS are found
+# (ENGINES=0 forces them off, ENGINES=1 insists): in the toolkit, under /usr,
+# or at CUDNN_HOME / CUBLAS_HOME, e.g. the cuDNN of PyTorch's wheel:
+#   make CUDNN_HOME=$(python3 -c 'import nvidia.cudnn as m; print(m.__path__[0])')
+#
 #   make                    libraries in lib/, the rlkd command in build/bin/rlkd
 #   make demo               the main job: teacher, student, KD, AMC/uniform/rlkd at 40% FLOPs,
 #                           table and plots in build/demo (scripts/demo.sh; ~15 min on 2 cores)
@@ -59,6 +65,27 @@ endif
 NCCL_HOME ?= $(firstword $(foreach d,$(CUDA_HOME) /usr,$(if $(wildcard $(d)/include/nccl.h),$(d))))
 ifeq ($(origin NCCL),undefined)
 NCCL := $(if $(and $(filter 1,$(CUDA)),$(NCCL_HOME)),1,0)
+endif
+# The cuDNN and cuBLAS engines (rlkd_context_set_engine; kernels/engines.cu,
+# conv2d_cudnn.cu, linear_cublas.cu): with CUDA, built when both libraries
+# are found, each in the toolkit or under /usr, or at CUDNN_HOME /
+# CUBLAS_HOME (include/, and the library in lib64/ or lib/, versioned names
+# such as a wheel's libcudnn.so.9 included); ENGINES=0 forces them off,
+# ENGINES=1 insists. Without them RLKD_ENGINE_CUDNN answers
+# RLKD_ERR_UNSUPPORTED (lib/core/engines_absent.c).
+# $(call find_library,HOME,NAME): libNAME.so under HOME's lib64/, lib/ or
+# lib/<multiarch>/, else a versioned libNAME.so.N there (all a wheel has).
+library_dirs = $(1)/lib64 $(1)/lib $(wildcard $(1)/lib/*-linux-gnu)
+find_library = $(firstword $(wildcard $(addsuffix /lib$(2).so,$(call library_dirs,$(1)))) \
+                           $(wildcard $(addsuffix /lib$(2).so.[0-9]*,$(call library_dirs,$(1)))))
+CUDNN_HOME ?= $(firstword $(foreach d,$(CUDA_HOME) /usr,$(if $(wildcard $(d)/include/cudnn.h),$(d))))
+CUBLAS_HOME ?= $(firstword $(foreach d,$(CUDA_HOME) /usr,$(if $(wildcard $(d)/include/cublas_v2.h),$(d))))
+CUDNN_LIB := $(if $(CUDNN_HOME),$(call find_library,$(CUDNN_HOME),cudnn))
+CUBLAS_LIB := $(if $(CUBLAS_HOME),$(call find_library,$(CUBLAS_HOME),cublas))
+ENGINES_MISSING := $(if $(and $(wildcard $(CUDNN_HOME)/include/cudnn.h),$(CUDNN_LIB)),,cuDNN (cudnn.h and libcudnn under CUDNN_HOME=$(CUDNN_HOME))) \
+                   $(if $(and $(wildcard $(CUBLAS_HOME)/include/cublas_v2.h),$(CUBLAS_LIB)),,cuBLAS (cublas_v2.h and libcublas under CUBLAS_HOME=$(CUBLAS_HOME)))
+ifeq ($(origin ENGINES),undefined)
+ENGINES := $(if $(and $(filter 1,$(CUDA)),$(if $(strip $(ENGINES_MISSING)),,1)),1,0)
 endif
 # SASS for A100 and H100/H200, plus PTX so newer GPUs can JIT.
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
@@ -112,8 +139,23 @@ LDLIBS += -L$(NVJPEG_LIBDIR) -Wl,-rpath,$(abspath $(NVJPEG_LIBDIR)) -lnvjpeg
 else
 CU_SRC := $(filter-out kernels/image_decode.cu,$(CU_SRC))
 endif
+ifeq ($(ENGINES),1)
+ifneq ($(strip $(ENGINES_MISSING)),)
+$(error ENGINES=1 but not found: $(strip $(ENGINES_MISSING)); set CUDNN_HOME / CUBLAS_HOME)
+endif
+LIB_SRC := $(filter-out lib/core/engines_absent.c,$(LIB_SRC))
+NVCCFLAGS += $(addsuffix /include,$(addprefix -I,$(sort $(CUDNN_HOME) $(CUBLAS_HOME))))
+# By file name (-l:), so a wheel's libcudnn.so.9 links as well; the run path
+# finds libraries outside the toolkit's (a wheel's).
+LDLIBS += $(foreach d,$(sort $(patsubst %/,%,$(dir $(CUDNN_LIB) $(CUBLAS_LIB)))),-L$(d) -Wl,-rpath,$(abspath $(d))) \
+          $(addprefix -l:,$(notdir $(CUDNN_LIB) $(CUBLAS_LIB)))
+else
+CU_SRC := $(filter-out kernels/engines.cu kernels/conv2d_cudnn.cu kernels/linear_cublas.cu,$(CU_SRC))
+endif
 else ifeq ($(NVJPEG),1)
 $(error NVJPEG=1 needs the CUDA backend (nvJPEG decodes on the GPU); CUDA is 0)
+else ifeq ($(ENGINES),1)
+$(error ENGINES=1 needs the CUDA backend (cuDNN and cuBLAS run on the GPU); CUDA is 0)
 endif
 
 OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
@@ -170,8 +212,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
 # test_ddpg calls the agent's internal (hidden) functions, test_image_folder
-# RandomResizedCrop's window: the static library.
-$(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder: $(BUILD)/tests/%: \
+# RandomResizedCrop's window, test_norm_pool_gpu synchronised batch norm's
+# entries with a fake sum hook: the static library.
+$(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder \
+$(BUILD)/tests/gpu/test_norm_pool_gpu: $(BUILD)/tests/%: \
     tests/%.c $(BUILD)/tests/testlib.o $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(STATIC) \
@@ -249,7 +293,7 @@ BENCH_PYTHON ?= /usr/bin/python3
 BENCH_DIR := $(BUILD)/bench-cpu
 
 BENCH_BIN := $(BUILD)/bench/bench_cpu $(BUILD)/bench/bench_compact
-$(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c
+$(BUILD)/bench/bench_cpu: bench/cpu/bench_cpu.c bench/bench_cases.h
 $(BUILD)/bench/bench_compact: bench/prune/bench_compact.c
 $(BENCH_BIN): $(SHARED) bench/bench.h
 	@mkdir -p $(@D)

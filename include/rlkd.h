@@ -109,7 +109,7 @@ RLKD_API const char *rlkd_status_string(rlkd_status status);
 RLKD_API const char *rlkd_last_error(void);
 
 /* ------------------------------------------------------------------------ */
-/* Context: device, stream, threads, random numbers                          */
+/* Context: device, stream, engine, threads, random numbers                  */
 /* ------------------------------------------------------------------------ */
 
 typedef enum rlkd_device {
@@ -155,6 +155,24 @@ RLKD_API rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
                                                   int *num_threads);
 
 /**
+ * The arithmetic of a CUDA context's native convolutions and linear layers.
+ * RLKD_MATH_FP32 (the default) multiplies in float32, so results agree with
+ * the CPU backend's to float rounding. RLKD_MATH_TF32 multiplies on the
+ * tensor cores (sm_80 and newer) with TF32 inputs (10-bit mantissa) and
+ * float32 sums: several times the throughput, relative errors near 1e-3,
+ * as PyTorch's allow_tf32. A CPU context accepts both and computes in
+ * float32; an unknown value is RLKD_ERR_INVALID_ARGUMENT.
+ */
+typedef enum rlkd_math {
+    RLKD_MATH_FP32 = 0,
+    RLKD_MATH_TF32 = 1
+} rlkd_math;
+
+RLKD_API rlkd_status rlkd_context_set_math(rlkd_context *ctx, rlkd_math math);
+RLKD_API rlkd_status rlkd_context_get_math(const rlkd_context *ctx,
+                                           rlkd_math *math);
+
+/**
  * Runs the context's CUDA work on a caller-owned `cudaStream_t` (passed as
  * void*; NULL means the legacy default stream). The caller keeps ownership
  * and must keep the stream alive while the context uses it.
@@ -162,6 +180,37 @@ RLKD_API rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
  */
 RLKD_API rlkd_status rlkd_context_set_cuda_stream(rlkd_context *ctx,
                                                   void *stream);
+
+/**
+ * What runs a context's convolutions (rlkd_conv2d_forward, _backward) and
+ * linear layers (rlkd_linear_forward, _backward). Every other op has one
+ * implementation per backend.
+ */
+typedef enum rlkd_engine {
+    /** rlkd's own code: the CPU backend's, or the CUDA backend's kernels */
+    RLKD_ENGINE_NATIVE = 0,
+    /** CUDA only: convolutions on cuDNN, linear layers on cuBLAS, both in
+     * full float32 (never TF32), so results agree with the CPU's to float
+     * rounding */
+    RLKD_ENGINE_CUDNN = 1
+} rlkd_engine;
+
+/**
+ * Chooses the context's engine; it applies to the calls made after it, on
+ * the same stream. A new context starts with the engine the environment
+ * variable RLKD_CONV_ENGINE names: "native" (also when it is unset or
+ * empty) or "cudnn" (a CPU context still starts native); any other value
+ * makes rlkd_context_create fail with RLKD_ERR_INVALID_ARGUMENT, and "cudnn"
+ * makes a CUDA context's creation fail where RLKD_ENGINE_CUDNN would.
+ * RLKD_ENGINE_CUDNN answers RLKD_ERR_UNSUPPORTED on a CPU context and in a
+ * build without cuDNN and cuBLAS; an unknown engine is
+ * RLKD_ERR_INVALID_ARGUMENT. cuDNN's and cuBLAS's handles are made on the
+ * first call that needs them and released with the context.
+ */
+RLKD_API rlkd_status rlkd_context_set_engine(rlkd_context *ctx,
+                                             rlkd_engine engine);
+RLKD_API rlkd_status rlkd_context_get_engine(const rlkd_context *ctx,
+                                             rlkd_engine *engine);
 
 /** Waits until all work queued on the context has finished. */
 RLKD_API rlkd_status rlkd_context_synchronize(rlkd_context *ctx);

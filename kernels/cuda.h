@@ -34,6 +34,9 @@ rlkd_status rlkd_cuda_relu_forward(rlkd_context *ctx, float *y,
 rlkd_status rlkd_cuda_relu_backward(rlkd_context *ctx, float *dx,
                                     const float *dy, const float *y, size_t n);
 
+/* increment_i32.cu */
+rlkd_status rlkd_cuda_increment_i32(rlkd_context *ctx, int32_t *x, size_t n);
+
 /* add.cu */
 rlkd_status rlkd_cuda_add(rlkd_context *ctx, float *y, const float *a,
                           const float *b, size_t n);

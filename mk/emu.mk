@@ -17,7 +17,7 @@ EMU_LIBDIR := $(EMU_BUILD)/lib
 EMU_SHARED := $(EMU_LIBDIR)/librlkd.so.$(VERSION)
 EMU_LIB_SRC := $(filter-out lib/core/cuda_absent.c,$(wildcard lib/core/*.c lib/ops/*.c \
     lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c lib/search/*.c lib/comm/*.c))
-EMU_CU_SRC := $(filter-out kernels/nccl.cu kernels/image_decode.cu kernels/conv2d_cudnn.cu \
+EMU_CU_SRC := $(filter-out kernels/nccl.cu kernels/image_decode.cu kernels/engines.cu kernels/conv2d_cudnn.cu \
     kernels/linear_cublas.cu,$(wildcard kernels/*.cu))
 EMU_OBJ := $(EMU_LIB_SRC:%.c=$(BUILD)/%.o) $(EMU_CU_SRC:%.cu=$(EMU_BUILD)/%.o) \
            $(EMU_BUILD)/tests/emu/emu.o
@@ -26,7 +26,8 @@ EMU_CXX ?= g++
 # kernels compile faster.
 EMU_CXXFLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
                 -Itests/emu -Iinclude
-EMU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(EMU_BUILD)/tests/gpu/%)
+EMU_TEST_BIN := $(EMU_BUILD)/tests/emu/test_emu \
+                $(GPU_TEST_SRC:tests/gpu/%.c=$(EMU_BUILD)/tests/gpu/%)
 
 $(EMU_BUILD)/kernels/%.o: kernels/%.cu tests/emu/cuda_runtime.h include/rlkd.h \
                           $(wildcard lib/*/*.h kernels/*.h kernels/*.cuh)
@@ -36,6 +37,13 @@ $(EMU_BUILD)/kernels/%.o: kernels/%.cu tests/emu/cuda_runtime.h include/rlkd.h \
 $(EMU_BUILD)/tests/emu/emu.o: tests/emu/emu.cpp tests/emu/cuda_runtime.h
 	@mkdir -p $(@D)
 	$(EMU_CXX) $(EMU_CXXFLAGS) -c $< -o $@
+
+# The emulator's own tests (tests/emu/test_emu.cpp): kernels of their own,
+# the emulated runtime, no rlkd.
+$(EMU_BUILD)/tests/emu/test_emu: tests/emu/test_emu.cpp $(EMU_BUILD)/tests/emu/emu.o \
+                                 kernels/mma.cuh kernels/cuda_common.cuh
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -o $@ $< $(EMU_BUILD)/tests/emu/emu.o
 
 $(EMU_SHARED): $(EMU_OBJ) lib/rlkd.map
 	@mkdir -p $(@D)
@@ -48,6 +56,14 @@ $(EMU_BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/tests/testlib.o $(EMU_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o \
 	  -L$(EMU_LIBDIR) -Wl,-rpath,$(abspath $(EMU_LIBDIR)) -lrlkd $(BASE_LDLIBS)
+
+# test_norm_pool_gpu calls synchronised batch norm's internal (hidden)
+# entries with a fake sum hook: linked with the objects themselves.
+$(EMU_BUILD)/tests/gpu/test_norm_pool_gpu: tests/gpu/test_norm_pool_gpu.c \
+                                           $(BUILD)/tests/testlib.o $(EMU_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(EMU_OBJ) \
+	  $(BASE_LDLIBS) -lstdc++
 
 .PHONY: test-cuda-emu
 test-cuda-emu: $(EMU_TEST_BIN)

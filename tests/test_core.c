@@ -208,6 +208,23 @@ static void context_settings(void)
     CHECK_FAILS(rlkd_context_set_num_threads(NULL, 1),
                 RLKD_ERR_INVALID_ARGUMENT, "context is NULL");
 
+    rlkd_math math = RLKD_MATH_TF32;
+    CHECK_OK(rlkd_context_get_math(ctx, &math));
+    CHECK_MSG(math == RLKD_MATH_FP32, "a new context's math mode is %d",
+              (int)math);
+    CHECK_OK(rlkd_context_set_math(ctx, RLKD_MATH_TF32));
+    CHECK_OK(rlkd_context_get_math(ctx, &math));
+    CHECK(math == RLKD_MATH_TF32);
+    CHECK_FAILS(rlkd_context_set_math(ctx, (rlkd_math)7),
+                RLKD_ERR_INVALID_ARGUMENT, "unknown math mode 7");
+    CHECK_OK(rlkd_context_get_math(ctx, &math));
+    CHECK_MSG(math == RLKD_MATH_TF32, "a refused mode changed it to %d",
+              (int)math);
+    CHECK_FAILS(rlkd_context_get_math(ctx, NULL), RLKD_ERR_INVALID_ARGUMENT,
+                "math is NULL");
+    CHECK_FAILS(rlkd_context_set_math(NULL, RLKD_MATH_FP32),
+                RLKD_ERR_INVALID_ARGUMENT, "context is NULL");
+
     CHECK_FAILS(rlkd_context_set_cuda_stream(ctx, NULL), RLKD_ERR_UNSUPPORTED,
                 "CPU");
     CHECK_FAILS(rlkd_context_set_cuda_stream(NULL, NULL),

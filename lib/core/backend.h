@@ -78,6 +78,9 @@ typedef struct rlkd_backend {
     /* ---- elementwise ---- */
     rlkd_status (*add)(rlkd_context *ctx, float *y, const float *a,
                        const float *b, size_t n);
+    /* x[i] += 1: counters kept in the context's memory (batch norm's
+     * num_batches_tracked), so counting needs no trip to the host. */
+    rlkd_status (*increment_i32)(rlkd_context *ctx, int32_t *x, size_t n);
     rlkd_status (*relu_forward)(rlkd_context *ctx, float *y, const float *x,
                                 size_t n);
     rlkd_status (*relu_backward)(rlkd_context *ctx, float *dx,

@@ -1,7 +1,9 @@
-/* Contexts: which device, which backend table, threads, stream and seed. */
+/* Contexts: which device, which backend table, engine, threads, stream
+ * and seed. */
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -19,6 +21,51 @@ static int default_num_threads(void)
 #else
     return 1;
 #endif
+}
+
+/* Whether a context on `kind` may run on `engine`; `op` leads the message. */
+static rlkd_status check_engine(rlkd_device kind, rlkd_engine engine,
+                                const char *op)
+{
+    switch (engine) {
+    case RLKD_ENGINE_NATIVE:
+        return RLKD_OK;
+    case RLKD_ENGINE_CUDNN:
+        if (kind != RLKD_DEVICE_CUDA)
+            return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                             "%s: RLKD_ENGINE_CUDNN needs a CUDA context; a "
+                             "CPU context has only the native engine", op);
+        if (!rlkd_engines_available())
+            return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                             "%s: RLKD_ENGINE_CUDNN: this build of rlkd lacks "
+                             "cuDNN and cuBLAS (it was built without them or "
+                             "with ENGINES=0)", op);
+        return RLKD_OK;
+    default:
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: unknown engine %d",
+                         op, (int)engine);
+    }
+}
+
+/* A new context's engine: the one RLKD_CONV_ENGINE names. "cudnn" concerns
+ * the CUDA backend alone, so a CPU context made beside a GPU one in the
+ * same environment starts native. */
+static rlkd_status engine_from_environment(rlkd_device kind,
+                                           rlkd_engine *engine)
+{
+    const char *name = getenv("RLKD_CONV_ENGINE");
+    *engine = RLKD_ENGINE_NATIVE;
+    if (!name || !*name || strcmp(name, "native") == 0)
+        return RLKD_OK;
+    if (strcmp(name, "cudnn") != 0)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_create: RLKD_CONV_ENGINE is \"%s\"; "
+                         "expected \"native\" or \"cudnn\"", name);
+    if (kind != RLKD_DEVICE_CUDA)
+        return RLKD_OK;
+    *engine = RLKD_ENGINE_CUDNN;
+    return check_engine(kind, *engine,
+                        "rlkd_context_create (RLKD_CONV_ENGINE=cudnn)");
 }
 
 rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
@@ -54,6 +101,8 @@ rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
                          "rlkd_context_create: unknown device kind %d",
                          (int)kind);
     }
+    rlkd_engine engine;
+    RLKD_TRY(engine_from_environment(kind, &engine));
     rlkd_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
@@ -61,6 +110,7 @@ rlkd_status rlkd_context_create(rlkd_context **out, rlkd_device kind,
     ctx->kind = kind;
     ctx->device_index = device_index;
     ctx->backend = backend;
+    ctx->engine = engine;
     ctx->num_threads = default_num_threads();
     atomic_init(&ctx->refs, 1);
     if (backend->context_init) {
@@ -152,6 +202,27 @@ rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
     return RLKD_OK;
 }
 
+rlkd_status rlkd_context_set_math(rlkd_context *ctx, rlkd_math math)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_math"));
+    if (math != RLKD_MATH_FP32 && math != RLKD_MATH_TF32)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_set_math: unknown math mode %d "
+                         "(RLKD_MATH_FP32 or RLKD_MATH_TF32)", (int)math);
+    ctx->math = math;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_get_math(const rlkd_context *ctx, rlkd_math *math)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_math"));
+    if (!math)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_get_math: math is NULL");
+    *math = ctx->math;
+    return RLKD_OK;
+}
+
 rlkd_status rlkd_context_set_cuda_stream(rlkd_context *ctx, void *stream)
 {
     RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_cuda_stream"));
@@ -160,6 +231,25 @@ rlkd_status rlkd_context_set_cuda_stream(rlkd_context *ctx, void *stream)
                          "rlkd_context_set_cuda_stream: the context is on the "
                          "CPU, not CUDA");
     ctx->stream = stream;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_set_engine(rlkd_context *ctx, rlkd_engine engine)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_set_engine"));
+    RLKD_TRY(check_engine(ctx->kind, engine, "rlkd_context_set_engine"));
+    ctx->engine = engine;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_context_get_engine(const rlkd_context *ctx,
+                                    rlkd_engine *engine)
+{
+    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_engine"));
+    if (!engine)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "rlkd_context_get_engine: engine is NULL");
+    *engine = ctx->engine;
     return RLKD_OK;
 }
 

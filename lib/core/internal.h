@@ -31,6 +31,11 @@ struct rlkd_context {
     const rlkd_backend *backend;
     void *backend_state; /* owned by the backend (e.g. CUDA handles) */
     void *stream;        /* caller's cudaStream_t, or NULL */
+    rlkd_math math;      /* FP32 or TF32 in the native conv/linear kernels */
+    rlkd_engine engine;  /* what runs convolutions and linear layers */
+    /* The cuDNN/cuBLAS engines' handles and plans (kernels/engines.cu),
+     * made on their first use; NULL until then. */
+    void *engine_state;
     uint64_t seed;
     uint64_t rng_calls;  /* random draws so far: the Philox stream index */
     int num_threads;
@@ -57,6 +62,10 @@ struct rlkd_tensor {
      * (rlkd_tensor_unref). */
     RLKD_ATOMIC_INT refs;
 };
+
+/* 1 where the CUDA backend has the cuDNN/cuBLAS engines
+ * (kernels/engines.cu), 0 in a build without them (engines_absent.c). */
+int rlkd_engines_available(void);
 
 /* Reference counting (lib/core/context.c, tensor.c). Any thread may drop a
  * reference (a DLPack consumer calls its deleter where it likes); taking one
@@ -218,6 +227,10 @@ rlkd_status rlkd_check_logits_labels(const rlkd_context *ctx, const char *op,
 /* A 1-element F32 loss tensor. */
 rlkd_status rlkd_check_loss_tensor(const rlkd_context *ctx, const char *op,
                                    const rlkd_tensor *loss);
+
+/* Adds 1 to every element of an I32 tensor, on its device (lib/ops/
+ * increment_i32.c): the library's counters, not a public op. */
+rlkd_status rlkd_increment_i32(rlkd_tensor *t);
 
 /* Writes "[2,3,4,4]" into buf. */
 void rlkd_format_shape(char *buf, size_t size, const rlkd_tensor *t);

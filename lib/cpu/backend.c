@@ -18,6 +18,7 @@ static const rlkd_backend cpu_backend = {
     .fill = rlkd_cpu_fill,
     .fill_random = rlkd_cpu_fill_random,
     .add = rlkd_cpu_add,
+    .increment_i32 = rlkd_cpu_increment_i32,
     .relu_forward = rlkd_cpu_relu_forward,
     .relu_backward = rlkd_cpu_relu_backward,
     .dropout_forward = rlkd_cpu_dropout_forward,

@@ -62,6 +62,7 @@ rlkd_status rlkd_cpu_fill_random(rlkd_context *ctx, float *x, size_t n,
                                  uint64_t stream);
 
 /* add.c, relu.c, dropout.c, channel_mask.c */
+rlkd_status rlkd_cpu_increment_i32(rlkd_context *ctx, int32_t *x, size_t n);
 rlkd_status rlkd_cpu_add(rlkd_context *ctx, float *y, const float *a,
                          const float *b, size_t n);
 rlkd_status rlkd_cpu_relu_forward(rlkd_context *ctx, float *y, const float *x,

@@ -151,11 +151,7 @@ static rlkd_status allocate_grads(rlkd_net *net)
 
 static rlkd_status count_batch(const rlkd_net *net, const rlkd_layer *l)
 {
-    rlkd_tensor *tracked = buffer_of(net, l, 2);
-    int32_t count;
-    RLKD_TRY(rlkd_tensor_read_i32(tracked, &count, 1));
-    count++;
-    return rlkd_tensor_write_i32(tracked, &count, 1);
+    return rlkd_increment_i32(buffer_of(net, l, 2));
 }
 
 static rlkd_status forward_layer(rlkd_net *net, rlkd_layer *l, rlkd_tensor *y,

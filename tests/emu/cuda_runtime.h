@@ -36,6 +36,7 @@
 #include <cstring>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #define RLKD_CUDA_EMULATED 1
@@ -59,6 +60,17 @@ struct dim3 {
     dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1)
         : x(x_), y(y_), z(z_) {}
 };
+
+/* The vector type of 16-byte loads and stores (CUDA's is 16-aligned too). */
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+
+static inline float4 make_float4(float x, float y, float z, float w)
+{
+    float4 v = {x, y, z, w};
+    return v;
+}
 
 typedef enum cudaError {
     cudaSuccess = 0,
@@ -271,12 +283,12 @@ static inline T atomicCAS(T *address, T compare, T value)
 
 /* The device math library's names (glibc declares __expf and __logf). */
 template <typename A, typename B>
-static inline auto min(A a, B b) -> decltype(a < b ? a : b)
+static inline typename std::common_type<A, B>::type min(A a, B b)
 {
     return b < a ? b : a;
 }
 template <typename A, typename B>
-static inline auto max(A a, B b) -> decltype(a < b ? a : b)
+static inline typename std::common_type<A, B>::type max(A a, B b)
 {
     return a < b ? b : a;
 }

@@ -94,6 +94,33 @@ def test_context_properties():
             rlkd.Context("cuda")
 
 
+def test_context_math():
+    with rlkd.Context(math="tf32") as ctx:
+        assert ctx.math == "tf32"
+        ctx.math = "fp32"
+        assert ctx.math == "fp32"
+        with pytest.raises(ValueError, match="fp32, tf32, not 'fp16'"):
+            ctx.math = "fp16"
+        assert ctx.math == "fp32"
+
+
+def test_context_engine(monkeypatch):
+    monkeypatch.delenv("RLKD_CONV_ENGINE", raising=False)
+    with rlkd.Context(engine="native") as ctx:
+        assert ctx.engine == "native"
+        with pytest.raises(rlkd.Error, match="needs a CUDA context.*UNSUPPORTED"):
+            ctx.engine = "cudnn"  # cuDNN is for CUDA contexts
+        assert ctx.engine == "native"
+        with pytest.raises(ValueError, match="native, cudnn, not 'fast'"):
+            ctx.engine = "fast"
+    monkeypatch.setenv("RLKD_CONV_ENGINE", "cudnn")
+    with rlkd.Context() as ctx:
+        assert ctx.engine == "native"  # the variable names the CUDA engine
+    monkeypatch.setenv("RLKD_CONV_ENGINE", "bogus")
+    with pytest.raises(rlkd.Error, match="bogus.*INVALID_ARGUMENT"):
+        rlkd.Context()
+
+
 def test_tensors_round_trip_numpy_in_both_dtypes():
     with rlkd.Context() as ctx:
         floats = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)

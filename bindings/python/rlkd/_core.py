@@ -31,6 +31,10 @@ F32, I32 = 0, 1
 DEVICE_CPU, DEVICE_CUDA = 0, 1
 _DTYPES = {F32: np.dtype(np.float32), I32: np.dtype(np.int32)}
 _DEVICE_NAMES = {"cpu": DEVICE_CPU, "cuda": DEVICE_CUDA}
+#: rlkd_engine's values by name, in their order.
+_ENGINES = ("native", "cudnn")
+#: rlkd_math's values by name, in their order.
+_MATHS = ("fp32", "tf32")
 
 
 class _Owned:
@@ -165,10 +169,12 @@ class Context(Handle):
 
         with rlkd.Context() as ctx:                 # CPU
         ctx = rlkd.Context("cuda", index=0, seed=1)  # a GPU, if rlkd was built with CUDA
+        ctx = rlkd.Context("cuda", engine="cudnn")   # convolutions on cuDNN
     """
 
     def __init__(self, device: Union[str, int] = "cpu", index: int = 0,
-                 seed: Optional[int] = None, threads: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, threads: Optional[int] = None,
+                 engine: Optional[str] = None, math: Optional[str] = None) -> None:
         kind = _DEVICE_NAMES[device] if isinstance(device, str) else int(device)
         out = ctypes.c_void_p()
         lib.rlkd_context_create(ctypes.byref(out), kind, index)
@@ -177,6 +183,10 @@ class Context(Handle):
             self.seed = seed
         if threads is not None:
             self.threads = threads
+        if engine is not None:
+            self.engine = engine
+        if math is not None:
+            self.math = math
 
     @property
     def device(self) -> Tuple[str, int]:
@@ -207,6 +217,37 @@ class Context(Handle):
     @threads.setter
     def threads(self, value: int) -> None:
         lib.rlkd_context_set_num_threads(self.handle, value)
+
+    @property
+    def engine(self) -> str:
+        """What runs convolutions and linear layers: "native" (rlkd's own
+        code) or "cudnn" (cuDNN and cuBLAS: a CUDA context, in a build with
+        them). A new context starts with the one $RLKD_CONV_ENGINE names."""
+        value = ctypes.c_int()
+        lib.rlkd_context_get_engine(self.handle, ctypes.byref(value))
+        return _ENGINES[value.value]
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        if name not in _ENGINES:
+            raise ValueError("engine is one of %s, not %r" % (", ".join(_ENGINES), name))
+        lib.rlkd_context_set_engine(self.handle, _ENGINES.index(name))
+
+    @property
+    def math(self) -> str:
+        """The arithmetic of the native CUDA convolutions and linear layers:
+        "fp32" (the default; agrees with the CPU to float rounding) or "tf32"
+        (tensor cores, TF32 inputs, float32 sums: faster, ~1e-3 relative).
+        A CPU context accepts both and computes in float32."""
+        value = ctypes.c_int()
+        lib.rlkd_context_get_math(self.handle, ctypes.byref(value))
+        return _MATHS[value.value]
+
+    @math.setter
+    def math(self, name: str) -> None:
+        if name not in _MATHS:
+            raise ValueError("math is one of %s, not %r" % (", ".join(_MATHS), name))
+        lib.rlkd_context_set_math(self.handle, _MATHS.index(name))
 
     def set_cuda_stream(self, stream: int) -> None:
         """Runs the context's work on a CUDA stream (a cudaStream_t as an int,

@@ -1,0 +1,154 @@
+"""Writes the case list of the GPU benchmark (tests/gpu/check.sh).
+
+One JSON list that bench_gpu (C) and torch_peers.py both read, in the order
+they run it, cheap and most wanted first, so that a run cut off by its time
+cap loses the least:
+
+- the Hinton KD loss, forward with its gradient (peer: PyTorch's unfused loss);
+- global average pooling, SE, ECA and CBAM, forward and backward, on the
+  shapes where DenseNet-201 (224x224, batch 32) puts its attention, after
+  each dense block (peer: PyTorch's ops);
+- a training step with the KD loss of two small zoo networks at batch 256,
+  on the native and on the cuDNN engine (peer: the same network in PyTorch
+  eager, rlkd.torch_module, loaded from the file written here);
+- every distinct convolution of VGG-16 and ResNet-50 (224x224, batch 32),
+  forward, backward-data and backward-filter, rlkd's own kernels against its
+  cuDNN engine (peer: "cudnn", timed by bench_gpu itself).
+
+Each case's "smoke" object holds tiny values for its fields: with --smoke,
+both programs run those instead (the tests' run on a CPU).
+
+    python3 bench/gpu/cases.py LIBRLKD_SO OUT_DIR
+"""
+import json
+import os
+import sys
+
+if len(sys.argv) != 3:
+    sys.exit("usage: cases.py LIBRLKD_SO OUT_DIR")
+# rlkd loads its library when imported, from $RLKD_LIBRARY: the one named here.
+os.environ["RLKD_LIBRARY"] = os.path.abspath(sys.argv[1])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "bindings", "python"))
+import rlkd  # noqa: E402  (after the path and the library are set)
+
+CONV_BATCH = 32
+ATTENTION_BATCH = 32
+TRAIN_BATCH = 256
+KD = dict(temperature=4.0, alpha=0.9)
+FASHION = dict(num_classes=10, in_channels=1, in_height=28, in_width=28)
+# key: (zoo name, attention, options)
+NETWORKS = {
+    "vgg_small+se": ("vgg_small", "se", FASHION),
+    "densenet_small+eca": ("densenet_small", "eca", FASHION),
+}
+SMOKE_CONV_SIZE = 8  # at most this many channels and pixels a side
+SMOKE_ATTENTION_SHAPE = [2, 32, 5, 5]
+SMOKE_BATCH = 4
+
+
+def kd_loss_cases():
+    return [dict(id="kd_loss fwd+bwd %dx%d" % (n, k), kind="kd_loss", peer="pytorch",
+                 direction="forward_backward", shape=[n, k], smoke=dict(shape=[SMOKE_BATCH, k]),
+                 **KD)
+            for n in (256, 4096) for k in (10, 100, 1000)]
+
+
+def attention_cases():
+    cases = []
+    # DenseNet-201's dense block outputs at 224x224: 64 + 6*32 channels at
+    # 56x56, 128 + 12*32 at 28x28, 256 + 48*32 at 14x14, 896 + 32*32 at 7x7
+    for channels, size in ((256, 56), (512, 28), (1792, 14), (1920, 7)):
+        shape = [ATTENTION_BATCH, channels, size, size]
+        modules = (("gap", {}), ("se", dict(reduction=16)),
+                   ("eca", dict(kernel=rlkd.ops.eca_kernel_size(channels))),
+                   ("cbam", dict(reduction=16, kernel=7)))
+        for module, params in modules:
+            for direction, short in (("forward", "fwd"), ("backward", "bwd")):
+                cases.append(dict(id="%s %s %s" % (module, short, "x".join(map(str, shape))),
+                                  kind="attention", peer="pytorch", module=module,
+                                  direction=direction, shape=shape,
+                                  smoke=dict(shape=SMOKE_ATTENTION_SHAPE), **params))
+    return cases
+
+
+def train_step_cases(out_dir):
+    cases = []
+    with rlkd.Context(seed=0) as ctx:
+        for key, (name, attention, options) in NETWORKS.items():
+            path = os.path.abspath(os.path.join(out_dir, key + ".safetensors"))
+            with rlkd.Net.zoo(ctx, name, attention, **options) as net:
+                net.save(path)
+            for engine in ("native", "cudnn"):
+                cases.append(dict(
+                    id="train step kd %s batch %d %s" % (key, TRAIN_BATCH, engine),
+                    kind="train_step", peer="pytorch", engine=engine, net=key, path=path,
+                    batch=TRAIN_BATCH, classes=options["num_classes"],
+                    input=[options["in_channels"], options["in_height"], options["in_width"]],
+                    loss="kd", lr=0.01, momentum=0.9, weight_decay=5e-4,
+                    smoke=dict(batch=SMOKE_BATCH), **KD))
+    return cases
+
+
+def vgg16_convs():
+    """(cin, cout, size, kernel, stride, padding, bias) of torchvision's VGG-16."""
+    convs, cin, size = [], 3, 224
+    for width in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                  512, 512, 512):
+        if width == "M":
+            size //= 2
+        else:
+            convs.append((cin, width, size, 3, 1, 1, True))
+            cin = width
+    return convs
+
+
+def resnet50_convs():
+    """The same of torchvision's ResNet-50 (v1.5: the stride on the 3x3)."""
+    convs, cin, size = [(3, 64, 224, 7, 2, 3, False)], 64, 56
+    for planes, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for block in range(blocks):
+            s = stride if block == 0 else 1
+            convs += [(cin, planes, size, 1, 1, 0, False),
+                      (planes, planes, size, 3, s, 1, False),
+                      (planes, 4 * planes, size // s, 1, 1, 0, False)]
+            if block == 0:
+                convs.append((cin, 4 * planes, size, 1, s, 0, False))
+            cin, size = 4 * planes, size // s
+    return convs
+
+
+def conv_cases():
+    cases, seen = [], set()
+    for net, convs in (("vgg16", vgg16_convs()), ("resnet50", resnet50_convs())):
+        for geometry in convs:
+            if geometry in seen:
+                continue
+            seen.add(geometry)
+            cin, cout, size, kernel, stride, padding, bias = geometry
+            small = min(size, SMOKE_CONV_SIZE)
+            for direction, short in (("forward", "fwd"), ("backward_data", "bwd-data"),
+                                     ("backward_filter", "bwd-filter")):
+                cases.append(dict(
+                    id="conv %s %d>%d %dx%d k%d s%d p%d %s" % (
+                        short, cin, cout, size, size, kernel, stride, padding, net),
+                    kind="conv", peer="cudnn", net=net, direction=direction,
+                    batch=CONV_BATCH, cin=cin, cout=cout, h=size, w=size, kernel=kernel,
+                    stride=stride, padding=padding, dilation=1, groups=1, bias=int(bias),
+                    smoke=dict(batch=2, cin=min(cin, SMOKE_CONV_SIZE),
+                               cout=min(cout, SMOKE_CONV_SIZE), h=small, w=small)))
+    return cases
+
+
+def main():
+    out_dir = sys.argv[2]
+    os.makedirs(out_dir, exist_ok=True)
+    cases = kd_loss_cases() + attention_cases() + train_step_cases(out_dir) + conv_cases()
+    path = os.path.join(out_dir, "cases.json")
+    with open(path, "w") as f:
+        json.dump(cases, f, indent=1)
+    print("%s: %d cases" % (path, len(cases)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+/*
+ * Average pooling on the GPU, the same windows, divisors and order of
+ * additions as lib/cpu/avgpool2d.c (so the same bits): one thread per
+ * output forward; backward, one thread per input adds the shares of the
+ * outputs whose windows cover it, in output order, with no atomics.
+ */
+#include "cuda.h"
+#include "cuda_common.cuh"
+#include "pool2d.cuh"
+
+/* PyTorch's divisor: the window's positions in the padded input when padding
+ * counts, else the input positions it covers. */
+__device__ __forceinline__ float window_divisor(const rlkd_pool2d_geom &g,
+                                                const rlkd_pool2d_window &win)
+{
+    return (float)(g.count_include_pad
+                       ? win.padded_count
+                       : (long long)(win.h_end - win.h_begin) *
+                             (win.w_end - win.w_begin));
+}
+
+__global__ void rlkd_avgpool2d_forward_kernel(float *y, const float *x,
+                                              rlkd_pool2d_geom g,
+                                              size_t outputs)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+         i < outputs; i += (size_t)gridDim.x * blockDim.x) {
+        const rlkd_pool2d_position o =
+            rlkd_pool2d_position_of(i, g.out_h, g.out_w);
+        const rlkd_pool2d_window win = rlkd_pool2d_window_at(g, o.row, o.col);
+        const float *plane = x + o.plane * g.in_h * g.in_w;
+        float sum = 0.0f;
+        for (int h = win.h_begin; h < win.h_end; h++)
+            for (int w = win.w_begin; w < win.w_end; w++)
+                sum += plane[(size_t)h * g.in_w + w];
+        y[i] = sum / window_divisor(g, win);
+    }
+}
+
+__global__ void rlkd_avgpool2d_backward_kernel(float *dx, const float *dy,
+                                               rlkd_pool2d_geom g,
+                                               size_t inputs)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+         i < inputs; i += (size_t)gridDim.x * blockDim.x) {
+        const rlkd_pool2d_position p =
+            rlkd_pool2d_position_of(i, g.in_h, g.in_w);
+        int oh_first, oh_end, ow_first, ow_end;
+        rlkd_pool2d_covering(&oh_first, &oh_end, p.row, g.kernel_h,
+                             g.stride_h, g.pad_h, g.out_h);
+        rlkd_pool2d_covering(&ow_first, &ow_end, p.col, g.kernel_w,
+                             g.stride_w, g.pad_w, g.out_w);
+        const float *dy_plane = dy + p.plane * g.out_h * g.out_w;
+        float sum = 0.0f;
+        for (int oh = oh_first; oh < oh_end; oh++)
+            for (int ow = ow_first; ow < ow_end; ow++)
+                sum += dy_plane[(size_t)oh * g.out_w + ow] /
+                       window_divisor(g, rlkd_pool2d_window_at(g, oh, ow));
+        dx[i] = sum;
+    }
+}
+
+extern "C" rlkd_status rlkd_cuda_avgpool2d_forward(rlkd_context *ctx,
+                                                   float *y, const float *x,
+                                                   const rlkd_pool2d_geom *g)
+{
+    const size_t outputs = rlkd_pool2d_outputs(g);
+    RLKD_LAUNCH(rlkd_cuda_blocks(outputs), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_avgpool2d_forward_kernel)(y, x, *g, outputs);
+    return rlkd_cuda_launched("rlkd_avgpool2d_forward_kernel");
+}
+
+extern "C" rlkd_status rlkd_cuda_avgpool2d_backward(rlkd_context *ctx,
+                                                    float *dx,
+                                                    const float *dy,
+                                                    const rlkd_pool2d_geom *g)
+{
+    const size_t inputs = rlkd_pool2d_inputs(g);
+    RLKD_LAUNCH(rlkd_cuda_blocks(inputs), RLKD_CUDA_BLOCK, 0, ctx,
+                rlkd_avgpool2d_backward_kernel)(dx, dy, *g, inputs);
+    return rlkd_cuda_launched("rlkd_avgpool2d_backward_kernel");
+}
