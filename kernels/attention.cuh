@@ -357,6 +357,36 @@ rlkd_gate_input_grad(rlkd_context *ctx, float *dx, const Grad &grad,
     return rlkd_cuda_launched("rlkd_gate_input_grad_kernel");
 }
 
+/* ---- a gate on the planes' means (SE, ECA) ---- */
+
+/* The first step of the backward of y = x * gate[plane], the gate a
+ * function of the planes' means: the means and the gradient reaching each
+ * gate (dot: the plane's sum of dy * x), in one read of x and dy. */
+static inline rlkd_status rlkd_mean_gate_pool(rlkd_context *ctx, float *mean,
+                                              float *dot, const float *x,
+                                              const float *dy,
+                                              const rlkd_attention_geom *g)
+{
+    const rlkd_dy_grad grad = {dy};
+    const rlkd_plane_pool_out pooled = {mean, NULL, NULL, dot};
+    return rlkd_plane_pool<RLKD_POOL_MEAN | RLKD_POOL_DOT>(
+        ctx, pooled, x, grad, g->n * g->c, g->h * g->w);
+}
+
+/* Its last step: dx from the gates and the gradient reaching the means
+ * (dmean); nothing when dx is NULL. */
+static inline rlkd_status
+rlkd_mean_gate_input_grad(rlkd_context *ctx, float *dx, const float *dy,
+                          const float *gate, const float *dmean,
+                          const rlkd_attention_geom *g)
+{
+    if (!dx)
+        return RLKD_OK;
+    const rlkd_dy_grad grad = {dy};
+    return rlkd_gate_input_grad(ctx, dx, grad, gate, dmean, NULL, NULL,
+                                g->n * g->c, g->h * g->w);
+}
+
 /* ---- the SE/CBAM MLP: out = w2 relu(w1 v + b1) + b2 ---- */
 
 /* Its parameters: w1 [hidden, c], b1 [hidden], w2 [c, hidden], b2 [c]
@@ -677,6 +707,23 @@ static inline T *rlkd_scratch_take(void *base, size_t *used, size_t count)
     T *p = (T *)((uintptr_t)base + *used);
     *used += (count * sizeof(T) + 15) / 16 * 16;
     return p;
+}
+
+/* Runs an op on its scratch: layout(&maps, base) lays the op's maps out at
+ * base and returns their bytes (with base NULL it only sizes them), the
+ * maps get one pooled allocation, run(&maps) does the work, and the
+ * allocation goes back whatever run returns. */
+template <typename Maps, typename Layout, typename Run>
+static inline rlkd_status rlkd_with_scratch(rlkd_context *ctx, Layout layout,
+                                            Run run)
+{
+    Maps maps;
+    void *base;
+    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, layout(&maps, NULL)));
+    layout(&maps, base);
+    const rlkd_status status = run((const Maps *)&maps);
+    rlkd_cuda_release(ctx, base);
+    return status;
 }
 
 #endif

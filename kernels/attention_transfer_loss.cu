@@ -172,14 +172,14 @@ extern "C" rlkd_status rlkd_cuda_attention_transfer_loss(
     if (!loss && !dstudent)
         return RLKD_OK;
     const bool gradient = dstudent != NULL;
-    at_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base,
-                             at_maps_layout(&m, NULL, n, hw, gradient)));
-    at_maps_layout(&m, base, n, hw, gradient);
-    const rlkd_status status =
-        attention_transfer_with(ctx, loss, dstudent, student, teacher, &m, n,
-                                student_c, teacher_c, hw, dloss);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<at_maps>(
+        ctx,
+        [&](at_maps *m, void *base) {
+            return at_maps_layout(m, base, n, hw, gradient);
+        },
+        [&](const at_maps *m) {
+            return attention_transfer_with(ctx, loss, dstudent, student,
+                                           teacher, m, n, student_c,
+                                           teacher_c, hw, dloss);
+        });
 }

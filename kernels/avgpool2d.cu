@@ -23,41 +23,26 @@ __global__ void rlkd_avgpool2d_forward_kernel(float *y, const float *x,
                                               rlkd_pool2d_geom g,
                                               size_t outputs)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-         i < outputs; i += (size_t)gridDim.x * blockDim.x) {
-        const rlkd_pool2d_position o =
-            rlkd_pool2d_position_of(i, g.out_h, g.out_w);
-        const rlkd_pool2d_window win = rlkd_pool2d_window_at(g, o.row, o.col);
-        const float *plane = x + o.plane * g.in_h * g.in_w;
-        float sum = 0.0f;
-        for (int h = win.h_begin; h < win.h_end; h++)
-            for (int w = win.w_begin; w < win.w_end; w++)
-                sum += plane[(size_t)h * g.in_w + w];
-        y[i] = sum / window_divisor(g, win);
-    }
+    rlkd_pool2d_each_window(
+        x, g, outputs,
+        [&](size_t i, const float *plane, const rlkd_pool2d_window &win) {
+            float sum = 0.0f;
+            for (int h = win.h_begin; h < win.h_end; h++)
+                for (int w = win.w_begin; w < win.w_end; w++)
+                    sum += plane[(size_t)h * g.in_w + w];
+            y[i] = sum / window_divisor(g, win);
+        });
 }
 
 __global__ void rlkd_avgpool2d_backward_kernel(float *dx, const float *dy,
                                                rlkd_pool2d_geom g,
                                                size_t inputs)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-         i < inputs; i += (size_t)gridDim.x * blockDim.x) {
-        const rlkd_pool2d_position p =
-            rlkd_pool2d_position_of(i, g.in_h, g.in_w);
-        int oh_first, oh_end, ow_first, ow_end;
-        rlkd_pool2d_covering(&oh_first, &oh_end, p.row, g.kernel_h,
-                             g.stride_h, g.pad_h, g.out_h);
-        rlkd_pool2d_covering(&ow_first, &ow_end, p.col, g.kernel_w,
-                             g.stride_w, g.pad_w, g.out_w);
-        const float *dy_plane = dy + p.plane * g.out_h * g.out_w;
-        float sum = 0.0f;
-        for (int oh = oh_first; oh < oh_end; oh++)
-            for (int ow = ow_first; ow < ow_end; ow++)
-                sum += dy_plane[(size_t)oh * g.out_w + ow] /
-                       window_divisor(g, rlkd_pool2d_window_at(g, oh, ow));
-        dx[i] = sum;
-    }
+    rlkd_pool2d_gather(
+        dx, g, inputs, [&](float *sum, size_t o, int oh, int ow, int) {
+            const rlkd_pool2d_window win = rlkd_pool2d_window_at(g, oh, ow);
+            *sum += dy[o] / window_divisor(g, win);
+        });
 }
 
 extern "C" rlkd_status rlkd_cuda_avgpool2d_forward(rlkd_context *ctx,

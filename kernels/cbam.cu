@@ -395,15 +395,14 @@ extern "C" rlkd_status rlkd_cuda_cbam_forward(rlkd_context *ctx, float *y,
                                               const rlkd_attention_geom *g)
 {
     const rlkd_mlp mlp = {w1, b1, w2, b2, g->n, g->c, g->hidden};
-    cbam_maps m;
-    void *base;
-    RLKD_TRY(
-        rlkd_cuda_alloc(ctx, &base, cbam_maps_layout(&m, NULL, g, false)));
-    cbam_maps_layout(&m, base, g, false);
-    const rlkd_status status = cbam_forward_with(ctx, y, x, mlp, ws, bs, &m,
-                                                 g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<cbam_maps>(
+        ctx,
+        [&](cbam_maps *m, void *base) {
+            return cbam_maps_layout(m, base, g, false);
+        },
+        [&](const cbam_maps *m) {
+            return cbam_forward_with(ctx, y, x, mlp, ws, bs, m, g);
+        });
 }
 
 extern "C" rlkd_status rlkd_cuda_cbam_backward(
@@ -413,13 +412,13 @@ extern "C" rlkd_status rlkd_cuda_cbam_backward(
     const float *ws, const float *bs, const rlkd_attention_geom *g)
 {
     const rlkd_mlp mlp = {w1, b1, w2, b2, g->n, g->c, g->hidden};
-    cbam_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, cbam_maps_layout(&m, NULL, g, true)));
-    cbam_maps_layout(&m, base, g, true);
-    const rlkd_status status =
-        cbam_backward_with(ctx, dx, dw1, db1, dw2, db2, dws, dbs, dy, x, mlp,
-                           ws, bs, &m, g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<cbam_maps>(
+        ctx,
+        [&](cbam_maps *m, void *base) {
+            return cbam_maps_layout(m, base, g, true);
+        },
+        [&](const cbam_maps *m) {
+            return cbam_backward_with(ctx, dx, dw1, db1, dw2, db2, dws, dbs,
+                                      dy, x, mlp, ws, bs, m, g);
+        });
 }

@@ -142,11 +142,7 @@ static rlkd_status eca_backward_with(rlkd_context *ctx, float *dx, float *dw,
                                      const float *w, const eca_maps *m,
                                      const rlkd_attention_geom *g)
 {
-    const int planes = g->n * g->c, hw = g->h * g->w;
-    const rlkd_dy_grad grad = {dy};
-    const rlkd_plane_pool_out pooled = {m->mean, NULL, NULL, m->dot};
-    RLKD_TRY(rlkd_plane_pool<RLKD_POOL_MEAN | RLKD_POOL_DOT>(
-        ctx, pooled, x, grad, planes, hw));
+    RLKD_TRY(rlkd_mean_gate_pool(ctx, m->mean, m->dot, x, dy, g));
     RLKD_LAUNCH(g->n, RLKD_CUDA_BLOCK, 0, ctx, rlkd_eca_gate_grad_kernel)(
         m->gate, m->dlogit, dx ? m->dmean : NULL, m->mean, m->dot, w, g->c,
         g->kernel);
@@ -154,25 +150,23 @@ static rlkd_status eca_backward_with(rlkd_context *ctx, float *dx, float *dw,
     if (dw) {
         const rlkd_eca_taps taps = {m->mean, g->c, g->kernel, g->kernel};
         RLKD_TRY(rlkd_tap_grads(ctx, dw, (float *)NULL, m->dlogit, taps,
-                                planes));
+                                g->n * g->c));
     }
-    if (!dx)
-        return RLKD_OK;
-    return rlkd_gate_input_grad(ctx, dx, grad, m->gate, m->dmean, NULL, NULL,
-                                planes, hw);
+    return rlkd_mean_gate_input_grad(ctx, dx, dy, m->gate, m->dmean, g);
 }
 
 extern "C" rlkd_status rlkd_cuda_eca_forward(rlkd_context *ctx, float *y,
                                              const float *x, const float *w,
                                              const rlkd_attention_geom *g)
 {
-    eca_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, eca_maps_layout(&m, NULL, g, false)));
-    eca_maps_layout(&m, base, g, false);
-    const rlkd_status status = eca_forward_with(ctx, y, x, w, &m, g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<eca_maps>(
+        ctx,
+        [&](eca_maps *m, void *base) {
+            return eca_maps_layout(m, base, g, false);
+        },
+        [&](const eca_maps *m) {
+            return eca_forward_with(ctx, y, x, w, m, g);
+        });
 }
 
 extern "C" rlkd_status rlkd_cuda_eca_backward(rlkd_context *ctx, float *dx,
@@ -180,12 +174,12 @@ extern "C" rlkd_status rlkd_cuda_eca_backward(rlkd_context *ctx, float *dx,
                                               const float *x, const float *w,
                                               const rlkd_attention_geom *g)
 {
-    eca_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, eca_maps_layout(&m, NULL, g, true)));
-    eca_maps_layout(&m, base, g, true);
-    const rlkd_status status =
-        eca_backward_with(ctx, dx, dw, dy, x, w, &m, g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<eca_maps>(
+        ctx,
+        [&](eca_maps *m, void *base) {
+            return eca_maps_layout(m, base, g, true);
+        },
+        [&](const eca_maps *m) {
+            return eca_backward_with(ctx, dx, dw, dy, x, w, m, g);
+        });
 }

@@ -12,23 +12,38 @@
  */
 #include "gemm.cuh"
 
+/* out [m, n] = A B (+= with accumulate), every matrix dense and row-major.
+ * A_ALONG_K: a is stored [m, k] (its rows contiguous along the reduction),
+ * else [k, m] (read transposed); likewise b, [n, k] or [k, n]. col_bias
+ * (or NULL) is added along out's columns. */
+template <bool A_ALONG_K, bool B_ALONG_K>
+static rlkd_status dense_product(rlkd_context *ctx, const char *op, float *out,
+                                 const float *a, const float *b,
+                                 const float *col_bias, int m, int n, int k,
+                                 int accumulate)
+{
+    rlkd_gemm_problem p = {};
+    p.m = m;
+    p.n = n;
+    p.k = k;
+    p.groups = 1;
+    p.a = A_ALONG_K ? rlkd_matrix_view(a, m, k, k, 0)
+                    : rlkd_matrix_view(a, k, m, m, 0);
+    p.b = B_ALONG_K ? rlkd_matrix_view(b, n, k, k, 0)
+                    : rlkd_matrix_view(b, k, n, n, 0);
+    p.out = rlkd_matrix_out(out, n, n, 0, accumulate);
+    p.out.col_bias = col_bias;
+    return rlkd_gemm_run<false, A_ALONG_K, false, B_ALONG_K>(ctx, p, op);
+}
+
 extern "C" rlkd_status rlkd_cuda_linear_forward(rlkd_context *ctx, float *y,
                                                 const float *x, const float *w,
                                                 const float *bias, int n,
                                                 int in_features,
                                                 int out_features)
 {
-    rlkd_gemm_problem p = {};
-    p.m = n;
-    p.n = out_features;
-    p.k = in_features;
-    p.groups = 1;
-    p.a = rlkd_matrix_view(x, n, in_features, in_features, 0);
-    p.b = rlkd_matrix_view(w, out_features, in_features, in_features, 0);
-    p.out = rlkd_matrix_out(y, out_features, out_features, 0, 0);
-    p.out.col_bias = bias;
-    return rlkd_gemm_run<false, true, false, true>(ctx, p,
-                                                   "rlkd_linear_forward");
+    return dense_product<true, true>(ctx, "rlkd_linear_forward", y, x, w,
+                                     bias, n, out_features, in_features, 0);
 }
 
 extern "C" rlkd_status rlkd_cuda_linear_backward(rlkd_context *ctx, float *dx,
@@ -42,28 +57,13 @@ extern "C" rlkd_status rlkd_cuda_linear_backward(rlkd_context *ctx, float *dx,
     static const char op[] = "rlkd_linear_backward";
     if (dbias)
         RLKD_TRY(rlkd_bias_grad(ctx, dbias, dy, n, out_features, 1));
-    if (dw) {
-        rlkd_gemm_problem p = {};
-        p.m = out_features;
-        p.n = in_features;
-        p.k = n;
-        p.groups = 1;
-        /* dy^T: dy's columns are A's rows, its rows the reduction. */
-        p.a = rlkd_matrix_view(dy, n, out_features, out_features, 0);
-        p.b = rlkd_matrix_view(x, n, in_features, in_features, 0);
-        p.out = rlkd_matrix_out(dw, in_features, in_features, 0, 1);
-        RLKD_TRY((rlkd_gemm_run<false, false, false, false>(ctx, p, op)));
-    }
-    if (dx) {
-        rlkd_gemm_problem p = {};
-        p.m = n;
-        p.n = in_features;
-        p.k = out_features;
-        p.groups = 1;
-        p.a = rlkd_matrix_view(dy, n, out_features, out_features, 0);
-        p.b = rlkd_matrix_view(w, out_features, in_features, in_features, 0);
-        p.out = rlkd_matrix_out(dx, in_features, in_features, 0, 0);
-        RLKD_TRY((rlkd_gemm_run<false, true, false, false>(ctx, p, op)));
-    }
+    /* dy^T: dy's columns are A's rows, its rows the reduction. */
+    if (dw)
+        RLKD_TRY((dense_product<false, false>(ctx, op, dw, dy, x, NULL,
+                                              out_features, in_features, n,
+                                              1)));
+    if (dx)
+        RLKD_TRY((dense_product<true, false>(ctx, op, dx, dy, w, NULL, n,
+                                             in_features, out_features, 0)));
     return RLKD_OK;
 }

@@ -29,41 +29,22 @@ __device__ __forceinline__ int window_argmax(const float *plane, int in_w,
     return best;
 }
 
-/* The plane index of output `index`'s maximum, and (through plane_out) the
- * plane it lies in. */
-__device__ __forceinline__ int output_argmax(const float *x, size_t index,
-                                             const rlkd_pool2d_geom &g,
-                                             size_t *plane_out)
-{
-    const rlkd_pool2d_position o =
-        rlkd_pool2d_position_of(index, g.out_h, g.out_w);
-    *plane_out = o.plane;
-    const float *plane = x + o.plane * g.in_h * g.in_w;
-    return window_argmax(plane, g.in_w, rlkd_pool2d_window_at(g, o.row, o.col));
-}
-
-__global__ void rlkd_maxpool2d_forward_kernel(float *y, const float *x,
-                                              rlkd_pool2d_geom g,
-                                              size_t outputs)
-{
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-         i < outputs; i += (size_t)gridDim.x * blockDim.x) {
-        size_t plane;
-        const int at = output_argmax(x, i, g, &plane);
-        y[i] = x[plane * g.in_h * g.in_w + at];
-    }
-}
-
-/* argmax[i] = the plane index of output i's maximum. */
-__global__ void rlkd_maxpool2d_argmax_kernel(int *argmax, const float *x,
+/* Each output's window maximum: its value into y and its plane index into
+ * argmax, either of them NULL when not wanted. */
+__global__ void rlkd_maxpool2d_window_kernel(float *y, int *argmax,
+                                             const float *x,
                                              rlkd_pool2d_geom g,
                                              size_t outputs)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-         i < outputs; i += (size_t)gridDim.x * blockDim.x) {
-        size_t plane;
-        argmax[i] = output_argmax(x, i, g, &plane);
-    }
+    rlkd_pool2d_each_window(
+        x, g, outputs,
+        [&](size_t i, const float *plane, const rlkd_pool2d_window &win) {
+            const int at = window_argmax(plane, g.in_w, win);
+            if (y)
+                y[i] = plane[at];
+            if (argmax)
+                argmax[i] = at;
+        });
 }
 
 /* dx at each input = the sum of dy over the outputs whose maximum it is. */
@@ -72,26 +53,11 @@ __global__ void rlkd_maxpool2d_backward_kernel(float *dx, const float *dy,
                                                rlkd_pool2d_geom g,
                                                size_t inputs)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-         i < inputs; i += (size_t)gridDim.x * blockDim.x) {
-        const rlkd_pool2d_position p =
-            rlkd_pool2d_position_of(i, g.in_h, g.in_w);
-        const int at = p.row * g.in_w + p.col;
-        int oh_first, oh_end, ow_first, ow_end;
-        rlkd_pool2d_covering(&oh_first, &oh_end, p.row, g.kernel_h,
-                             g.stride_h, g.pad_h, g.out_h);
-        rlkd_pool2d_covering(&ow_first, &ow_end, p.col, g.kernel_w,
-                             g.stride_w, g.pad_w, g.out_w);
-        const size_t plane_out = p.plane * g.out_h * g.out_w;
-        float sum = 0.0f;
-        for (int oh = oh_first; oh < oh_end; oh++)
-            for (int ow = ow_first; ow < ow_end; ow++) {
-                const size_t o = plane_out + (size_t)oh * g.out_w + ow;
-                if (argmax[o] == at)
-                    sum += dy[o];
-            }
-        dx[i] = sum;
-    }
+    rlkd_pool2d_gather(
+        dx, g, inputs, [&](float *sum, size_t o, int, int, int at) {
+            if (argmax[o] == at)
+                *sum += dy[o];
+        });
 }
 
 extern "C" rlkd_status rlkd_cuda_maxpool2d_forward(rlkd_context *ctx,
@@ -100,8 +66,8 @@ extern "C" rlkd_status rlkd_cuda_maxpool2d_forward(rlkd_context *ctx,
 {
     const size_t outputs = rlkd_pool2d_outputs(g);
     RLKD_LAUNCH(rlkd_cuda_blocks(outputs), RLKD_CUDA_BLOCK, 0, ctx,
-                rlkd_maxpool2d_forward_kernel)(y, x, *g, outputs);
-    return rlkd_cuda_launched("rlkd_maxpool2d_forward_kernel");
+                rlkd_maxpool2d_window_kernel)(y, (int *)NULL, x, *g, outputs);
+    return rlkd_cuda_launched("rlkd_maxpool2d_window_kernel");
 }
 
 extern "C" rlkd_status rlkd_cuda_maxpool2d_backward(rlkd_context *ctx,
@@ -115,8 +81,9 @@ extern "C" rlkd_status rlkd_cuda_maxpool2d_backward(rlkd_context *ctx,
     void *argmax;
     RLKD_TRY(rlkd_cuda_alloc(ctx, &argmax, outputs * sizeof(int)));
     RLKD_LAUNCH(rlkd_cuda_blocks(outputs), RLKD_CUDA_BLOCK, 0, ctx,
-                rlkd_maxpool2d_argmax_kernel)((int *)argmax, x, *g, outputs);
-    rlkd_status status = rlkd_cuda_launched("rlkd_maxpool2d_argmax_kernel");
+                rlkd_maxpool2d_window_kernel)((float *)NULL, (int *)argmax, x,
+                                              *g, outputs);
+    rlkd_status status = rlkd_cuda_launched("rlkd_maxpool2d_window_kernel");
     if (status == RLKD_OK) {
         RLKD_LAUNCH(rlkd_cuda_blocks(inputs), RLKD_CUDA_BLOCK, 0, ctx,
                     rlkd_maxpool2d_backward_kernel)(dx, dy,

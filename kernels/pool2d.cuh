@@ -3,7 +3,8 @@
  * arithmetic of lib/cpu/pool2d.h, so both backends pool the same
  * positions), the outputs whose windows cover an input position (the
  * backward kernels gather over those instead of scattering with atomics),
- * the coordinates of a flat index, and the element counts.
+ * the coordinates of a flat index, the forward loop over the windows and
+ * the backward gather, and the element counts.
  */
 #ifndef RLKD_POOL2D_CUH
 #define RLKD_POOL2D_CUH
@@ -71,6 +72,51 @@ rlkd_pool2d_position_of(size_t index, int rows, int cols)
     p.plane = row_index / (unsigned)rows;
     p.row = (int)(row_index - (unsigned)p.plane * (unsigned)rows);
     return p;
+}
+
+/* The forward loop of both poolings, a thread per output: pool(i, the
+ * input plane of output i, its window) computes output i. */
+template <typename Pool>
+__device__ __forceinline__ void rlkd_pool2d_each_window(
+    const float *x, const rlkd_pool2d_geom &g, size_t outputs, Pool pool)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+         i < outputs; i += (size_t)gridDim.x * blockDim.x) {
+        const rlkd_pool2d_position o =
+            rlkd_pool2d_position_of(i, g.out_h, g.out_w);
+        pool(i, x + o.plane * g.in_h * g.in_w,
+             rlkd_pool2d_window_at(g, o.row, o.col));
+    }
+}
+
+/* The backward gather of both poolings, a thread per input and no atomics:
+ * dx[i] = the sum, over the outputs whose windows cover input i and in
+ * output order (the CPU's, so the same bits), of what add_share(&sum,
+ * output index, oh, ow, the input's index within its plane) adds. */
+template <typename AddShare>
+__device__ __forceinline__ void rlkd_pool2d_gather(float *dx,
+                                                   const rlkd_pool2d_geom &g,
+                                                   size_t inputs,
+                                                   AddShare add_share)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+         i < inputs; i += (size_t)gridDim.x * blockDim.x) {
+        const rlkd_pool2d_position p =
+            rlkd_pool2d_position_of(i, g.in_h, g.in_w);
+        const int at = p.row * g.in_w + p.col;
+        int oh_first, oh_end, ow_first, ow_end;
+        rlkd_pool2d_covering(&oh_first, &oh_end, p.row, g.kernel_h,
+                             g.stride_h, g.pad_h, g.out_h);
+        rlkd_pool2d_covering(&ow_first, &ow_end, p.col, g.kernel_w,
+                             g.stride_w, g.pad_w, g.out_w);
+        const size_t plane_out = p.plane * g.out_h * g.out_w;
+        float sum = 0.0f;
+        for (int oh = oh_first; oh < oh_end; oh++)
+            for (int ow = ow_first; ow < ow_end; ow++)
+                add_share(&sum, plane_out + (size_t)oh * g.out_w + ow, oh, ow,
+                          at);
+        dx[i] = sum;
+    }
 }
 
 /* Elements of x (and dx), and of y (and dy). */

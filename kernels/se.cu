@@ -54,11 +54,7 @@ static rlkd_status se_backward_with(rlkd_context *ctx, float *dx, float *dw1,
                                     const rlkd_mlp &mlp, const se_maps *m,
                                     const rlkd_attention_geom *g)
 {
-    const int planes = g->n * g->c, hw = g->h * g->w;
-    const rlkd_dy_grad grad = {dy};
-    const rlkd_plane_pool_out pooled = {m->mean, NULL, NULL, m->dot};
-    RLKD_TRY(rlkd_plane_pool<RLKD_POOL_MEAN | RLKD_POOL_DOT>(
-        ctx, pooled, x, grad, planes, hw));
+    RLKD_TRY(rlkd_mean_gate_pool(ctx, m->mean, m->dot, x, dy, g));
     /* the hidden layer's gradient only feeds dw1, db1 and dx */
     float *dhidden = dx || dw1 || db1 ? m->dhidden : NULL;
     RLKD_LAUNCH(g->n, RLKD_ATTENTION_SAMPLE_BLOCK, 0, ctx,
@@ -69,10 +65,7 @@ static rlkd_status se_backward_with(rlkd_context *ctx, float *dx, float *dw1,
     RLKD_TRY(rlkd_mlp_weight_grads<1>(ctx, dw1, db1, dw2, db2, dhidden,
                                       m->dlogit, m->mean, m->hidden_act,
                                       mlp));
-    if (!dx)
-        return RLKD_OK;
-    return rlkd_gate_input_grad(ctx, dx, grad, m->gate, m->dmean, NULL, NULL,
-                                planes, hw);
+    return rlkd_mean_gate_input_grad(ctx, dx, dy, m->gate, m->dmean, g);
 }
 
 extern "C" rlkd_status rlkd_cuda_se_forward(rlkd_context *ctx, float *y,
@@ -82,13 +75,14 @@ extern "C" rlkd_status rlkd_cuda_se_forward(rlkd_context *ctx, float *y,
                                             const rlkd_attention_geom *g)
 {
     const rlkd_mlp mlp = {w1, b1, w2, b2, g->n, g->c, g->hidden};
-    se_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, se_maps_layout(&m, NULL, g, false)));
-    se_maps_layout(&m, base, g, false);
-    const rlkd_status status = se_forward_with(ctx, y, x, mlp, &m, g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<se_maps>(
+        ctx,
+        [&](se_maps *m, void *base) {
+            return se_maps_layout(m, base, g, false);
+        },
+        [&](const se_maps *m) {
+            return se_forward_with(ctx, y, x, mlp, m, g);
+        });
 }
 
 extern "C" rlkd_status rlkd_cuda_se_backward(rlkd_context *ctx, float *dx,
@@ -100,12 +94,13 @@ extern "C" rlkd_status rlkd_cuda_se_backward(rlkd_context *ctx, float *dx,
                                              const rlkd_attention_geom *g)
 {
     const rlkd_mlp mlp = {w1, b1, w2, b2, g->n, g->c, g->hidden};
-    se_maps m;
-    void *base;
-    RLKD_TRY(rlkd_cuda_alloc(ctx, &base, se_maps_layout(&m, NULL, g, true)));
-    se_maps_layout(&m, base, g, true);
-    const rlkd_status status =
-        se_backward_with(ctx, dx, dw1, db1, dw2, db2, dy, x, mlp, &m, g);
-    rlkd_cuda_release(ctx, base);
-    return status;
+    return rlkd_with_scratch<se_maps>(
+        ctx,
+        [&](se_maps *m, void *base) {
+            return se_maps_layout(m, base, g, true);
+        },
+        [&](const se_maps *m) {
+            return se_backward_with(ctx, dx, dw1, db1, dw2, db2, dy, x, mlp,
+                                    m, g);
+        });
 }

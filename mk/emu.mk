@@ -69,6 +69,9 @@ $(EMU_BUILD)/tests/gpu/test_norm_pool_gpu: tests/gpu/test_norm_pool_gpu.c \
 test-cuda-emu: $(EMU_TEST_BIN)
 	@tests/run.sh $(EMU_TEST_BIN)
 
+# tests/check_cuda_emu_cli.sh: the rlkd command with --device cuda on the
+# emulated library (train, distil, fine-tune, evaluate; the CPU's figures).
 ifeq ($(SAN)$(TSAN),0)
 EXTRA_TEST_BIN += $(EMU_TEST_BIN)
+EXTRA_TEST_SCRIPTS += tests/check_cuda_emu_cli.sh
 endif

@@ -7,47 +7,32 @@ JSON list with everything bench_cpu (C) and peer_torch.py need per case.
 
     /usr/bin/python3 bench/cpu/cases.py LIBRLKD_SO OUT_DIR
 """
-import json
 import os
 import sys
 
-if len(sys.argv) != 3:
-    sys.exit("usage: cases.py LIBRLKD_SO OUT_DIR")
-# rlkd loads its library when imported, from $RLKD_LIBRARY: the one named here.
-os.environ["RLKD_LIBRARY"] = os.path.abspath(sys.argv[1])
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "bindings", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import case_list  # noqa: E402  (bench/, after the path is set)
+
+OUT_DIR = case_list.out_dir_from_argv()
 import rlkd  # noqa: E402  (after the path and the library are set)
 import rlkd.torch_module  # noqa: E402
 
 BATCH = 64
 CIFAR = dict(num_classes=10, in_channels=3, in_height=32, in_width=32)
-FASHION = dict(num_classes=10, in_channels=1, in_height=28, in_width=28)
 
 # key: (zoo name, attention, options)
 NETWORKS = {
     "vgg16_cifar": ("vgg16_cifar", "none", CIFAR),
     "resnet20": ("resnet20", "none", CIFAR),
-    "vgg_small_x0.5": ("vgg_small", "none", dict(FASHION, width_multiplier=0.5)),
-    "densenet_small_eca": ("densenet_small", "eca", FASHION),
-    "vgg_small_x0.25": ("vgg_small", "none", dict(FASHION, width_multiplier=0.25)),
+    "vgg_small_x0.5": ("vgg_small", "none", dict(case_list.FASHION, width_multiplier=0.5)),
+    "densenet_small_eca": ("densenet_small", "eca", case_list.FASHION),
+    "vgg_small_x0.25": ("vgg_small", "none", dict(case_list.FASHION, width_multiplier=0.25)),
 }
 # DenseNet's convolutions measured: an even pick of its distinct geometries.
 DENSENET_CONV_CAP = 8
 # Training steps: enough time for a dozen runs of the small networks; VGG-16
 # gets its minimum of 3.
 TRAIN_STEP_MIN_TIME_S = 1.0
-
-
-def save_networks(ctx, out_dir):
-    """{key: path of the saved network}."""
-    paths = {}
-    for key, (name, attention, options) in NETWORKS.items():
-        path = os.path.join(out_dir, key + ".safetensors")
-        with rlkd.Net.zoo(ctx, name, attention, **options) as net:
-            net.save(path)
-        paths[key] = path
-    return paths
 
 
 def conv_geometries(ctx, path):
@@ -91,8 +76,7 @@ def conv_cases(ctx, paths):
         name = "%d>%d %dx%d k%d s%d p%d%s%s %s" % (
             g["cin"], g["cout"], g["h"], g["w"], g["kernel"], g["stride"], g["padding"],
             " g%d" % g["groups"] if g["groups"] > 1 else "", " +bias" if g["bias"] else "", key)
-        for direction, short in (("forward", "fwd"), ("backward_data", "bwd-data"),
-                                 ("backward_filter", "bwd-filter")):
+        for direction, short in case_list.CONV_DIRECTIONS:
             cases.append(dict(id="conv %s %s" % (short, name), kind="conv", direction=direction,
                               batch=BATCH, **g))
     return cases
@@ -109,31 +93,17 @@ def bn_relu_cases():
 
 
 def attention_cases():
-    cases = []
-    for shape in ([BATCH, 64, 16, 16], [BATCH, 128, 8, 8]):
-        channels = shape[1]
-        modules = (("se", dict(reduction=16)),
-                   ("eca", dict(kernel=rlkd.ops.eca_kernel_size(channels))),
-                   ("cbam", dict(reduction=16, kernel=7)))
-        for module, params in modules:
-            for direction, short in (("forward", "fwd"), ("backward", "bwd")):
-                cases.append(dict(id="%s %s %s" % (module, short, "x".join(map(str, shape))),
-                                  kind="attention", module=module, direction=direction,
-                                  shape=shape, **params))
-    return cases
+    return [case for shape in ([BATCH, 64, 16, 16], [BATCH, 128, 8, 8])
+            for case in case_list.attention_cases(shape, ("se", "eca", "cbam"))]
 
 
 def kd_loss_cases():
-    return [dict(id="kd_loss fwd+bwd %dx%d" % tuple(shape), kind="kd_loss",
-                 direction="forward_backward", shape=shape, temperature=4.0, alpha=0.9)
-            for shape in ([BATCH, 10], [256, 1000])]
+    return [case_list.kd_loss_case(shape) for shape in ([BATCH, 10], [256, 1000])]
 
 
 def network_case(kind, key, path, batch, **extra):
-    options = NETWORKS[key][2]
-    return dict(kind=kind, net=key, path=os.path.abspath(path), batch=batch,
-                input=[options["in_channels"], options["in_height"], options["in_width"]],
-                classes=options["num_classes"], **extra)
+    return dict(kind=kind, net=key, path=path, batch=batch,
+                **case_list.network_fields(NETWORKS[key][2]), **extra)
 
 
 def train_step_cases(paths):
@@ -151,16 +121,12 @@ def inference_cases(paths):
 
 
 def main():
-    out_dir = sys.argv[2]
-    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(OUT_DIR, exist_ok=True)
     with rlkd.Context(seed=0) as ctx:
-        paths = save_networks(ctx, out_dir)
+        paths = case_list.save_networks(ctx, NETWORKS, OUT_DIR)
         cases = (conv_cases(ctx, paths) + bn_relu_cases() + attention_cases()
                  + kd_loss_cases() + train_step_cases(paths) + inference_cases(paths))
-    path = os.path.join(out_dir, "cases.json")
-    with open(path, "w") as f:
-        json.dump(cases, f, indent=1)
-    print("%s: %d cases" % (path, len(cases)), file=sys.stderr)
+    case_list.write(OUT_DIR, cases)
 
 
 if __name__ == "__main__":

@@ -20,27 +20,22 @@ both programs run those instead (the tests' run on a CPU).
 
     python3 bench/gpu/cases.py LIBRLKD_SO OUT_DIR
 """
-import json
 import os
 import sys
 
-if len(sys.argv) != 3:
-    sys.exit("usage: cases.py LIBRLKD_SO OUT_DIR")
-# rlkd loads its library when imported, from $RLKD_LIBRARY: the one named here.
-os.environ["RLKD_LIBRARY"] = os.path.abspath(sys.argv[1])
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "bindings", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import case_list  # noqa: E402  (bench/, after the path is set)
+
+OUT_DIR = case_list.out_dir_from_argv()
 import rlkd  # noqa: E402  (after the path and the library are set)
 
 CONV_BATCH = 32
 ATTENTION_BATCH = 32
 TRAIN_BATCH = 256
-KD = dict(temperature=4.0, alpha=0.9)
-FASHION = dict(num_classes=10, in_channels=1, in_height=28, in_width=28)
 # key: (zoo name, attention, options)
 NETWORKS = {
-    "vgg_small+se": ("vgg_small", "se", FASHION),
-    "densenet_small+eca": ("densenet_small", "eca", FASHION),
+    "vgg_small+se": ("vgg_small", "se", case_list.FASHION),
+    "densenet_small+eca": ("densenet_small", "eca", case_list.FASHION),
 }
 SMOKE_CONV_SIZE = 8  # at most this many channels and pixels a side
 SMOKE_ATTENTION_SHAPE = [2, 32, 5, 5]
@@ -48,46 +43,28 @@ SMOKE_BATCH = 4
 
 
 def kd_loss_cases():
-    return [dict(id="kd_loss fwd+bwd %dx%d" % (n, k), kind="kd_loss", peer="pytorch",
-                 direction="forward_backward", shape=[n, k], smoke=dict(shape=[SMOKE_BATCH, k]),
-                 **KD)
+    return [case_list.kd_loss_case([n, k], peer="pytorch", smoke=dict(shape=[SMOKE_BATCH, k]))
             for n in (256, 4096) for k in (10, 100, 1000)]
 
 
 def attention_cases():
-    cases = []
     # DenseNet-201's dense block outputs at 224x224: 64 + 6*32 channels at
     # 56x56, 128 + 12*32 at 28x28, 256 + 48*32 at 14x14, 896 + 32*32 at 7x7
-    for channels, size in ((256, 56), (512, 28), (1792, 14), (1920, 7)):
-        shape = [ATTENTION_BATCH, channels, size, size]
-        modules = (("gap", {}), ("se", dict(reduction=16)),
-                   ("eca", dict(kernel=rlkd.ops.eca_kernel_size(channels))),
-                   ("cbam", dict(reduction=16, kernel=7)))
-        for module, params in modules:
-            for direction, short in (("forward", "fwd"), ("backward", "bwd")):
-                cases.append(dict(id="%s %s %s" % (module, short, "x".join(map(str, shape))),
-                                  kind="attention", peer="pytorch", module=module,
-                                  direction=direction, shape=shape,
-                                  smoke=dict(shape=SMOKE_ATTENTION_SHAPE), **params))
-    return cases
+    return [case for channels, size in ((256, 56), (512, 28), (1792, 14), (1920, 7))
+            for case in case_list.attention_cases(
+                [ATTENTION_BATCH, channels, size, size], ("gap", "se", "eca", "cbam"),
+                peer="pytorch", smoke=dict(shape=SMOKE_ATTENTION_SHAPE))]
 
 
-def train_step_cases(out_dir):
-    cases = []
+def train_step_cases():
     with rlkd.Context(seed=0) as ctx:
-        for key, (name, attention, options) in NETWORKS.items():
-            path = os.path.abspath(os.path.join(out_dir, key + ".safetensors"))
-            with rlkd.Net.zoo(ctx, name, attention, **options) as net:
-                net.save(path)
-            for engine in ("native", "cudnn"):
-                cases.append(dict(
-                    id="train step kd %s batch %d %s" % (key, TRAIN_BATCH, engine),
-                    kind="train_step", peer="pytorch", engine=engine, net=key, path=path,
-                    batch=TRAIN_BATCH, classes=options["num_classes"],
-                    input=[options["in_channels"], options["in_height"], options["in_width"]],
-                    loss="kd", lr=0.01, momentum=0.9, weight_decay=5e-4,
-                    smoke=dict(batch=SMOKE_BATCH), **KD))
-    return cases
+        paths = case_list.save_networks(ctx, NETWORKS, OUT_DIR)
+    return [dict(id="train step kd %s batch %d %s" % (key, TRAIN_BATCH, engine),
+                 kind="train_step", peer="pytorch", engine=engine, net=key, path=paths[key],
+                 batch=TRAIN_BATCH, **case_list.network_fields(options), loss="kd", lr=0.01,
+                 momentum=0.9, weight_decay=5e-4, smoke=dict(batch=SMOKE_BATCH), **case_list.KD)
+            for key, (_, _, options) in NETWORKS.items()
+            for engine in ("native", "cudnn")]
 
 
 def vgg16_convs():
@@ -127,8 +104,7 @@ def conv_cases():
             seen.add(geometry)
             cin, cout, size, kernel, stride, padding, bias = geometry
             small = min(size, SMOKE_CONV_SIZE)
-            for direction, short in (("forward", "fwd"), ("backward_data", "bwd-data"),
-                                     ("backward_filter", "bwd-filter")):
+            for direction, short in case_list.CONV_DIRECTIONS:
                 cases.append(dict(
                     id="conv %s %d>%d %dx%d k%d s%d p%d %s" % (
                         short, cin, cout, size, size, kernel, stride, padding, net),
@@ -141,13 +117,9 @@ def conv_cases():
 
 
 def main():
-    out_dir = sys.argv[2]
-    os.makedirs(out_dir, exist_ok=True)
-    cases = kd_loss_cases() + attention_cases() + train_step_cases(out_dir) + conv_cases()
-    path = os.path.join(out_dir, "cases.json")
-    with open(path, "w") as f:
-        json.dump(cases, f, indent=1)
-    print("%s: %d cases" % (path, len(cases)), file=sys.stderr)
+    os.makedirs(OUT_DIR, exist_ok=True)
+    case_list.write(OUT_DIR, kd_loss_cases() + attention_cases() + train_step_cases()
+                    + conv_cases())
 
 
 if __name__ == "__main__":

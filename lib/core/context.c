@@ -165,12 +165,21 @@ rlkd_status rlkd_context_set_seed(rlkd_context *ctx, uint64_t seed)
     return RLKD_OK;
 }
 
+/* A getter's checks: a valid context, and `out` (named out_name) to write
+ * to. */
+static rlkd_status check_getter(const rlkd_context *ctx, const void *out,
+                                const char *op, const char *out_name)
+{
+    RLKD_TRY(rlkd_check_context(ctx, op));
+    if (!out)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
+                         out_name);
+    return RLKD_OK;
+}
+
 rlkd_status rlkd_context_get_seed(const rlkd_context *ctx, uint64_t *seed)
 {
-    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_seed"));
-    if (!seed)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_context_get_seed: seed is NULL");
+    RLKD_TRY(check_getter(ctx, seed, "rlkd_context_get_seed", "seed"));
     *seed = ctx->seed;
     return RLKD_OK;
 }
@@ -194,10 +203,8 @@ rlkd_status rlkd_context_set_num_threads(rlkd_context *ctx, int num_threads)
 rlkd_status rlkd_context_get_num_threads(const rlkd_context *ctx,
                                          int *num_threads)
 {
-    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_num_threads"));
-    if (!num_threads)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_context_get_num_threads: num_threads is NULL");
+    RLKD_TRY(check_getter(ctx, num_threads, "rlkd_context_get_num_threads",
+                          "num_threads"));
     *num_threads = ctx->num_threads;
     return RLKD_OK;
 }
@@ -215,10 +222,7 @@ rlkd_status rlkd_context_set_math(rlkd_context *ctx, rlkd_math math)
 
 rlkd_status rlkd_context_get_math(const rlkd_context *ctx, rlkd_math *math)
 {
-    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_math"));
-    if (!math)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_context_get_math: math is NULL");
+    RLKD_TRY(check_getter(ctx, math, "rlkd_context_get_math", "math"));
     *math = ctx->math;
     return RLKD_OK;
 }
@@ -245,10 +249,7 @@ rlkd_status rlkd_context_set_engine(rlkd_context *ctx, rlkd_engine engine)
 rlkd_status rlkd_context_get_engine(const rlkd_context *ctx,
                                     rlkd_engine *engine)
 {
-    RLKD_TRY(rlkd_check_context(ctx, "rlkd_context_get_engine"));
-    if (!engine)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "rlkd_context_get_engine: engine is NULL");
+    RLKD_TRY(check_getter(ctx, engine, "rlkd_context_get_engine", "engine"));
     *engine = ctx->engine;
     return RLKD_OK;
 }

@@ -254,32 +254,6 @@ template <typename T> static inline T atomicAdd(T *address, T value)
     *address = old + value;
     return old;
 }
-template <typename T> static inline T atomicMax(T *address, T value)
-{
-    T old = *address;
-    *address = old < value ? value : old;
-    return old;
-}
-template <typename T> static inline T atomicMin(T *address, T value)
-{
-    T old = *address;
-    *address = value < old ? value : old;
-    return old;
-}
-template <typename T> static inline T atomicExch(T *address, T value)
-{
-    T old = *address;
-    *address = value;
-    return old;
-}
-template <typename T>
-static inline T atomicCAS(T *address, T compare, T value)
-{
-    T old = *address;
-    if (old == compare)
-        *address = value;
-    return old;
-}
 
 /* The device math library's names (glibc declares __expf and __logf). */
 template <typename A, typename B>
@@ -312,18 +286,6 @@ static inline float __uint_as_float(unsigned u)
 {
     float x;
     std::memcpy(&x, &u, sizeof x);
-    return x;
-}
-static inline int __float_as_int(float x)
-{
-    int i;
-    std::memcpy(&i, &x, sizeof i);
-    return i;
-}
-static inline float __int_as_float(int i)
-{
-    float x;
-    std::memcpy(&x, &i, sizeof x);
     return x;
 }
 

@@ -1,14 +1,19 @@
 /*
  * The CPU emulator's runtime (see cuda_runtime.h beside it): device memory
  * is host memory, streams run at once, and a kernel's threads are fibers
- * (ucontext) that a scheduler runs barrier to barrier.
+ * that a scheduler runs barrier to barrier. On x86-64 a fiber switch is six
+ * pushes, a stack swap and six pops (fiber_switch below); elsewhere it is
+ * ucontext's, which also saves the signal mask with a system call each
+ * time, several times slower.
  */
 #include "cuda_runtime.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#if !defined(__x86_64__)
 #include <ucontext.h>
+#endif
 #include <vector>
 
 namespace rlkd_emu {
@@ -25,8 +30,16 @@ const size_t fiber_stack_bytes = 256 * 1024;
 /* A lane's slot for warp collectives: an mma's 10 words fit. */
 const size_t slot_bytes = 64;
 
+/* A suspended fiber: its saved stack pointer (the callee-saved registers
+ * are on its stack), or its ucontext. */
+#if defined(__x86_64__)
+typedef void *fiber_context;
+#else
+typedef ucontext_t fiber_context;
+#endif
+
 struct fiber {
-    ucontext_t context;
+    fiber_context context;
     fiber_state state;
     uint3 idx;
     unsigned warp_mask;
@@ -40,7 +53,7 @@ struct block_run {
     std::vector<char *> stacks;
     std::vector<unsigned char> slots;
     fiber *current;
-    ucontext_t scheduler;
+    fiber_context scheduler;
 };
 
 block_run run;
@@ -57,11 +70,67 @@ thread_local cudaError_t last_error = cudaSuccess;
     std::abort();
 }
 
+#if defined(__x86_64__)
+/* fiber_switch(save, load): saves the callee-saved registers and the stack
+ * pointer into *save, then resumes the fiber whose stack pointer is load
+ * (System V ABI: rbx, rbp, r12-r15 are the callee's to keep). */
+extern "C" void rlkd_emu_fiber_switch(void **save, void *load);
+asm(".text\n"
+    ".globl rlkd_emu_fiber_switch\n"
+    ".hidden rlkd_emu_fiber_switch\n"
+    ".type rlkd_emu_fiber_switch, @function\n"
+    "rlkd_emu_fiber_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n"
+    "  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n"
+    "  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size rlkd_emu_fiber_switch, .-rlkd_emu_fiber_switch\n");
+
+void switch_to(fiber_context *save, fiber_context *load)
+{
+    rlkd_emu_fiber_switch(save, *load);
+}
+#else
+void switch_to(fiber_context *save, fiber_context *load)
+{
+    swapcontext(save, load);
+}
+#endif
+
+/* A fiber's first code: the kernel's body, then back to the scheduler for
+ * good (a finished fiber is never resumed). */
 void fiber_entry(void)
 {
     (*run.body)();
     run.current->state = FINISHED;
-    /* uc_link returns to the scheduler. */
+    switch_to(&run.current->context, &run.scheduler);
+}
+
+/* Readies fiber f to start at fiber_entry on `stack`. */
+void fiber_prepare(fiber &f, char *stack)
+{
+#if defined(__x86_64__)
+    /* What rlkd_emu_fiber_switch pops: six registers, then fiber_entry as
+     * the return address; above it a zero where fiber_entry's own return
+     * address would be, so it starts with the stack aligned as after a
+     * call (rsp + 8 a multiple of 16). */
+    uintptr_t top = ((uintptr_t)stack + fiber_stack_bytes) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = nullptr;
+    *--sp = (void *)fiber_entry;
+    for (int r = 0; r < 6; r++)
+        *--sp = nullptr;
+    f.context = sp;
+#else
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = stack;
+    f.context.uc_stack.ss_size = fiber_stack_bytes;
+    f.context.uc_link = nullptr;
+    makecontext(&f.context, fiber_entry, 0);
+#endif
 }
 
 void wait_at(fiber_state state, unsigned mask)
@@ -69,7 +138,7 @@ void wait_at(fiber_state state, unsigned mask)
     fiber *self = run.current;
     self->state = state;
     self->warp_mask = mask;
-    swapcontext(&self->context, &run.scheduler);
+    switch_to(&self->context, &run.scheduler);
 }
 
 size_t self_index(void)
@@ -139,11 +208,7 @@ void run_block(void)
         f.idx.x = (unsigned)(t % block_dim.x);
         f.idx.y = (unsigned)(t / block_dim.x % block_dim.y);
         f.idx.z = (unsigned)(t / ((size_t)block_dim.x * block_dim.y));
-        getcontext(&f.context);
-        f.context.uc_stack.ss_sp = run.stacks[t];
-        f.context.uc_stack.ss_size = fiber_stack_bytes;
-        f.context.uc_link = &run.scheduler;
-        makecontext(&f.context, fiber_entry, 0);
+        fiber_prepare(f, run.stacks[t]);
     }
     for (unsigned phase = 0;; phase++) {
         for (size_t k = 0; k < n; k++) {
@@ -153,7 +218,7 @@ void run_block(void)
                 continue;
             run.current = &f;
             thread_idx = f.idx;
-            swapcontext(&run.scheduler, &f.context);
+            switch_to(&run.scheduler, &f.context);
         }
         size_t finished = 0, at_block = 0;
         for (const fiber &f : run.fibers) {

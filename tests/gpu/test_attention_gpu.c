@@ -23,66 +23,35 @@
  */
 #include "gpu_test.h"
 
-#include <string.h>
-
 #define ATOL 1e-5
 #define RTOL 1e-4
 #define ATOL_SUMS 1e-4
 
-/* The same floats in a CPU tensor and a GPU tensor; absent: both NULL. */
-typedef struct both {
-    rlkd_tensor *cpu, *gpu;
-} both;
-
+/* Each call of both_random its own values. */
 static uint64_t next_seed = 1;
 
-/* Uniform values in [-scale, scale), each call its own. */
-static both both_random(int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                        float scale)
+/* The same floats on both devices, uniform in [-scale, scale). */
+static tensor_pair both_random(int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                               float scale)
 {
-    both b;
-    b.cpu = t_new(d0, d1, d2, d3);
-    size_t n = (size_t)rlkd_tensor_numel(b.cpu);
-    float *values = malloc(n * sizeof *values);
-    if (!values)
-        test_fatal("malloc");
-    test_fill_uniform(values, n, -scale, scale, next_seed++);
-    test_must(rlkd_tensor_write(b.cpu, values, n), "rlkd_tensor_write");
-    free(values);
-    b.gpu = g_copy(b.cpu);
-    return b;
+    return pair_uniform(d0, d1, d2, d3, -scale, scale, next_seed++);
 }
 
 /* both_random when `present`, else absent. */
-static both both_maybe(int present, int64_t d0, int64_t d1, int64_t d2,
-                       int64_t d3, float scale)
+static tensor_pair both_maybe(int present, int64_t d0, int64_t d1, int64_t d2,
+                              int64_t d3, float scale)
 {
-    both absent = {NULL, NULL};
+    tensor_pair absent = {NULL, NULL};
     return present ? both_random(d0, d1, d2, d3, scale) : absent;
 }
 
-static void both_free(both *b)
-{
-    rlkd_tensor_destroy(b->cpu);
-    rlkd_tensor_destroy(b->gpu);
-}
-
 /* The GPU's values against the CPU's (nothing to compare when absent). */
-static void both_match(const char *label, const char *what, const both *b,
-                       double atol)
+static void both_match(const char *label, const char *what,
+                       const tensor_pair *b, double atol)
 {
-    if (!b->cpu)
-        return;
     char full[160];
     snprintf(full, sizeof full, "%s: %s", label, what);
-    CHECK_MSG(gpu_matches_cpu(full, b->gpu, b->cpu, atol, RTOL), "%s",
-              full);
-}
-
-static int large(void)
-{
-    const char *v = getenv("RLKD_GPU_TEST_LARGE");
-    return v && strcmp(v, "1") == 0;
+    pair_matches(full, b, atol, RTOL);
 }
 
 /* ---- global average pooling ---- */
@@ -91,18 +60,17 @@ static void global_avgpool_case(int n, int c, int h, int w)
 {
     char label[96];
     snprintf(label, sizeof label, "global_avgpool %dx%dx%dx%d", n, c, h, w);
-    both x = both_random(n, c, h, w, 1.0f), dy = both_random(n, c, 0, 0, 1);
-    both y = both_random(n, c, 0, 0, 1), dx = both_random(n, c, h, w, 1);
+    tensor_pair x = both_random(n, c, h, w, 1.0f);
+    tensor_pair dy = both_random(n, c, 0, 0, 1);
+    tensor_pair y = both_random(n, c, 0, 0, 1), dx = both_random(n, c, h, w, 1);
     CHECK_OK(rlkd_global_avgpool_forward(gpu, y.gpu, x.gpu));
     CHECK_OK(rlkd_global_avgpool_forward(test_ctx, y.cpu, x.cpu));
     both_match(label, "y", &y, ATOL);
     CHECK_OK(rlkd_global_avgpool_backward(gpu, dx.gpu, dy.gpu));
     CHECK_OK(rlkd_global_avgpool_backward(test_ctx, dx.cpu, dy.cpu));
     both_match(label, "dx", &dx, ATOL);
-    both_free(&x);
-    both_free(&dy);
-    both_free(&y);
-    both_free(&dx);
+    tensor_pair all[] = {x, dy, y, dx};
+    pairs_free(all, sizeof all / sizeof *all);
 }
 
 /* hw 1 (a thread per plane), 35 (scalar, part of a warp), 64 (float4),
@@ -114,7 +82,7 @@ static void global_avgpool_matches_cpu(void)
     global_avgpool_case(2, 5, 8, 8);
     global_avgpool_case(1, 3, 33, 37);
     global_avgpool_case(1, 2, 32, 36);
-    if (large())
+    if (gpu_large_tests())
         global_avgpool_case(64, 256, 14, 14);
 }
 
@@ -127,7 +95,7 @@ enum { WANT_DX = 1, WANT_W1 = 2, WANT_B1 = 4, WANT_W2 = 8, WANT_B2 = 16,
 /* The MLP of SE and CBAM: weights, optional biases, and the gradients
  * asked for (a bias gradient may be asked for without the bias). */
 typedef struct mlp_operands {
-    both w1, b1, w2, b2, dw1, db1, dw2, db2;
+    tensor_pair w1, b1, w2, b2, dw1, db1, dw2, db2;
 } mlp_operands;
 
 static mlp_operands mlp_make(int c, int hidden, int biases, unsigned wanted)
@@ -154,10 +122,9 @@ static void mlp_match(const char *label, const mlp_operands *m)
 
 static void mlp_free(mlp_operands *m)
 {
-    both *all[8] = {&m->w1, &m->b1, &m->w2, &m->b2,
-                    &m->dw1, &m->db1, &m->dw2, &m->db2};
-    for (int i = 0; i < 8; i++)
-        both_free(all[i]);
+    tensor_pair all[] = {m->w1,  m->b1,  m->w2,  m->b2,
+                         m->dw1, m->db1, m->dw2, m->db2};
+    pairs_free(all, sizeof all / sizeof *all);
 }
 
 static void se_case(int n, int c, int h, int w, int hidden, int biases,
@@ -166,9 +133,9 @@ static void se_case(int n, int c, int h, int w, int hidden, int biases,
     char label[128];
     snprintf(label, sizeof label, "se %dx%dx%dx%d hidden %d%s wanted %#x", n,
              c, h, w, hidden, biases ? "" : " no biases", wanted);
-    both x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
-    both y = both_random(n, c, h, w, 1);
-    both dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
+    tensor_pair x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
+    tensor_pair y = both_random(n, c, h, w, 1);
+    tensor_pair dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
     mlp_operands m = mlp_make(c, hidden, biases, wanted);
     CHECK_OK(rlkd_se_forward(gpu, y.gpu, x.gpu, m.w1.gpu, m.b1.gpu, m.w2.gpu,
                              m.b2.gpu));
@@ -183,10 +150,8 @@ static void se_case(int n, int c, int h, int w, int hidden, int biases,
                               m.b1.cpu, m.w2.cpu, m.b2.cpu));
     both_match(label, "dx", &dx, ATOL);
     mlp_match(label, &m);
-    both_free(&x);
-    both_free(&dy);
-    both_free(&y);
-    both_free(&dx);
+    tensor_pair all[] = {x, dy, y, dx};
+    pairs_free(all, sizeof all / sizeof *all);
     mlp_free(&m);
 }
 
@@ -205,7 +170,7 @@ static void se_matches_cpu(void)
     se_case(2, 40, 5, 7, 3, 1, WANT_W2 | WANT_B2);
     se_case(2, 40, 5, 7, 3, 0, WANT_W1 | WANT_B1);
     se_case(2, 40, 5, 7, 3, 1, 0);
-    if (large())
+    if (gpu_large_tests())
         se_case(64, 256, 28, 28, 16, 1, WANT_ALL);
 }
 
@@ -216,10 +181,10 @@ static void eca_case(int n, int c, int h, int w, int k, unsigned wanted)
     char label[128];
     snprintf(label, sizeof label, "eca %dx%dx%dx%d k %d wanted %#x", n, c, h,
              w, k, wanted);
-    both x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
-    both y = both_random(n, c, h, w, 1), wt = both_random(k, 0, 0, 0, 1);
-    both dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
-    both dw = both_maybe(wanted & WANT_W, k, 0, 0, 0, 1);
+    tensor_pair x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
+    tensor_pair y = both_random(n, c, h, w, 1), wt = both_random(k, 0, 0, 0, 1);
+    tensor_pair dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
+    tensor_pair dw = both_maybe(wanted & WANT_W, k, 0, 0, 0, 1);
     CHECK_OK(rlkd_eca_forward(gpu, y.gpu, x.gpu, wt.gpu));
     CHECK_OK(rlkd_eca_forward(test_ctx, y.cpu, x.cpu, wt.cpu));
     both_match(label, "y", &y, ATOL);
@@ -228,12 +193,8 @@ static void eca_case(int n, int c, int h, int w, int k, unsigned wanted)
                                wt.cpu));
     both_match(label, "dx", &dx, ATOL);
     both_match(label, "dw", &dw, ATOL_SUMS);
-    both_free(&x);
-    both_free(&dy);
-    both_free(&y);
-    both_free(&wt);
-    both_free(&dx);
-    both_free(&dw);
+    tensor_pair all[] = {x, dy, y, wt, dx, dw};
+    pairs_free(all, sizeof all / sizeof *all);
 }
 
 static void eca_matches_cpu(void)
@@ -248,7 +209,7 @@ static void eca_matches_cpu(void)
     eca_case(3, 300, 1, 1, 5, WANT_ALL);
     eca_case(2, 40, 5, 7, 3, WANT_DX);
     eca_case(2, 40, 5, 7, 3, WANT_W);
-    if (large())
+    if (gpu_large_tests())
         eca_case(64, 256, 28, 28, 5, WANT_ALL);
 }
 
@@ -261,12 +222,13 @@ static void cbam_case(int n, int c, int h, int w, int hidden, int k,
     snprintf(label, sizeof label,
              "cbam %dx%dx%dx%d hidden %d k %d%s wanted %#x", n, c, h, w,
              hidden, k, biases ? "" : " no biases", wanted);
-    both x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
-    both y = both_random(n, c, h, w, 1), ws = both_random(1, 2, k, k, 0.5f);
-    both bs = both_maybe(biases, 1, 0, 0, 0, 0.5f);
-    both dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
-    both dws = both_maybe(wanted & WANT_WS, 1, 2, k, k, 1);
-    both dbs = both_maybe(wanted & WANT_BS, 1, 0, 0, 0, 1);
+    tensor_pair x = both_random(n, c, h, w, 1), dy = both_random(n, c, h, w, 1);
+    tensor_pair y = both_random(n, c, h, w, 1);
+    tensor_pair ws = both_random(1, 2, k, k, 0.5f);
+    tensor_pair bs = both_maybe(biases, 1, 0, 0, 0, 0.5f);
+    tensor_pair dx = both_maybe(wanted & WANT_DX, n, c, h, w, 1);
+    tensor_pair dws = both_maybe(wanted & WANT_WS, 1, 2, k, k, 1);
+    tensor_pair dbs = both_maybe(wanted & WANT_BS, 1, 0, 0, 0, 1);
     mlp_operands m = mlp_make(c, hidden, biases, wanted);
     CHECK_OK(rlkd_cbam_forward(gpu, y.gpu, x.gpu, m.w1.gpu, m.b1.gpu,
                                m.w2.gpu, m.b2.gpu, ws.gpu, bs.gpu));
@@ -285,9 +247,8 @@ static void cbam_case(int n, int c, int h, int w, int hidden, int k,
     mlp_match(label, &m);
     both_match(label, "dws", &dws, ATOL_SUMS);
     both_match(label, "dbs", &dbs, ATOL_SUMS);
-    both *all[8] = {&x, &dy, &y, &ws, &bs, &dx, &dws, &dbs};
-    for (int i = 0; i < 8; i++)
-        both_free(all[i]);
+    tensor_pair all[] = {x, dy, y, ws, bs, dx, dws, dbs};
+    pairs_free(all, sizeof all / sizeof *all);
     mlp_free(&m);
 }
 
@@ -306,7 +267,7 @@ static void cbam_matches_cpu(void)
     cbam_case(2, 13, 9, 10, 3, 7, 1, WANT_BS);
     cbam_case(2, 13, 9, 10, 3, 7, 0, WANT_W2 | WANT_B2);
     cbam_case(2, 13, 9, 10, 3, 7, 1, 0);
-    if (large())
+    if (gpu_large_tests())
         cbam_case(64, 128, 28, 28, 8, 7, 1, WANT_ALL);
 }
 
@@ -317,15 +278,17 @@ static void cbam_ties_match_cpu(void)
 {
     enum { N = 2, C = 6, H = 5, W = 4, HIDDEN = 2, K = 3 };
     const char *label = "cbam ties";
-    both x = both_random(N, C, H, W, 1), dy = both_random(N, C, H, W, 1);
+    tensor_pair x = both_random(N, C, H, W, 1), dy = both_random(N, C, H, W, 1);
     float *ones = malloc(N * C * H * W * sizeof *ones);
     for (int i = 0; i < N * C * H * W; i++)
         ones[i] = 0.5f;
     test_must(rlkd_tensor_write(x.cpu, ones, N * C * H * W), "write");
     test_must(rlkd_tensor_write(x.gpu, ones, N * C * H * W), "write");
     free(ones);
-    both y = both_random(N, C, H, W, 1), ws = both_random(1, 2, K, K, 0.5f);
-    both dx = both_random(N, C, H, W, 1), dws = both_random(1, 2, K, K, 1);
+    tensor_pair y = both_random(N, C, H, W, 1);
+    tensor_pair ws = both_random(1, 2, K, K, 0.5f);
+    tensor_pair dx = both_random(N, C, H, W, 1);
+    tensor_pair dws = both_random(1, 2, K, K, 1);
     /* equal gates: the MLP's second layer all zeros */
     mlp_operands m = mlp_make(C, HIDDEN, 0, WANT_ALL);
     CHECK_OK(rlkd_tensor_fill(m.w2.cpu, 0.0f));
@@ -346,9 +309,8 @@ static void cbam_ties_match_cpu(void)
     both_match(label, "dx", &dx, ATOL);
     mlp_match(label, &m);
     both_match(label, "dws", &dws, ATOL_SUMS);
-    both *all[6] = {&x, &dy, &y, &ws, &dx, &dws};
-    for (int i = 0; i < 6; i++)
-        both_free(all[i]);
+    tensor_pair all[] = {x, dy, y, ws, dx, dws};
+    pairs_free(all, sizeof all / sizeof *all);
     mlp_free(&m);
 }
 
@@ -357,8 +319,9 @@ static void cbam_ties_match_cpu(void)
 static void cbam_is_deterministic(void)
 {
     enum { N = 2, C = 13, H = 9, W = 10, HIDDEN = 3, K = 7 };
-    both x = both_random(N, C, H, W, 1), dy = both_random(N, C, H, W, 1);
-    both ws = both_random(1, 2, K, K, 0.5f), bs = both_random(1, 0, 0, 0, 1);
+    tensor_pair x = both_random(N, C, H, W, 1), dy = both_random(N, C, H, W, 1);
+    tensor_pair ws = both_random(1, 2, K, K, 0.5f);
+    tensor_pair bs = both_random(1, 0, 0, 0, 1);
     mlp_operands m = mlp_make(C, HIDDEN, 1, 0);
     rlkd_tensor *out[2][4];
     for (int run = 0; run < 2; run++) {
@@ -380,10 +343,8 @@ static void cbam_is_deterministic(void)
         rlkd_tensor_destroy(out[0][i]);
         rlkd_tensor_destroy(out[1][i]);
     }
-    both_free(&x);
-    both_free(&dy);
-    both_free(&ws);
-    both_free(&bs);
+    tensor_pair all[] = {x, dy, ws, bs};
+    pairs_free(all, sizeof all / sizeof *all);
     mlp_free(&m);
 }
 
@@ -395,13 +356,15 @@ static void attention_transfer_case(int n, int cs, int ct, int h, int w,
     char label[128];
     snprintf(label, sizeof label, "attention transfer %dx%d/%dx%dx%d%s", n,
              cs, ct, h, w, zero_student ? " zero student" : "");
-    both s = both_random(n, cs, h, w, 1), t = both_random(n, ct, h, w, 1);
+    tensor_pair s = both_random(n, cs, h, w, 1);
+    tensor_pair t = both_random(n, ct, h, w, 1);
     if (zero_student) {
         CHECK_OK(rlkd_tensor_fill(s.cpu, 0.0f));
         CHECK_OK(rlkd_tensor_fill(s.gpu, 0.0f));
     }
-    both loss = both_random(1, 0, 0, 0, 1), ds = both_random(n, cs, h, w, 1);
-    both back = both_random(n, cs, h, w, 1);
+    tensor_pair loss = both_random(1, 0, 0, 0, 1);
+    tensor_pair ds = both_random(n, cs, h, w, 1);
+    tensor_pair back = both_random(n, cs, h, w, 1);
     CHECK_OK(rlkd_attention_transfer_loss_forward(gpu, loss.gpu, ds.gpu,
                                                   s.gpu, t.gpu));
     CHECK_OK(rlkd_attention_transfer_loss_forward(test_ctx, loss.cpu, ds.cpu,
@@ -418,9 +381,8 @@ static void attention_transfer_case(int n, int cs, int ct, int h, int w,
     CHECK_OK(rlkd_attention_transfer_loss_forward(gpu, loss.gpu, NULL, s.gpu,
                                                   t.gpu));
     both_match(label, "loss without dstudent", &loss, ATOL);
-    both *all[5] = {&s, &t, &loss, &ds, &back};
-    for (int i = 0; i < 5; i++)
-        both_free(all[i]);
+    tensor_pair all[] = {s, t, loss, ds, back};
+    pairs_free(all, sizeof all / sizeof *all);
 }
 
 static void attention_transfer_matches_cpu(void)
@@ -430,7 +392,7 @@ static void attention_transfer_matches_cpu(void)
     attention_transfer_case(3, 20, 9, 8, 8, 0, -2.0f); /* float4 */
     attention_transfer_case(2, 3, 4, 33, 37, 0, 1.0f); /* hw > a block */
     attention_transfer_case(2, 5, 11, 4, 6, 1, 1.0f);  /* clamped norm */
-    if (large())
+    if (gpu_large_tests())
         attention_transfer_case(64, 128, 256, 28, 28, 0, 1.0f);
 }
 

@@ -33,21 +33,6 @@
 
 /* ---- helpers ---- */
 
-static int large_tests(void)
-{
-    const char *large = getenv("RLKD_GPU_TEST_LARGE");
-    return large && strcmp(large, "1") == 0;
-}
-
-static float *uniform(size_t n, float lo, float hi, uint64_t seed)
-{
-    float *v = malloc(n * sizeof *v);
-    if (!v)
-        test_fatal("malloc");
-    test_fill_uniform(v, n, lo, hi, seed);
-    return v;
-}
-
 static const char *math_name(rlkd_math math)
 {
     return math == RLKD_MATH_TF32 ? "tf32" : "fp32";
@@ -78,13 +63,15 @@ static void compare(const char *label, const char *what, rlkd_math math,
  * has no bias. */
 enum { NO_BIAS = 1, NO_DX = 2, NO_DW = 4, NO_DBIAS = 8 };
 
-/* ---- convolution ---- */
+/* A tensor on ctx holding data, shaped as shape (0 for unused trailing
+ * dims). */
+static rlkd_tensor *shaped_on(rlkd_context *ctx, const float *data,
+                              const int64_t shape[4])
+{
+    return tensor_on(ctx, data, shape[0], shape[1], shape[2], shape[3]);
+}
 
-typedef struct conv_case {
-    const char *name;
-    int n, in_c, in_h, in_w, out_c, kernel_h, kernel_w;
-    int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
-} conv_case;
+/* ---- convolution ---- */
 
 static int out_extent(int in, int kernel, int stride, int pad, int dilation)
 {
@@ -116,13 +103,13 @@ static conv_data conv_data_of(const conv_case *c, uint64_t seed)
     const size_t w_count = (size_t)c->out_c * (c->in_c / c->groups) *
                            c->kernel_h * c->kernel_w;
     const size_t y_count = (size_t)c->n * c->out_c * out_h * out_w;
-    d.x = uniform(x_count, -1, 1, seed);
-    d.w = uniform(w_count, -1, 1, seed + 1);
-    d.bias = uniform((size_t)c->out_c, -1, 1, seed + 2);
-    d.dy = uniform(y_count, -1, 1, seed + 3);
+    d.x = uniform_floats(x_count, -1, 1, seed);
+    d.w = uniform_floats(w_count, -1, 1, seed + 1);
+    d.bias = uniform_floats((size_t)c->out_c, -1, 1, seed + 2);
+    d.dy = uniform_floats(y_count, -1, 1, seed + 3);
     /* Gradients accumulate: they start from values of their own. */
-    d.dw = uniform(w_count, -1, 1, seed + 4);
-    d.dbias = uniform((size_t)c->out_c, -1, 1, seed + 5);
+    d.dw = uniform_floats(w_count, -1, 1, seed + 4);
+    d.dbias = uniform_floats((size_t)c->out_c, -1, 1, seed + 5);
     return d;
 }
 
@@ -136,65 +123,43 @@ static void conv_data_free(conv_data *d)
     free(d->dbias);
 }
 
-static rlkd_tensor *on_device(int gpu_side, const float *data,
-                              const int64_t *shape, int ndim)
+static conv_tensors conv_tensors_of(rlkd_context *ctx, const conv_data *d)
 {
-    rlkd_tensor *cpu = t_from(data, shape[0], ndim > 1 ? shape[1] : 0,
-                              ndim > 2 ? shape[2] : 0,
-                              ndim > 3 ? shape[3] : 0);
-    if (!gpu_side)
-        return cpu;
-    rlkd_tensor *t = g_copy(cpu);
-    rlkd_tensor_destroy(cpu);
-    return t;
-}
-
-static conv_tensors conv_tensors_of(int gpu_side, const conv_data *d)
-{
-    const int64_t bias_shape[1] = {d->w_shape[0]};
+    const int64_t bias_shape[4] = {d->w_shape[0]};
     conv_tensors t = {
-        .x = on_device(gpu_side, d->x, d->x_shape, 4),
-        .w = on_device(gpu_side, d->w, d->w_shape, 4),
-        .bias = on_device(gpu_side, d->bias, bias_shape, 1),
-        .dy = on_device(gpu_side, d->dy, d->y_shape, 4),
-        .dw = on_device(gpu_side, d->dw, d->w_shape, 4),
-        .dbias = on_device(gpu_side, d->dbias, bias_shape, 1),
-        .dx = on_device(gpu_side, d->x, d->x_shape, 4),
-        .y = on_device(gpu_side, d->dy, d->y_shape, 4),
+        .x = shaped_on(ctx, d->x, d->x_shape),
+        .w = shaped_on(ctx, d->w, d->w_shape),
+        .bias = shaped_on(ctx, d->bias, bias_shape),
+        .dy = shaped_on(ctx, d->dy, d->y_shape),
+        .dw = shaped_on(ctx, d->dw, d->w_shape),
+        .dbias = shaped_on(ctx, d->dbias, bias_shape),
+        .dx = shaped_on(ctx, d->x, d->x_shape),
+        .y = shaped_on(ctx, d->dy, d->y_shape),
     };
     return t;
 }
 
 static void conv_tensors_free(conv_tensors *t)
 {
-    rlkd_tensor_destroy(t->x);
-    rlkd_tensor_destroy(t->w);
-    rlkd_tensor_destroy(t->bias);
-    rlkd_tensor_destroy(t->y);
-    rlkd_tensor_destroy(t->dy);
-    rlkd_tensor_destroy(t->dx);
-    rlkd_tensor_destroy(t->dw);
-    rlkd_tensor_destroy(t->dbias);
+    rlkd_tensor *all[] = {t->x, t->w, t->bias, t->y,
+                          t->dy, t->dx, t->dw, t->dbias};
+    tensors_destroy(all, sizeof all / sizeof *all);
 }
 
 static rlkd_status conv_forward(rlkd_context *ctx, const conv_case *c,
                                 conv_tensors *t, unsigned omit)
 {
-    return rlkd_conv2d_forward(ctx, t->y, t->x, t->w,
-                               omit & NO_BIAS ? NULL : t->bias, c->stride_h,
-                               c->stride_w, c->pad_h, c->pad_w, c->dilation_h,
-                               c->dilation_w, c->groups);
+    return conv_case_forward(ctx, c, t->y, t->x, t->w,
+                             omit & NO_BIAS ? NULL : t->bias);
 }
 
 static rlkd_status conv_backward(rlkd_context *ctx, const conv_case *c,
                                  conv_tensors *t, unsigned omit)
 {
-    return rlkd_conv2d_backward(ctx, omit & NO_DX ? NULL : t->dx,
-                                omit & NO_DW ? NULL : t->dw,
-                                omit & NO_DBIAS ? NULL : t->dbias, t->dy, t->x,
-                                t->w, c->stride_h, c->stride_w, c->pad_h,
-                                c->pad_w, c->dilation_h, c->dilation_w,
-                                c->groups);
+    return conv_case_backward(ctx, c, omit & NO_DX ? NULL : t->dx,
+                              omit & NO_DW ? NULL : t->dw,
+                              omit & NO_DBIAS ? NULL : t->dbias, t->dy, t->x,
+                              t->w);
 }
 
 /* Forward and backward of case c on both devices, compared; the outputs
@@ -204,7 +169,8 @@ static void conv_matches_cpu(const conv_case *c, rlkd_math math,
 {
     CHECK_OK(rlkd_context_set_math(gpu, math));
     conv_data d = conv_data_of(c, seed);
-    conv_tensors cpu = conv_tensors_of(0, &d), dev = conv_tensors_of(1, &d);
+    conv_tensors cpu = conv_tensors_of(test_ctx, &d);
+    conv_tensors dev = conv_tensors_of(gpu, &d);
     CHECK_OK(conv_forward(test_ctx, c, &cpu, omit));
     CHECK_OK(conv_forward(gpu, c, &dev, omit));
     CHECK_OK(conv_backward(test_ctx, c, &cpu, omit));
@@ -282,36 +248,14 @@ static const conv_case *conv_case_named(const char *name)
     return NULL;
 }
 
-/* test_run takes no arguments: the case to run is set just before. */
-static const conv_case *current_conv;
-static rlkd_math current_math;
-static unsigned current_omit;
-
-static void run_current_conv(void)
-{
-    conv_matches_cpu(current_conv, current_math, current_omit,
-                     (uint64_t)(current_conv - conv_cases) * 16 + 100);
-}
-
-static void run_conv(const conv_case *c, rlkd_math math, unsigned omit,
-                     const char *variant)
-{
-    char name[128];
-    snprintf(name, sizeof name, "gpu/conv2d/%s/%s%s", math_name(math),
-             c->name, variant);
-    current_conv = c;
-    current_math = math;
-    current_omit = omit;
-    test_run(name, run_current_conv);
-}
-
 /* TF32 is used when asked for: its results differ from float32's by about
  * TF32's rounding, and stay within its tolerance. */
 static void conv_tf32_rounds(void)
 {
     const conv_case *c = conv_case_named("3x3");
     conv_data d = conv_data_of(c, 7);
-    conv_tensors fp32 = conv_tensors_of(1, &d), tf32 = conv_tensors_of(1, &d);
+    conv_tensors fp32 = conv_tensors_of(gpu, &d);
+    conv_tensors tf32 = conv_tensors_of(gpu, &d);
     CHECK_OK(rlkd_context_set_math(gpu, RLKD_MATH_FP32));
     CHECK_OK(conv_forward(gpu, c, &fp32, 0));
     CHECK_OK(rlkd_context_set_math(gpu, RLKD_MATH_TF32));
@@ -336,8 +280,8 @@ static void conv_repeats_bit_for_bit(void)
 {
     const conv_case *c = conv_case_named("multi_block_split_k");
     conv_data d = conv_data_of(c, 9);
-    conv_tensors first = conv_tensors_of(1, &d);
-    conv_tensors second = conv_tensors_of(1, &d);
+    conv_tensors first = conv_tensors_of(gpu, &d);
+    conv_tensors second = conv_tensors_of(gpu, &d);
     CHECK_OK(conv_forward(gpu, c, &first, 0));
     CHECK_OK(conv_backward(gpu, c, &first, 0));
     CHECK_OK(conv_forward(gpu, c, &second, 0));
@@ -379,27 +323,27 @@ static void linear_matches_cpu(const linear_case *c, rlkd_math math,
 {
     CHECK_OK(rlkd_context_set_math(gpu, math));
     const int n = c->n, in = c->in_features, out = c->out_features;
-    float *x = uniform((size_t)n * in, -1, 1, seed);
-    float *w = uniform((size_t)out * in, -1, 1, seed + 1);
-    float *bias = uniform((size_t)out, -1, 1, seed + 2);
-    float *dy = uniform((size_t)n * out, -1, 1, seed + 3);
-    float *dw = uniform((size_t)out * in, -1, 1, seed + 4);
-    float *dbias = uniform((size_t)out, -1, 1, seed + 5);
-    const int64_t x_shape[3] = {n, in % 2 ? in : 2, in % 2 ? 0 : in / 2};
-    const int64_t w_shape[2] = {out, in}, y_shape[2] = {n, out};
-    const int64_t b_shape[1] = {out};
+    float *x = uniform_floats((size_t)n * in, -1, 1, seed);
+    float *w = uniform_floats((size_t)out * in, -1, 1, seed + 1);
+    float *bias = uniform_floats((size_t)out, -1, 1, seed + 2);
+    float *dy = uniform_floats((size_t)n * out, -1, 1, seed + 3);
+    float *dw = uniform_floats((size_t)out * in, -1, 1, seed + 4);
+    float *dbias = uniform_floats((size_t)out, -1, 1, seed + 5);
+    const int64_t x_shape[4] = {n, in % 2 ? in : 2, in % 2 ? 0 : in / 2};
+    const int64_t w_shape[4] = {out, in}, y_shape[4] = {n, out};
+    const int64_t b_shape[4] = {out};
     rlkd_tensor *t[2][8];
     for (int side = 0; side < 2; side++) {
-        rlkd_tensor **s = t[side];
-        s[0] = on_device(side, x, x_shape, x_shape[2] ? 3 : 2);
-        s[1] = on_device(side, w, w_shape, 2);
-        s[2] = on_device(side, bias, b_shape, 1);
-        s[3] = on_device(side, dy, y_shape, 2);  /* y */
-        s[4] = on_device(side, dy, y_shape, 2);  /* dy */
-        s[5] = on_device(side, x, x_shape, x_shape[2] ? 3 : 2); /* dx */
-        s[6] = on_device(side, dw, w_shape, 2);
-        s[7] = on_device(side, dbias, b_shape, 1);
         rlkd_context *ctx = side ? gpu : test_ctx;
+        rlkd_tensor **s = t[side];
+        s[0] = shaped_on(ctx, x, x_shape);
+        s[1] = shaped_on(ctx, w, w_shape);
+        s[2] = shaped_on(ctx, bias, b_shape);
+        s[3] = shaped_on(ctx, dy, y_shape); /* y */
+        s[4] = shaped_on(ctx, dy, y_shape); /* dy */
+        s[5] = shaped_on(ctx, x, x_shape);  /* dx */
+        s[6] = shaped_on(ctx, dw, w_shape);
+        s[7] = shaped_on(ctx, dbias, b_shape);
         CHECK_OK(rlkd_linear_forward(ctx, s[3], s[0], s[1],
                                      omit & NO_BIAS ? NULL : s[2]));
         CHECK_OK(rlkd_linear_backward(ctx, omit & NO_DX ? NULL : s[5],
@@ -412,8 +356,7 @@ static void linear_matches_cpu(const linear_case *c, rlkd_math math,
     compare(c->name, "dw", math, n, t[1][6], t[0][6]);
     compare(c->name, "dbias", math, n, t[1][7], t[0][7]);
     for (int side = 0; side < 2; side++)
-        for (int i = 0; i < 8; i++)
-            rlkd_tensor_destroy(t[side][i]);
+        tensors_destroy(t[side], 8);
     free(x);
     free(w);
     free(bias);
@@ -423,29 +366,43 @@ static void linear_matches_cpu(const linear_case *c, rlkd_math math,
     CHECK_OK(rlkd_context_set_math(gpu, RLKD_MATH_FP32));
 }
 
+/* test_run takes no arguments: the case to run is set just before, a
+ * convolution's or a linear layer's (the other NULL). */
+static const conv_case *current_conv;
 static const linear_case *current_linear;
+static rlkd_math current_math;
+static unsigned current_omit;
 
-static void run_current_linear(void)
+static void run_current(void)
 {
-    linear_matches_cpu(current_linear, current_math, current_omit,
-                       (uint64_t)(current_linear - linear_cases) * 16 + 900);
+    if (current_conv)
+        conv_matches_cpu(current_conv, current_math, current_omit,
+                         (uint64_t)(current_conv - conv_cases) * 16 + 100);
+    else
+        linear_matches_cpu(current_linear, current_math, current_omit,
+                           (uint64_t)(current_linear - linear_cases) * 16 +
+                               900);
 }
 
-static void run_linear(const linear_case *c, rlkd_math math, unsigned omit,
-                       const char *variant)
+/* Runs convolution case conv or linear case linear as the test
+ * gpu/<op>/<math>/<case><variant>. */
+static void run_case(const conv_case *conv, const linear_case *linear,
+                     rlkd_math math, unsigned omit, const char *variant)
 {
     char name[128];
-    snprintf(name, sizeof name, "gpu/linear/%s/%s%s", math_name(math),
-             c->name, variant);
-    current_linear = c;
+    snprintf(name, sizeof name, "gpu/%s/%s/%s%s",
+             conv ? "conv2d" : "linear", math_name(math),
+             conv ? conv->name : linear->name, variant);
+    current_conv = conv;
+    current_linear = linear;
     current_math = math;
     current_omit = omit;
-    test_run(name, run_current_linear);
+    test_run(name, run_current);
 }
 
 static void large_shapes(void)
 {
-    if (!large_tests()) {
+    if (!gpu_large_tests()) {
         test_skip("set RLKD_GPU_TEST_LARGE=1 for network-sized shapes");
         return;
     }
@@ -469,23 +426,25 @@ int main(void)
     const size_t linear_count = sizeof linear_cases / sizeof *linear_cases;
     for (int m = 0; m < 2; m++) {
         for (size_t i = 0; i < conv_count; i++)
-            run_conv(&conv_cases[i], maths[m], 0, "");
+            run_case(&conv_cases[i], NULL, maths[m], 0, "");
         for (size_t i = 0; i < linear_count; i++)
-            run_linear(&linear_cases[i], maths[m], 0, "");
+            run_case(NULL, &linear_cases[i], maths[m], 0, "");
     }
     /* Each output left out in turn, on a general, a depthwise and a 1x1
      * convolution. */
     const char *partial[3] = {"3x3_stride2", "depthwise_3x3", "1x1"};
     for (size_t i = 0; i < 3; i++) {
         const conv_case *c = conv_case_named(partial[i]);
-        run_conv(c, RLKD_MATH_FP32, NO_BIAS | NO_DX, "/no_bias_no_dx");
-        run_conv(c, RLKD_MATH_FP32, NO_DW, "/no_dw");
-        run_conv(c, RLKD_MATH_FP32, NO_DBIAS | NO_DW, "/dx_only");
+        run_case(c, NULL, RLKD_MATH_FP32, NO_BIAS | NO_DX, "/no_bias_no_dx");
+        run_case(c, NULL, RLKD_MATH_FP32, NO_DW, "/no_dw");
+        run_case(c, NULL, RLKD_MATH_FP32, NO_DBIAS | NO_DW, "/dx_only");
     }
-    run_linear(&linear_cases[2], RLKD_MATH_FP32, NO_BIAS | NO_DX,
-               "/no_bias_no_dx");
-    run_linear(&linear_cases[2], RLKD_MATH_FP32, NO_DW, "/no_dw");
-    run_linear(&linear_cases[1], RLKD_MATH_FP32, NO_DBIAS | NO_DW, "/dx_only");
+    const linear_case *multi_block = &linear_cases[2];
+    const linear_case *small_odd = &linear_cases[1];
+    run_case(NULL, multi_block, RLKD_MATH_FP32, NO_BIAS | NO_DX,
+             "/no_bias_no_dx");
+    run_case(NULL, multi_block, RLKD_MATH_FP32, NO_DW, "/no_dw");
+    run_case(NULL, small_odd, RLKD_MATH_FP32, NO_DBIAS | NO_DW, "/dx_only");
     test_run("gpu/conv2d/tf32_rounds", conv_tf32_rounds);
     test_run("gpu/conv2d/repeats_bit_for_bit", conv_repeats_bit_for_bit);
     test_run("gpu/conv2d/large_shapes", large_shapes);

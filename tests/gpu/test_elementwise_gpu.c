@@ -39,39 +39,11 @@ static rlkd_tensor *g_view(const float *data, size_t n, int offset,
     return t;
 }
 
-/* The same values bit for bit, labelled. */
-static int same(const char *what, const rlkd_tensor *on_gpu,
-                const rlkd_tensor *on_cpu)
-{
-    size_t n = (size_t)rlkd_tensor_numel(on_cpu);
-    float *a = t_get(on_gpu), *b = t_get(on_cpu);
-    size_t first = n;
-    for (size_t i = 0; i < n && first == n; i++)
-        if (memcmp(&a[i], &b[i], sizeof a[i]) != 0)
-            first = i;
-    int ok = CHECK_MSG(rlkd_tensor_numel(on_gpu) == (int64_t)n && first == n,
-                       "%s: element %zu is %.9g on the GPU, %.9g on the CPU",
-                       what, first, first < n ? (double)a[first] : 0.0,
-                       first < n ? (double)b[first] : 0.0);
-    free(a);
-    free(b);
-    return ok;
-}
-
-static float *uniform(size_t n, float lo, float hi, uint64_t seed)
-{
-    float *x = malloc(n * sizeof *x);
-    if (!x)
-        test_fatal("malloc");
-    test_fill_uniform(x, n, lo, hi, seed);
-    return x;
-}
-
 /* ---- add ---- */
 
 static void add_at(int offset)
 {
-    float *a = uniform(N, -3, 3, 1), *b = uniform(N, -3, 3, 2);
+    float *a = uniform_floats(N, -3, 3, 1), *b = uniform_floats(N, -3, 3, 2);
     rlkd_tensor *ba, *bb, *by;
     rlkd_tensor *ga = g_view(a, N, offset, &ba), *gb = g_view(b, N, offset, &bb);
     rlkd_tensor *gy = g_view(a, N, offset, &by);
@@ -79,13 +51,12 @@ static void add_at(int offset)
     rlkd_tensor *cy = t_new(N, 0, 0, 0);
     CHECK_OK(rlkd_add_forward(gpu, gy, ga, gb));
     CHECK_OK(rlkd_add_forward(test_ctx, cy, ca, cb));
-    same("add", gy, cy);
+    gpu_same_bits("add", gy, cy);
     /* In place: y is a. */
     CHECK_OK(rlkd_add_forward(gpu, ga, ga, gb));
-    same("add in place", ga, cy);
+    gpu_same_bits("add in place", ga, cy);
     rlkd_tensor *all[] = {ga, gb, gy, ba, bb, by, ca, cb, cy};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
     free(a);
     free(b);
 }
@@ -100,7 +71,7 @@ static void add_matches_cpu(void)
 
 static void dropout_at(int offset, float p, int training)
 {
-    float *x = uniform(N, -2, 2, 3), *dy = uniform(N, -1, 1, 4);
+    float *x = uniform_floats(N, -2, 2, 3), *dy = uniform_floats(N, -1, 1, 4);
     rlkd_tensor *bx, *by, *bm, *bdy, *bdx;
     rlkd_tensor *gx = g_view(x, N, offset, &bx), *gy = g_view(x, N, offset, &by);
     rlkd_tensor *gm = g_view(x, N, offset, &bm);
@@ -115,9 +86,9 @@ static void dropout_at(int offset, float p, int training)
     CHECK_OK(rlkd_dropout_forward(test_ctx, cy, cm, cx, p, training));
     CHECK_OK(rlkd_dropout_backward(gpu, gdx, gdy, gm));
     CHECK_OK(rlkd_dropout_backward(test_ctx, cdx, cdy, cm));
-    same("dropout mask", gm, cm);
-    same("dropout y", gy, cy);
-    same("dropout dx", gdx, cdx);
+    gpu_same_bits("dropout mask", gm, cm);
+    gpu_same_bits("dropout y", gy, cy);
+    gpu_same_bits("dropout dx", gdx, cdx);
 
     /* The mask drops about p of the elements (so it is not all kept) and
      * a second draw (the next stream) is another mask. */
@@ -138,8 +109,7 @@ static void dropout_at(int offset, float p, int training)
     free(mask);
     rlkd_tensor *all[] = {gx, gy, gm, gdy, gdx, bx, by, bm, bdy, bdx,
                           cx, cy, cm, cdy, cdx};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
     free(x);
     free(dy);
 }
@@ -157,7 +127,8 @@ static void dropout_matches_cpu(void)
 static void channel_mask_shape(int n, int c, int h, int w)
 {
     size_t count = (size_t)n * c * (h ? h : 1) * (w ? w : 1);
-    float *x = uniform(count, -2, 2, 5), *mask = uniform((size_t)c, 0, 1, 6);
+    float *x = uniform_floats(count, -2, 2, 5);
+    float *mask = uniform_floats((size_t)c, 0, 1, 6);
     mask[0] = 0.0f;
     if (c > 2)
         mask[2] = 1.0f;
@@ -167,13 +138,12 @@ static void channel_mask_shape(int n, int c, int h, int w)
     rlkd_tensor *gdx = g_copy(cdx);
     CHECK_OK(rlkd_channel_mask_forward(gpu, gy, gx, gm));
     CHECK_OK(rlkd_channel_mask_forward(test_ctx, cy, cx, cm));
-    same("channel_mask forward", gy, cy);
+    gpu_same_bits("channel_mask forward", gy, cy);
     CHECK_OK(rlkd_channel_mask_backward(gpu, gdx, gy, gm));
     CHECK_OK(rlkd_channel_mask_backward(test_ctx, cdx, cy, cm));
-    same("channel_mask backward", gdx, cdx);
+    gpu_same_bits("channel_mask backward", gdx, cdx);
     rlkd_tensor *all[] = {cx, cm, cy, cdx, gx, gm, gy, gdx};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
     free(x);
     free(mask);
 }
@@ -194,7 +164,7 @@ static void concat_shape(int n, int h, int w, const int64_t channels[3])
     rlkd_tensor *cx[3], *gx[3], *cdx[3], *gdx[3];
     for (int i = 0; i < 3; i++) {
         size_t count = (size_t)n * channels[i] * h * w;
-        float *x = uniform(count, -1, 1, 10 + (uint64_t)i);
+        float *x = uniform_floats(count, -1, 1, 10 + (uint64_t)i);
         cx[i] = t_from(x, n, channels[i], h, w);
         gx[i] = g_copy(cx[i]);
         cdx[i] = t_new(n, channels[i], h, w);
@@ -205,17 +175,17 @@ static void concat_shape(int n, int h, int w, const int64_t channels[3])
     CHECK_OK(rlkd_concat_forward(gpu, gy, (const rlkd_tensor *const *)gx, 3));
     CHECK_OK(rlkd_concat_forward(test_ctx, cy, (const rlkd_tensor *const *)cx,
                                  3));
-    same("concat forward", gy, cy);
+    gpu_same_bits("concat forward", gy, cy);
     /* The middle gradient skipped. */
     rlkd_tensor *gparts[3] = {gdx[0], NULL, gdx[2]};
     rlkd_tensor *cparts[3] = {cdx[0], NULL, cdx[2]};
     CHECK_OK(rlkd_concat_backward(gpu, gparts, gy, channels, 3));
     CHECK_OK(rlkd_concat_backward(test_ctx, cparts, cy, channels, 3));
     for (int i = 0; i < 3; i++) {
-        same("concat backward", gdx[i], cdx[i]);
+        gpu_same_bits("concat backward", gdx[i], cdx[i]);
         /* Backward gives each input back. */
         if (i != 1)
-            same("concat round trip", gdx[i], cx[i]);
+            gpu_same_bits("concat round trip", gdx[i], cx[i]);
     }
     CHECK(test_all_equal(gdx[1], 0.0f));
     for (int i = 0; i < 3; i++) {
@@ -242,7 +212,7 @@ static void concat_matches_cpu(void)
 static void sgd_case(float momentum, float weight_decay, int nesterov,
                      int offset)
 {
-    float *param = uniform(N, -1, 1, 20);
+    float *param = uniform_floats(N, -1, 1, 20);
     float *zeros = calloc(N, sizeof *zeros);
     if (!zeros)
         test_fatal("calloc");
@@ -252,7 +222,7 @@ static void sgd_case(float momentum, float weight_decay, int nesterov,
     rlkd_tensor *cp = t_from(param, N, 0, 0, 0), *cbuf = t_new(N, 0, 0, 0);
     const int use_buf = momentum > 0.0f;
     for (int step = 0; step < 3; step++) {
-        float *grad = uniform(N, -1, 1, 30 + (uint64_t)step);
+        float *grad = uniform_floats(N, -1, 1, 30 + (uint64_t)step);
         rlkd_tensor *gg = g_view(grad, N, offset, &bg);
         rlkd_tensor *cg = t_from(grad, N, 0, 0, 0);
         CHECK_OK(rlkd_sgd_step(gpu, gp, use_buf ? gbuf : NULL, gg, 0.1f,
@@ -267,15 +237,14 @@ static void sgd_case(float momentum, float weight_decay, int nesterov,
     char what[96];
     snprintf(what, sizeof what, "sgd momentum %g decay %g nesterov %d: param",
              (double)momentum, (double)weight_decay, nesterov);
-    same(what, gp, cp);
+    gpu_same_bits(what, gp, cp);
     if (use_buf) {
         snprintf(what, sizeof what, "sgd momentum %g decay %g nesterov %d: buf",
                  (double)momentum, (double)weight_decay, nesterov);
-        same(what, gbuf, cbuf);
+        gpu_same_bits(what, gbuf, cbuf);
     }
     rlkd_tensor *all[] = {gp, gbuf, bp, bb, cp, cbuf};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
     free(param);
     free(zeros);
 }
@@ -294,7 +263,7 @@ static void sgd_matches_cpu(void)
 
 static void adam_case(float weight_decay, int decoupled, int offset)
 {
-    float *param = uniform(N, -1, 1, 40);
+    float *param = uniform_floats(N, -1, 1, 40);
     float *zeros = calloc(N, sizeof *zeros);
     if (!zeros)
         test_fatal("calloc");
@@ -305,7 +274,7 @@ static void adam_case(float weight_decay, int decoupled, int offset)
     rlkd_tensor *cp = t_from(param, N, 0, 0, 0), *cm = t_new(N, 0, 0, 0);
     rlkd_tensor *cv = t_new(N, 0, 0, 0);
     for (int step = 1; step <= 4; step++) {
-        float *grad = uniform(N, -1, 1, 50 + (uint64_t)step);
+        float *grad = uniform_floats(N, -1, 1, 50 + (uint64_t)step);
         rlkd_tensor *gg = g_view(grad, N, offset, &bg);
         rlkd_tensor *cg = t_from(grad, N, 0, 0, 0);
         CHECK_OK(rlkd_adam_step(gpu, gp, gm, gv, gg, 1e-2f, 0.9f, 0.999f,
@@ -320,16 +289,15 @@ static void adam_case(float weight_decay, int decoupled, int offset)
     char what[96];
     snprintf(what, sizeof what, "adam decay %g decoupled %d: param",
              (double)weight_decay, decoupled);
-    same(what, gp, cp);
+    gpu_same_bits(what, gp, cp);
     snprintf(what, sizeof what, "adam decay %g decoupled %d: m",
              (double)weight_decay, decoupled);
-    same(what, gm, cm);
+    gpu_same_bits(what, gm, cm);
     snprintf(what, sizeof what, "adam decay %g decoupled %d: v",
              (double)weight_decay, decoupled);
-    same(what, gv, cv);
+    gpu_same_bits(what, gv, cv);
     rlkd_tensor *all[] = {gp, gm, gv, bp, bm, bv, cp, cm, cv};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
     free(param);
     free(zeros);
 }

@@ -29,12 +29,6 @@
 #include <math.h>
 #include <string.h>
 
-static int large(void)
-{
-    const char *v = getenv("RLKD_GPU_TEST_LARGE");
-    return v && strcmp(v, "1") == 0;
-}
-
 static float scalar(const rlkd_tensor *t)
 {
     float *data = t_get(t), value = data[0];
@@ -53,10 +47,7 @@ static int same_bits(float a, float b)
 static float *logits(int n, int k, float spread, uint64_t seed, int extreme)
 {
     size_t count = (size_t)n * k;
-    float *x = malloc(count * sizeof *x);
-    if (!x)
-        test_fatal("malloc");
-    test_fill_uniform(x, count, -spread, spread, seed);
+    float *x = uniform_floats(count, -spread, spread, seed);
     if (extreme)
         for (size_t i = 0; i < count; i += 3)
             x[i] = i % 2 ? -80.0f : 80.0f;
@@ -92,6 +83,57 @@ static double loss_atol(double loss_weight, const float *a, const float *b,
 
 static const float dloss = 0.37f;
 
+/* A loss's outputs on both devices: the loss, the forward's gradient and
+ * the backward's, and on the GPU the loss of a forward without the
+ * gradient. */
+typedef struct loss_outputs {
+    rlkd_tensor *cpu_loss, *gpu_loss, *gpu_loss_alone;
+    rlkd_tensor *cpu_grad, *gpu_grad, *cpu_back, *gpu_back;
+} loss_outputs;
+
+static loss_outputs loss_outputs_new(int n, int k)
+{
+    loss_outputs o = {
+        .cpu_loss = t_new(1, 0, 0, 0),
+        .gpu_loss = g_new(1, 0, 0, 0),
+        .gpu_loss_alone = g_new(1, 0, 0, 0),
+        .cpu_grad = t_new(n, k, 0, 0),
+        .gpu_grad = g_new(n, k, 0, 0),
+        .cpu_back = t_new(n, k, 0, 0),
+        .gpu_back = g_new(n, k, 0, 0),
+    };
+    return o;
+}
+
+/* The GPU's loss against the CPU's (loss_atol, rtol 1e-5) and the same bits
+ * without the gradient (the same kernel); the gradients at grad_atol
+ * (forward) and back_atol (backward), rtol 1e-5. */
+static void loss_outputs_check(const char *what, const loss_outputs *o,
+                               double loss_atol, double grad_atol,
+                               double back_atol)
+{
+    float want = scalar(o->cpu_loss), got = scalar(o->gpu_loss);
+    CHECK_MSG(fabs((double)got - want) <= loss_atol + 1e-5 * fabs(want),
+              "%s: loss %.9g on the GPU, %.9g on the CPU (atol %g)", what,
+              (double)got, (double)want, loss_atol);
+    float alone = scalar(o->gpu_loss_alone);
+    CHECK_MSG(same_bits(alone, got),
+              "%s: loss without the gradient %.9g, with it %.9g", what,
+              (double)alone, (double)got);
+    char label[160];
+    snprintf(label, sizeof label, "%s: forward gradient", what);
+    gpu_matches_cpu(label, o->gpu_grad, o->cpu_grad, grad_atol, 1e-5);
+    snprintf(label, sizeof label, "%s: backward gradient", what);
+    gpu_matches_cpu(label, o->gpu_back, o->cpu_back, back_atol, 1e-5);
+}
+
+static void loss_outputs_free(loss_outputs *o)
+{
+    rlkd_tensor *all[] = {o->cpu_loss, o->gpu_loss, o->gpu_loss_alone,
+                          o->cpu_grad, o->gpu_grad, o->cpu_back, o->gpu_back};
+    tensors_destroy(all, sizeof all / sizeof all[0]);
+}
+
 /* ---- distillation ---- */
 
 /* Forward (loss and gradient), forward (loss alone), backward (gradient
@@ -103,42 +145,26 @@ static void check_kd(const char *what, const float *s, const float *t,
     rlkd_tensor *cy = y ? t_labels(y, n) : NULL;
     rlkd_tensor *gs = g_copy(cs), *gt = g_copy(ct);
     rlkd_tensor *gy = cy ? g_copy(cy) : NULL;
-    rlkd_tensor *closs = t_new(1, 0, 0, 0), *gloss = g_new(1, 0, 0, 0);
-    rlkd_tensor *gloss_alone = g_new(1, 0, 0, 0);
-    rlkd_tensor *cgrad = t_new(n, k, 0, 0), *ggrad = g_new(n, k, 0, 0);
-    rlkd_tensor *cback = t_new(n, k, 0, 0), *gback = g_new(n, k, 0, 0);
+    loss_outputs o = loss_outputs_new(n, k);
 
-    CHECK_OK(rlkd_kd_loss_forward(test_ctx, closs, cgrad, cs, ct, cy, alpha,
-                                  T));
-    CHECK_OK(rlkd_kd_loss_backward(test_ctx, cback, cs, ct, cy, alpha, T,
+    CHECK_OK(rlkd_kd_loss_forward(test_ctx, o.cpu_loss, o.cpu_grad, cs, ct,
+                                  cy, alpha, T));
+    CHECK_OK(rlkd_kd_loss_backward(test_ctx, o.cpu_back, cs, ct, cy, alpha, T,
                                    dloss));
-    CHECK_OK(rlkd_kd_loss_forward(gpu, gloss, ggrad, gs, gt, gy, alpha, T));
-    CHECK_OK(rlkd_kd_loss_forward(gpu, gloss_alone, NULL, gs, gt, gy, alpha,
-                                  T));
-    CHECK_OK(rlkd_kd_loss_backward(gpu, gback, gs, gt, gy, alpha, T, dloss));
+    CHECK_OK(rlkd_kd_loss_forward(gpu, o.gpu_loss, o.gpu_grad, gs, gt, gy,
+                                  alpha, T));
+    CHECK_OK(rlkd_kd_loss_forward(gpu, o.gpu_loss_alone, NULL, gs, gt, gy,
+                                  alpha, T));
+    CHECK_OK(rlkd_kd_loss_backward(gpu, o.gpu_back, gs, gt, gy, alpha, T,
+                                   dloss));
 
-    char label[160];
     const double atol = loss_atol(alpha * T * T + (1.0 - alpha), s, t, n, k, T);
-    float want = scalar(closs), got = scalar(gloss);
-    CHECK_MSG(fabs((double)got - want) <= atol + 1e-5 * fabs(want),
-              "%s: loss %.9g on the GPU, %.9g on the CPU (atol %g)", what,
-              (double)got, (double)want, atol);
-    /* The same kernel with the gradient left out: the same bits. */
-    float alone = scalar(gloss_alone);
-    CHECK_MSG(same_bits(alone, got),
-              "%s: loss without the gradient %.9g, with it %.9g", what,
-              (double)alone, (double)got);
-
     const double grad_atol = 1e-6 * (alpha * T + (1.0 - alpha)) / n;
-    snprintf(label, sizeof label, "%s: forward gradient", what);
-    gpu_matches_cpu(label, ggrad, cgrad, grad_atol, 1e-5);
-    snprintf(label, sizeof label, "%s: backward gradient", what);
-    gpu_matches_cpu(label, gback, cback, grad_atol * dloss, 1e-5);
+    loss_outputs_check(what, &o, atol, grad_atol, grad_atol * dloss);
 
-    rlkd_tensor *all[] = {cs, ct, cy, gs, gt, gy, closs, gloss, gloss_alone,
-                          cgrad, ggrad, cback, gback};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    loss_outputs_free(&o);
+    rlkd_tensor *all[] = {cs, ct, cy, gs, gt, gy};
+    tensors_destroy(all, sizeof all / sizeof all[0]);
 }
 
 /* Random student and teacher of n x k with labels, every alpha. */
@@ -173,7 +199,7 @@ static void kd_warp_per_row(void)
     kd_shape(37, 10, 4.0f, 4.0f, 0);
     kd_shape(1, 10, 4.0f, 4.0f, 0);
     kd_shape(3, 1000, 4.0f, 6.0f, 0);
-    if (large()) {
+    if (gpu_large_tests()) {
         kd_shape(256, 100, 4.0f, 6.0f, 0);
         kd_shape(300, 1000, 1.0f, 6.0f, 0);
     }
@@ -183,7 +209,7 @@ static void kd_block_per_row(void)
 {
     kd_shape(3, 5000, 4.0f, 6.0f, 0);
     kd_shape(2, 1025, 1.0f, 6.0f, 0);
-    if (large())
+    if (gpu_large_tests())
         kd_shape(64, 5000, 1.0f, 6.0f, 0);
 }
 
@@ -211,7 +237,8 @@ static void kd_reproducible(void)
     enum { N = 20, K = 30 };
     float *s = logits(N, K, 5.0f, 1, 0), *t = logits(N, K, 5.0f, 2, 0);
     int32_t *y = labels_for(N, K, 3);
-    rlkd_tensor *gs = g_from(s, N, K, 0, 0), *gt = g_from(t, N, K, 0, 0);
+    rlkd_tensor *gs = tensor_on(gpu, s, N, K, 0, 0);
+    rlkd_tensor *gt = tensor_on(gpu, t, N, K, 0, 0);
     rlkd_tensor *cy = t_labels(y, N), *gy = g_copy(cy);
     rlkd_tensor *loss = g_new(1, 0, 0, 0);
     float first = 0.0f;
@@ -238,7 +265,8 @@ static void kd_reproducible(void)
 static void kd_bad_label_gives_nan(void)
 {
     const float s[4] = {1, 2, 3, 4}, t[4] = {4, 3, 2, 1};
-    rlkd_tensor *gs = g_from(s, 2, 2, 0, 0), *gt = g_from(t, 2, 2, 0, 0);
+    rlkd_tensor *gs = tensor_on(gpu, s, 2, 2, 0, 0);
+    rlkd_tensor *gt = tensor_on(gpu, t, 2, 2, 0, 0);
     const int32_t bad[2] = {1, 2};
     rlkd_tensor *cy = t_labels(bad, 2), *gy = g_copy(cy);
     rlkd_tensor *loss = g_new(1, 0, 0, 0), *grad = g_new(2, 2, 0, 0);
@@ -253,8 +281,7 @@ static void kd_bad_label_gives_nan(void)
                                      2.0f),
                 RLKD_ERR_INVALID_ARGUMENT, "labels[1] = 2");
     rlkd_tensor *all[] = {gs, gt, cy, gy, loss, grad, cs, ct, closs};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
 }
 
 /* ---- cross-entropy ---- */
@@ -264,41 +291,25 @@ static void check_ce(const char *what, const float *x, const int32_t *y, int n,
 {
     rlkd_tensor *cx = t_from(x, n, k, 0, 0), *cy = t_labels(y, n);
     rlkd_tensor *gx = g_copy(cx), *gy = g_copy(cy);
-    rlkd_tensor *closs = t_new(1, 0, 0, 0), *gloss = g_new(1, 0, 0, 0);
-    rlkd_tensor *gloss_alone = g_new(1, 0, 0, 0);
-    rlkd_tensor *cgrad = t_new(n, k, 0, 0), *ggrad = g_new(n, k, 0, 0);
-    rlkd_tensor *cback = t_new(n, k, 0, 0), *gback = g_new(n, k, 0, 0);
+    loss_outputs o = loss_outputs_new(n, k);
 
-    CHECK_OK(rlkd_softmax_cross_entropy_forward(test_ctx, closs, cgrad, cx, cy,
-                                                smoothing));
-    CHECK_OK(rlkd_softmax_cross_entropy_backward(test_ctx, cback, cx, cy,
+    CHECK_OK(rlkd_softmax_cross_entropy_forward(test_ctx, o.cpu_loss,
+                                                o.cpu_grad, cx, cy, smoothing));
+    CHECK_OK(rlkd_softmax_cross_entropy_backward(test_ctx, o.cpu_back, cx, cy,
                                                  smoothing, dloss));
-    CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, gloss, ggrad, gx, gy,
-                                                smoothing));
-    CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, gloss_alone, NULL, gx, gy,
-                                                smoothing));
-    CHECK_OK(rlkd_softmax_cross_entropy_backward(gpu, gback, gx, gy, smoothing,
-                                                 dloss));
+    CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, o.gpu_loss, o.gpu_grad,
+                                                gx, gy, smoothing));
+    CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, o.gpu_loss_alone, NULL,
+                                                gx, gy, smoothing));
+    CHECK_OK(rlkd_softmax_cross_entropy_backward(gpu, o.gpu_back, gx, gy,
+                                                 smoothing, dloss));
 
-    const double atol = loss_atol(1.0, x, NULL, n, k, 1.0);
-    float want = scalar(closs), got = scalar(gloss);
-    CHECK_MSG(fabs((double)got - want) <= atol + 1e-5 * fabs(want),
-              "%s: loss %.9g on the GPU, %.9g on the CPU (atol %g)", what,
-              (double)got, (double)want, atol);
-    float alone = scalar(gloss_alone);
-    CHECK_MSG(same_bits(alone, got),
-              "%s: loss without the gradient %.9g, with it %.9g", what,
-              (double)alone, (double)got);
-    char label[160];
-    snprintf(label, sizeof label, "%s: forward gradient", what);
-    gpu_matches_cpu(label, ggrad, cgrad, 1e-6 / n, 1e-5);
-    snprintf(label, sizeof label, "%s: backward gradient", what);
-    gpu_matches_cpu(label, gback, cback, 1e-6 * dloss / n, 1e-5);
+    loss_outputs_check(what, &o, loss_atol(1.0, x, NULL, n, k, 1.0), 1e-6 / n,
+                       1e-6 * dloss / n);
 
-    rlkd_tensor *all[] = {cx, cy, gx, gy, closs, gloss, gloss_alone,
-                          cgrad, ggrad, cback, gback};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    loss_outputs_free(&o);
+    rlkd_tensor *all[] = {cx, cy, gx, gy};
+    tensors_destroy(all, sizeof all / sizeof all[0]);
 }
 
 static void ce_shape(int n, int k, float spread, int extreme)
@@ -324,7 +335,7 @@ static void ce_shapes(void)
     ce_shape(1, 10, 4.0f, 0);
     ce_shape(3, 1000, 6.0f, 0);
     ce_shape(3, 5000, 6.0f, 0);
-    if (large()) {
+    if (gpu_large_tests()) {
         ce_shape(256, 100, 6.0f, 0);
         ce_shape(300, 1000, 6.0f, 0);
         ce_shape(64, 5000, 6.0f, 0);
@@ -346,7 +357,7 @@ static void ce_minus_infinity(void)
     const float x[6] = {1, -INFINITY, 2, 0, 1, -1};
     const int32_t y[2] = {0, 2};
     check_ce("-inf logit", x, y, 2, 3, 0.0f);
-    rlkd_tensor *gx = g_from(x, 2, 3, 0, 0), *cy = t_labels(y, 2);
+    rlkd_tensor *gx = tensor_on(gpu, x, 2, 3, 0, 0), *cy = t_labels(y, 2);
     rlkd_tensor *gy = g_copy(cy), *loss = g_new(1, 0, 0, 0);
     CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, loss, NULL, gx, gy, 0.1f));
     CHECK(isinf(scalar(loss)) && scalar(loss) > 0);
@@ -360,7 +371,7 @@ static void ce_bad_label_gives_nan(void)
 {
     const float x[4] = {1, 2, 3, 4};
     const int32_t bad[2] = {-1, 0};
-    rlkd_tensor *gx = g_from(x, 2, 2, 0, 0), *cy = t_labels(bad, 2);
+    rlkd_tensor *gx = tensor_on(gpu, x, 2, 2, 0, 0), *cy = t_labels(bad, 2);
     rlkd_tensor *gy = g_copy(cy), *loss = g_new(1, 0, 0, 0);
     rlkd_tensor *grad = g_new(2, 2, 0, 0);
     CHECK_OK(rlkd_softmax_cross_entropy_forward(gpu, loss, grad, gx, gy, 0.0f));

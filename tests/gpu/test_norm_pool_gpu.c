@@ -27,52 +27,6 @@
 
 /* ---- helpers ---- */
 
-/* A tensor on ctx (test_ctx or gpu) holding data, or zeros (data NULL);
- * shaped as t_from's. */
-static rlkd_tensor *tensor_on(rlkd_context *ctx, const float *data,
-                              int64_t d0, int64_t d1, int64_t d2, int64_t d3)
-{
-    rlkd_tensor *cpu = data ? t_from(data, d0, d1, d2, d3)
-                            : t_new(d0, d1, d2, d3);
-    if (ctx == test_ctx)
-        return cpu;
-    rlkd_tensor *t = g_copy(cpu);
-    rlkd_tensor_destroy(cpu);
-    return t;
-}
-
-static float *uniform(size_t n, float lo, float hi, uint64_t seed)
-{
-    float *v = malloc(n * sizeof *v);
-    if (!v)
-        test_fatal("malloc");
-    test_fill_uniform(v, n, lo, hi, seed);
-    return v;
-}
-
-/* The GPU tensor holds the CPU one's values bit for bit; else says where
- * they first differ. */
-static void same_bits(const char *prefix, const char *what,
-                      const rlkd_tensor *on_gpu, const rlkd_tensor *on_cpu)
-{
-    const size_t n = (size_t)rlkd_tensor_numel(on_cpu);
-    float *got = t_get(on_gpu), *want = t_get(on_cpu);
-    size_t first = n, differing = 0;
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&got[i], &want[i], sizeof got[i]) != 0) {
-            differing++;
-            if (first == n)
-                first = i;
-        }
-    CHECK_MSG(differing == 0,
-              "%s: %s: %zu of %zu elements differ from the CPU's; first [%zu] "
-              "got %.9g want %.9g", prefix, what, differing, n, first,
-              differing ? (double)got[first] : 0.0,
-              differing ? (double)want[first] : 0.0);
-    free(got);
-    free(want);
-}
-
 static void close_to_cpu(const char *prefix, const char *what,
                          const rlkd_tensor *on_gpu, const rlkd_tensor *on_cpu,
                          double atol, double rtol)
@@ -82,10 +36,12 @@ static void close_to_cpu(const char *prefix, const char *what,
     gpu_matches_cpu(label, on_gpu, on_cpu, atol, rtol);
 }
 
-static int large_tests(void)
+static void same_bits(const char *prefix, const char *what,
+                      const rlkd_tensor *on_gpu, const rlkd_tensor *on_cpu)
 {
-    const char *large = getenv("RLKD_GPU_TEST_LARGE");
-    return large && strcmp(large, "1") == 0;
+    char label[128];
+    snprintf(label, sizeof label, "%s: %s", prefix, what);
+    gpu_same_bits(label, on_gpu, on_cpu);
 }
 
 /* ---- the fake ranks of synchronised batch norm ---- */
@@ -158,7 +114,7 @@ static size_t bn_numel(const bn_case *k)
  * channel all 0.3. */
 static float *bn_input(const bn_case *k, int step)
 {
-    float *x = uniform(bn_numel(k), -2.0f, 3.0f, 100 + step);
+    float *x = uniform_floats(bn_numel(k), -2.0f, 3.0f, 100 + step);
     if (k->constant_channel >= 0) {
         const size_t hw = (size_t)k->h * k->w;
         for (int i = 0; i < k->n; i++)
@@ -175,10 +131,13 @@ static void bn_device_make(bn_device *d, rlkd_context *ctx, const bn_case *k)
     d->ranks.ctx = ctx;
     d->hook = (rlkd_sum_hook){fake_sum, &d->ranks};
     const int n = k->n, c = k->c, h = k->h, w = k->w;
-    float *gamma = uniform(c, 0.5f, 1.5f, 1), *beta = uniform(c, -0.5f, 0.5f, 2);
-    float *mean = uniform(c, -0.2f, 0.2f, 3), *var = uniform(c, 0.5f, 1.5f, 4);
-    float *dgamma = uniform(c, -1.0f, 1.0f, 5), *dbeta = uniform(c, -1.0f, 1.0f, 6);
-    float *dy = uniform(bn_numel(k), -1.0f, 1.0f, 7);
+    float *gamma = uniform_floats(c, 0.5f, 1.5f, 1);
+    float *beta = uniform_floats(c, -0.5f, 0.5f, 2);
+    float *mean = uniform_floats(c, -0.2f, 0.2f, 3);
+    float *var = uniform_floats(c, 0.5f, 1.5f, 4);
+    float *dgamma = uniform_floats(c, -1.0f, 1.0f, 5);
+    float *dbeta = uniform_floats(c, -1.0f, 1.0f, 6);
+    float *dy = uniform_floats(bn_numel(k), -1.0f, 1.0f, 7);
     d->x = tensor_on(ctx, NULL, n, c, h, w);
     d->y = tensor_on(ctx, NULL, n, c, h, w);
     d->dy = tensor_on(ctx, dy, n, c, h, w);
@@ -201,8 +160,7 @@ static void bn_device_free(bn_device *d)
     rlkd_tensor *all[] = {d->x, d->y, d->gamma, d->beta, d->save_mean,
                           d->save_invstd, d->running_mean, d->running_var,
                           d->dy, d->dx, d->dgamma, d->dbeta};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(all[i]);
+    tensors_destroy(all, sizeof all / sizeof all[0]);
 }
 
 /* The case's forward steps then its backward, on d's backend. */
@@ -347,7 +305,7 @@ static void batchnorm_sync_changes_statistics(void)
 
 static void batchnorm_large(void)
 {
-    if (!large_tests()) {
+    if (!gpu_large_tests()) {
         test_skip("set RLKD_GPU_TEST_LARGE=1 for network-sized shapes");
         return;
     }
@@ -372,7 +330,7 @@ typedef struct pool_gpu_case {
 static float *pool_input(const pool_gpu_case *k)
 {
     const size_t n = in_count(&k->p);
-    float *x = uniform(n, -1.0f, 1.0f, 21);
+    float *x = uniform_floats(n, -1.0f, 1.0f, 21);
     if (k->values != VALUES_UNIFORM)
         for (size_t i = 0; i < n; i++)
             x[i] = floorf(x[i] * 2.0f) / 2.0f;
@@ -421,7 +379,7 @@ static void pool_run(rlkd_context *ctx, const pool_gpu_case *k,
 static void pool_check(const pool_gpu_case *k)
 {
     float *x = pool_input(k);
-    float *dy = uniform(out_count(&k->p), -1.0f, 1.0f, 22);
+    float *dy = uniform_floats(out_count(&k->p), -1.0f, 1.0f, 22);
     rlkd_tensor *gy, *gdx, *cy, *cdx;
     pool_run(gpu, k, x, dy, &gy, &gdx);
     pool_run(test_ctx, k, x, dy, &cy, &cdx);
@@ -468,7 +426,7 @@ static void pooling_matches_cpu(void)
 
 static void pooling_large(void)
 {
-    if (!large_tests()) {
+    if (!gpu_large_tests()) {
         test_skip("set RLKD_GPU_TEST_LARGE=1 for network-sized shapes");
         return;
     }

@@ -43,21 +43,11 @@ typedef struct net {
     rlkd_tensor *dlogits, *dgap, *d_c2, *d_c2_b, *d_pool, *d_c1, *d_c1_b;
 } net;
 
-static rlkd_tensor *tensor_on(rlkd_context *ctx, const int64_t shape[4])
+/* Parameter p's shape in zeros on ctx. */
+static rlkd_tensor *parameter_tensor(rlkd_context *ctx, int p)
 {
-    int ndim = shape[3] ? 4 : shape[2] ? 3 : shape[1] ? 2 : 1;
-    rlkd_tensor *t = NULL;
-    test_must(rlkd_tensor_create(ctx, RLKD_DTYPE_F32, ndim, shape, &t),
-              "rlkd_tensor_create");
-    test_must(rlkd_tensor_fill(t, 0.0f), "rlkd_tensor_fill");
-    return t;
-}
-
-static rlkd_tensor *shaped(rlkd_context *ctx, int64_t d0, int64_t d1,
-                           int64_t d2, int64_t d3)
-{
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    return tensor_on(ctx, shape);
+    const int64_t *shape = parameter_shapes[p];
+    return tensor_on(ctx, NULL, shape[0], shape[1], shape[2], shape[3]);
 }
 
 /* Deterministic values for parameter p: what both devices start from. */
@@ -92,42 +82,42 @@ static void net_make(net *m, rlkd_context *ctx)
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
     for (int p = 0; p < PARAMETERS; p++) {
-        m->param[p] = tensor_on(ctx, parameter_shapes[p]);
-        m->grad[p] = tensor_on(ctx, parameter_shapes[p]);
-        m->velocity[p] = tensor_on(ctx, parameter_shapes[p]);
+        m->param[p] = parameter_tensor(ctx, p);
+        m->grad[p] = parameter_tensor(ctx, p);
+        m->velocity[p] = parameter_tensor(ctx, p);
         write_values(m->param[p], -p - 1, 0, 0);
     }
-    m->bn1_mean = shaped(ctx, C1, 0, 0, 0);
-    m->bn1_var = shaped(ctx, C1, 0, 0, 0);
-    m->bn2_mean = shaped(ctx, C2, 0, 0, 0);
-    m->bn2_var = shaped(ctx, C2, 0, 0, 0);
+    m->bn1_mean = tensor_on(ctx, NULL, C1, 0, 0, 0);
+    m->bn1_var = tensor_on(ctx, NULL, C1, 0, 0, 0);
+    m->bn2_mean = tensor_on(ctx, NULL, C2, 0, 0, 0);
+    m->bn2_var = tensor_on(ctx, NULL, C2, 0, 0, 0);
     test_must(rlkd_tensor_fill(m->bn1_var, 1.0f), "fill");
     test_must(rlkd_tensor_fill(m->bn2_var, 1.0f), "fill");
-    m->bn1_save_mean = shaped(ctx, C1, 0, 0, 0);
-    m->bn1_save_invstd = shaped(ctx, C1, 0, 0, 0);
-    m->bn2_save_mean = shaped(ctx, C2, 0, 0, 0);
-    m->bn2_save_invstd = shaped(ctx, C2, 0, 0, 0);
-    m->x = shaped(ctx, BATCH, IN_C, SIDE, SIDE);
-    m->conv1 = shaped(ctx, BATCH, C1, SIDE, SIDE);
-    m->bn1 = shaped(ctx, BATCH, C1, SIDE, SIDE);
-    m->relu1 = shaped(ctx, BATCH, C1, SIDE, SIDE);
-    m->se = shaped(ctx, BATCH, C1, SIDE, SIDE);
-    m->pool = shaped(ctx, BATCH, C1, SIDE / 2, SIDE / 2);
-    m->conv2 = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->bn2 = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->relu2 = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->eca = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->gap = shaped(ctx, BATCH, C2, 1, 1);
-    m->logits = shaped(ctx, BATCH, CLASSES, 0, 0);
-    m->teacher = shaped(ctx, BATCH, CLASSES, 0, 0);
-    m->loss = shaped(ctx, 1, 0, 0, 0);
-    m->dlogits = shaped(ctx, BATCH, CLASSES, 0, 0);
-    m->dgap = shaped(ctx, BATCH, C2, 1, 1);
-    m->d_c2 = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->d_c2_b = shaped(ctx, BATCH, C2, SIDE / 2, SIDE / 2);
-    m->d_pool = shaped(ctx, BATCH, C1, SIDE / 2, SIDE / 2);
-    m->d_c1 = shaped(ctx, BATCH, C1, SIDE, SIDE);
-    m->d_c1_b = shaped(ctx, BATCH, C1, SIDE, SIDE);
+    m->bn1_save_mean = tensor_on(ctx, NULL, C1, 0, 0, 0);
+    m->bn1_save_invstd = tensor_on(ctx, NULL, C1, 0, 0, 0);
+    m->bn2_save_mean = tensor_on(ctx, NULL, C2, 0, 0, 0);
+    m->bn2_save_invstd = tensor_on(ctx, NULL, C2, 0, 0, 0);
+    m->x = tensor_on(ctx, NULL, BATCH, IN_C, SIDE, SIDE);
+    m->conv1 = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
+    m->bn1 = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
+    m->relu1 = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
+    m->se = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
+    m->pool = tensor_on(ctx, NULL, BATCH, C1, SIDE / 2, SIDE / 2);
+    m->conv2 = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->bn2 = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->relu2 = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->eca = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->gap = tensor_on(ctx, NULL, BATCH, C2, 1, 1);
+    m->logits = tensor_on(ctx, NULL, BATCH, CLASSES, 0, 0);
+    m->teacher = tensor_on(ctx, NULL, BATCH, CLASSES, 0, 0);
+    m->loss = tensor_on(ctx, NULL, 1, 0, 0, 0);
+    m->dlogits = tensor_on(ctx, NULL, BATCH, CLASSES, 0, 0);
+    m->dgap = tensor_on(ctx, NULL, BATCH, C2, 1, 1);
+    m->d_c2 = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->d_c2_b = tensor_on(ctx, NULL, BATCH, C2, SIDE / 2, SIDE / 2);
+    m->d_pool = tensor_on(ctx, NULL, BATCH, C1, SIDE / 2, SIDE / 2);
+    m->d_c1 = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
+    m->d_c1_b = tensor_on(ctx, NULL, BATCH, C1, SIDE, SIDE);
     write_values(m->x, 7, -1.0f, 1.0f);
     write_values(m->teacher, 8, -3.0f, 3.0f);
     int32_t labels[BATCH];
@@ -141,20 +131,17 @@ static void net_make(net *m, rlkd_context *ctx)
 
 static void net_free(net *m)
 {
-    rlkd_tensor **all[] = {
-        &m->bn1_mean, &m->bn1_var, &m->bn2_mean, &m->bn2_var,
-        &m->bn1_save_mean, &m->bn1_save_invstd, &m->bn2_save_mean,
-        &m->bn2_save_invstd, &m->x, &m->conv1, &m->bn1, &m->relu1, &m->se,
-        &m->pool, &m->conv2, &m->bn2, &m->relu2, &m->eca, &m->gap,
-        &m->logits, &m->teacher, &m->labels, &m->loss, &m->dlogits, &m->dgap,
-        &m->d_c2, &m->d_c2_b, &m->d_pool, &m->d_c1, &m->d_c1_b};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        rlkd_tensor_destroy(*all[i]);
-    for (int p = 0; p < PARAMETERS; p++) {
-        rlkd_tensor_destroy(m->param[p]);
-        rlkd_tensor_destroy(m->grad[p]);
-        rlkd_tensor_destroy(m->velocity[p]);
-    }
+    rlkd_tensor *all[] = {
+        m->bn1_mean, m->bn1_var, m->bn2_mean, m->bn2_var,
+        m->bn1_save_mean, m->bn1_save_invstd, m->bn2_save_mean,
+        m->bn2_save_invstd, m->x, m->conv1, m->bn1, m->relu1, m->se,
+        m->pool, m->conv2, m->bn2, m->relu2, m->eca, m->gap,
+        m->logits, m->teacher, m->labels, m->loss, m->dlogits, m->dgap,
+        m->d_c2, m->d_c2_b, m->d_pool, m->d_c1, m->d_c1_b};
+    tensors_destroy(all, sizeof all / sizeof all[0]);
+    tensors_destroy(m->param, PARAMETERS);
+    tensors_destroy(m->grad, PARAMETERS);
+    tensors_destroy(m->velocity, PARAMETERS);
 }
 
 /* One training step; returns the step's loss (read back), NAN on failure. */
