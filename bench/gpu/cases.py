@@ -9,6 +9,8 @@ cap loses the least:
   shapes where DenseNet-201 (224x224, batch 32) puts its attention, after
   each dense block (peer: PyTorch's ops);
 - a training step with the KD loss of two small zoo networks at batch 256,
+  and of VGG-16 and ResNet-50 in CIFAR form (32x32, 10 classes) at batch
+  128 with the KD loss (fixed teacher logits) and with cross-entropy alone,
   on the native and on the cuDNN engine (peer: the same network in PyTorch
   eager, rlkd.torch_module, loaded from the file written here);
 - every distinct convolution of VGG-16 and ResNet-50 (224x224, batch 32),
@@ -31,11 +33,20 @@ import rlkd  # noqa: E402  (after the path and the library are set)
 
 CONV_BATCH = 32
 ATTENTION_BATCH = 32
-TRAIN_BATCH = 256
+CIFAR = dict(num_classes=10, in_channels=3, in_height=32, in_width=32)
 # key: (zoo name, attention, options)
 NETWORKS = {
     "vgg_small+se": ("vgg_small", "se", case_list.FASHION),
     "densenet_small+eca": ("densenet_small", "eca", case_list.FASHION),
+    "vgg16_cifar": ("vgg16_cifar", "none", CIFAR),
+    "resnet50 32x32": ("resnet50", "none", CIFAR),
+}
+# key: (batch, losses): "kd" against fixed teacher logits, "ce" alone
+TRAIN_STEPS = {
+    "vgg_small+se": (256, ("kd",)),
+    "densenet_small+eca": (256, ("kd",)),
+    "vgg16_cifar": (128, ("kd", "ce")),
+    "resnet50 32x32": (128, ("kd", "ce")),
 }
 SMOKE_CONV_SIZE = 8  # at most this many channels and pixels a side
 SMOKE_ATTENTION_SHAPE = [2, 32, 5, 5]
@@ -59,12 +70,21 @@ def attention_cases():
 def train_step_cases():
     with rlkd.Context(seed=0) as ctx:
         paths = case_list.save_networks(ctx, NETWORKS, OUT_DIR)
-    return [dict(id="train step kd %s batch %d %s" % (key, TRAIN_BATCH, engine),
-                 kind="train_step", peer="pytorch", engine=engine, net=key, path=paths[key],
-                 batch=TRAIN_BATCH, **case_list.network_fields(options), loss="kd", lr=0.01,
-                 momentum=0.9, weight_decay=5e-4, smoke=dict(batch=SMOKE_BATCH), **case_list.KD)
-            for key, (_, _, options) in NETWORKS.items()
-            for engine in ("native", "cudnn")]
+    cases = []
+    for key, (_, _, options) in NETWORKS.items():
+        batch, losses = TRAIN_STEPS[key]
+        for loss in losses:
+            # bench_gpu and torch_peers.py read cross-entropy from a case
+            # without "loss"
+            fields = dict(loss="kd", **case_list.KD) if loss == "kd" else {}
+            for engine in ("native", "cudnn"):
+                cases.append(dict(
+                    id="train step %s %s batch %d %s" % (loss, key, batch, engine),
+                    kind="train_step", peer="pytorch", engine=engine, net=key,
+                    path=paths[key], batch=batch, **case_list.network_fields(options),
+                    lr=0.01, momentum=0.9, weight_decay=5e-4, smoke=dict(batch=SMOKE_BATCH),
+                    **fields))
+    return cases
 
 
 def vgg16_convs():
