@@ -13,7 +13,14 @@
 # on 2 cores); the full-size schedule for users with more time is
 # EPOCHS=30 TRAIN_LIMIT=0 VALIDATION=5000.
 #   SEEDS="1 2 3"       the seeds (default three)
-#   EPOCHS=5            epochs of every run
+#   EPOCHS=5            epochs of every run but the teachers'
+#   TEACHER_EPOCHS=5    the teachers' epochs: distillation helps only a
+#                       teacher clearly stronger than the student (a pilot,
+#                       seed 1, TRAIN_LIMIT=12000: a 15-epoch ECA teacher at
+#                       88.9% lifts the x0.25 student from 81.8% to 82.8% with
+#                       KD_ALPHA=0.5, 82.2% with 0.9; the 5-epoch teacher at
+#                       84% lowers it)
+#   KD_ALPHA=0.9        the distillation weight (alpha; T is 4)
 #   TRAIN_LIMIT=12000   use only this many training images (0: all 60,000)
 #   VALIDATION=2000     of which this many are held out for validation
 #   STUDENT_WIDTH=0.25  the student's width multiplier
@@ -26,6 +33,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"1 2 3"}
 EPOCHS=${EPOCHS:-5}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-$EPOCHS}
+KD_ALPHA=${KD_ALPHA:-0.9}
 TRAIN_LIMIT=${TRAIN_LIMIT:-12000}
 VALIDATION=${VALIDATION:-2000}
 STUDENT_WIDTH=${STUDENT_WIDTH:-0.25}
@@ -36,51 +45,68 @@ common=(--epochs "$EPOCHS" --warmup 1 --validation "$VALIDATION" --json)
 [ "$TRAIN_LIMIT" -gt 0 ] && common+=(--train-limit "$TRAIN_LIMIT")
 start=$(date +%s)
 
-# run TAG SEED ARGS...: run_once for the tags in $TAGS (student tags carry
-# the width: another width is another run).
+# run TAG SEED ARGS...: run_once for the tags in $TAGS. Tags carry what
+# makes another run: the width (students), the teachers' epochs when they
+# differ from EPOCHS (teachers, distilled students), alpha when not 0.9.
 run() {
   local tag=$1 seed=$2; shift 2
   case " $TAGS " in *" $tag "*) ;; *) return ;; esac
-  case $tag in student_*) tag="${tag}_w$STUDENT_WIDTH" ;; esac
+  local teacher_mark=""
+  [ "$TEACHER_EPOCHS" != "$EPOCHS" ] && teacher_mark="_e$TEACHER_EPOCHS"
+  case $tag in
+    teacher_*) tag="$tag$teacher_mark" ;;
+    student_kd) tag="${tag}_w$STUDENT_WIDTH$teacher_mark"
+                [ "$KD_ALPHA" != 0.9 ] && tag="${tag}_a$KD_ALPHA" ;;
+    student_*) tag="${tag}_w$STUDENT_WIDTH" ;;
+  esac
   run_once "$tag" "$seed" "$@"
 }
+teachers=$OUT_DIR/teacher_eca
+[ "$TEACHER_EPOCHS" != "$EPOCHS" ] && teachers="${teachers}_e$TEACHER_EPOCHS"
 
 for seed in $SEEDS; do
   run small_cnn "$seed" --model vgg_small
-  run teacher_plain "$seed" --model densenet_small
+  run teacher_plain "$seed" --model densenet_small --epochs "$TEACHER_EPOCHS"
   run teacher_eca "$seed" --model densenet_small --attention eca \
-    --save "$OUT_DIR/teacher_eca_$seed.safetensors"
+    --epochs "$TEACHER_EPOCHS" --save "${teachers}_$seed.safetensors"
   run student_alone "$seed" --model vgg_small --width "$STUDENT_WIDTH"
   run student_kd "$seed" --model vgg_small --width "$STUDENT_WIDTH" \
-    --teacher "$OUT_DIR/teacher_eca_$seed.safetensors"
+    --teacher "${teachers}_$seed.safetensors" --alpha "$KD_ALPHA"
 done
 elapsed=$(( $(date +%s) - start ))
 
 # The table: mean and sample standard deviation of test top-1 per tag. The
 # pruning section (scripts/bench-prune.sh) is kept.
 pruning=$(sed -n '/^<!-- pruning: begin/,$p' docs/results.md 2>/dev/null || true)
-python3 - "$RUNS" "$EPOCHS" "$TRAIN_LIMIT" "$SEEDS" "$VALIDATION" <<'EOF' >docs/results.md
+python3 - "$RUNS" "$EPOCHS" "$TRAIN_LIMIT" "$SEEDS" "$VALIDATION" "$TEACHER_EPOCHS" \
+  "$KD_ALPHA" <<'EOF' >docs/results.md
 import json, statistics, sys
-runs_path, epochs, limit, seeds, validation = sys.argv[1:]
+runs_path, epochs, limit, seeds, validation, teacher_epochs, alpha = sys.argv[1:]
 runs = [json.loads(line) for line in open(runs_path) if line.strip()]
+# the tags of this configuration (see run() in the script)
+teacher_mark = f"_e{teacher_epochs}" if teacher_epochs != epochs else ""
+alpha_mark = f"_a{alpha}" if alpha != "0.9" else ""
 rows = [("small_cnn", "small CNN (vgg_small) alone"),
-        ("teacher_plain", "teacher DenseNet-BC (densenet_small), no attention"),
-        ("teacher_eca", "teacher DenseNet-BC (densenet_small) + ECA")]
-widths = sorted({r["tag"].split("_w", 1)[1] for r in runs if r["tag"].startswith("student_")},
-                key=float, reverse=True)
+        ("teacher_plain" + teacher_mark, "teacher DenseNet-BC (densenet_small), no attention"),
+        ("teacher_eca" + teacher_mark, "teacher DenseNet-BC (densenet_small) + ECA")]
+widths = sorted({r["tag"].split("_w", 1)[1].split("_")[0] for r in runs
+                 if r["tag"].startswith("student_")}, key=float, reverse=True)
 for w in widths:
     rows.append((f"student_alone_w{w}", f"student vgg_small x{w}, trained alone"))
-    rows.append((f"student_kd_w{w}", f"student vgg_small x{w}, distilled from the ECA teacher"))
+    rows.append((f"student_kd_w{w}{teacher_mark}{alpha_mark}",
+                 f"student vgg_small x{w}, distilled from the ECA teacher"))
 print("# Results\n")
 print("## Fashion-MNIST, CPU (the paper's Tables 1 and 2 on data we have)\n")
 print("Test top-1 on the 10,000 test images; mean and sample standard deviation")
-print(f"over seeds {seeds}; {epochs} epochs each, SGD with Nesterov momentum,")
+print(f"over seeds {seeds}; {epochs} epochs each ({teacher_epochs} for the teachers), "
+      "SGD with Nesterov momentum,")
 print("cosine schedule with one warm-up epoch, random crop (padding 2) and")
 print(f"horizontal flip; {validation} training images held out for validation;")
-print("distillation alpha 0.9, T 4." + (f" Only the first {limit} training images." if limit != "0" else ""))
-command = (f"SEEDS=\"{seeds}\" EPOCHS={epochs} TRAIN_LIMIT={limit} VALIDATION={validation} "
-           f"STUDENT_WIDTH=<w> scripts/bench-fashion.sh")
-total = sum(r["seconds"] for r in runs)
+print(f"distillation alpha {alpha}, T 4." + (f" Only the first {limit} training images." if limit != "0" else ""))
+command = (f"SEEDS=\"{seeds}\" EPOCHS={epochs} TEACHER_EPOCHS={teacher_epochs} KD_ALPHA={alpha} "
+           f"TRAIN_LIMIT={limit} VALIDATION={validation} STUDENT_WIDTH=<w> scripts/bench-fashion.sh")
+tags = {tag for tag, _ in rows}
+total = sum(r["seconds"] for r in runs if r["tag"] in tags)
 print(f"Measured with `{command}`, once per student width, on 2 CPU cores;")
 print(f"the runs in this table took {total / 60:.0f} min of wall time in all.\n")
 print("| run | seeds | test top-1 (%) | params | MACs (M) | s per run |")
