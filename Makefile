@@ -258,7 +258,7 @@ include $(sort $(wildcard mk/*.mk))
 test: $(SHARED) $(STATIC) $(TEST_BIN) $(EXTRA_TEST_BIN) $(EXAMPLE_BIN) $(CLI_BIN)
 	@CC="$(CC)" BUILD="$(BUILD)" LIBDIR="$(LIBDIR)" SAN_FLAGS="$(SAN_FLAGS)" \
 	  MAKE="$(MAKE)" CUDA="$(CUDA)" SAN="$(SAN)" tests/run.sh $(TEST_BIN) $(EXTRA_TEST_BIN) \
-	  $(EXTRA_TEST_SCRIPTS) tests/check_examples.sh tests/check_cli.sh tests/check_paper_scripts.sh tests/python/run.sh tests/abi/check_abi.sh \
+	  $(EXTRA_TEST_SCRIPTS) tests/check_examples.sh tests/check_cli.sh tests/check_paper_scripts.sh tests/check_fashion_data.sh tests/python/run.sh tests/abi/check_abi.sh \
 	  tests/install/check_cpp_example.sh tests/docs/check_docs.sh
 
 # The main job on Fashion-MNIST with the rlkd command (resumes where it stopped).

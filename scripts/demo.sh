@@ -4,8 +4,9 @@
 # rlkd command. About 10-15 minutes on 2 CPU cores at the default sizes;
 # DEVICE=cuda for a GPU.
 #
-#   1. the data: Debian's dataset-fashion-mnist if installed, else the
-#      official download into $DATA_DIR (needs curl, wget or python3)
+#   1. the data (scripts/fashion-data.sh): Debian's dataset-fashion-mnist if
+#      installed, else the official download into $DATA_DIR (needs curl,
+#      wget or python3)
 #   2. a teacher with attention: densenet_small + ECA
 #   3. the student alone: vgg_small at width 0.5
 #   4. the student distilled from the teacher
@@ -38,49 +39,13 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-3}
 EPISODES=${EPISODES:-60}
 WARMUP_EPISODES=${WARMUP_EPISODES:-20}
 SEARCH_IMAGES=${SEARCH_IMAGES:-500}
-DEBIAN_DATA=/usr/share/datasets/fashion-mnist
-DATA_DIR=${DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rlkd/fashion-mnist}
-FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
-URL=http://fashion-mnist.s3-website.eu-central-1.amazonaws.com
 
 say() { printf '\n== %s\n' "$*" >&2; }
-
-have_data() {
-  local f
-  for f in $FILES; do [ -s "$1/$f" ] || return 1; done
-}
-
-fetch() {  # fetch URL FILE
-  if command -v curl >/dev/null; then curl -fsSL -o "$2.part" "$1"
-  elif command -v wget >/dev/null; then wget -q -O "$2.part" "$1"
-  else python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$1" "$2.part"
-  fi && mv "$2.part" "$2"
-}
-
-find_data() {
-  if have_data "$DEBIAN_DATA"; then echo "$DEBIAN_DATA"; return; fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
-     apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 && have_data "$DEBIAN_DATA"; then
-    echo "$DEBIAN_DATA"; return
-  fi
-  if ! have_data "$DATA_DIR"; then
-    mkdir -p "$DATA_DIR"
-    local f
-    for f in $FILES; do
-      [ -s "$DATA_DIR/$f" ] || fetch "$URL/$f" "$DATA_DIR/$f" || {
-        echo "demo: could not download $URL/$f; install Debian's dataset-fashion-mnist or" \
-             "put the four IDX files in $DATA_DIR" >&2
-        exit 1
-      }
-    done
-  fi
-  echo "$DATA_DIR"
-}
 
 [ -x "$RLKD" ] || { echo "demo: $RLKD not found: run make first" >&2; exit 1; }
 mkdir -p "$OUT"
 say "data"
-DATA=$(find_data)
+DATA=$(scripts/fashion-data.sh)
 echo "Fashion-MNIST in $DATA" >&2
 
 common=(--data "$DATA" --device "$DEVICE" --threads "$THREADS" --seed "$SEED"
