@@ -226,7 +226,8 @@ void data_open(data *d, unsigned parts)
         usage_error("give one data set: --data, --cifar10, --cifar100 or "
                     "--folder (see rlkd %s --help)", session_command());
     static const char *const folder_flags[] = {"crop", "resize", "workers",
-                                               "bad-files", "verify"};
+                                               "decode-device", "bad-files",
+                                               "verify"};
     for (size_t i = 0; !folder && i < sizeof folder_flags / sizeof *folder_flags;
          i++)
         if (flag_given(folder_flags[i]))
@@ -302,6 +303,8 @@ void data_open(data *d, unsigned parts)
         plain.crop_size = (int)flag_int("crop");
         plain.resize_size = (int)flag_int("resize");
         plain.workers = decoding_workers();
+        /* the choices' order is rlkd_device's: cpu, cuda */
+        plain.decode_device = (rlkd_device)flag_choice("decode-device");
     }
     if (test)
         d->test = loader(test, &plain);

@@ -77,6 +77,7 @@ static const char *const compress_methods[] = {"rlkd", "amc", "uniform",
 /* In the order of rlkd_bad_files and rlkd_verify. */
 static const char *const bad_files_choices[] = {"skip", "fail", NULL};
 static const char *const verify_choices[] = {"none", "header", "decode", NULL};
+static const char *const decode_device_choices[] = {"cpu", "cuda", NULL};
 
 static const char *check_device(const char *text);
 static const char *check_model(const char *text);
@@ -251,6 +252,10 @@ static const flag flags[] = {
     {"workers", DATA, 0, FLAG_INT, NONNEGATIVE, "N", NULL,
      "--folder: decoding threads of each split (default: one per CPU core, "
      "at most 16; 0: decode in the training thread)", NULL, NULL},
+    {"decode-device", DATA, 0, FLAG_CHOICE, ANY, "DEV", "cpu",
+     "--folder: where images are decoded, resized, cropped and normalised: "
+     "on CPU threads, or on --device's GPU with nvJPEG (--device cuda, a "
+     "build with nvJPEG)", decode_device_choices, NULL},
     {"bad-files", DATA, 0, FLAG_CHOICE, ANY, "WHAT", "skip",
      "--folder: a file that is no readable JPEG or PNG is left out and "
      "listed (skip) or stops the command (fail)", bad_files_choices, NULL},

@@ -262,6 +262,13 @@ EOF
   expect_error "--folder with --bad-files fail" 1 \
     "^rlkd train: --folder .*: rlkd_dataset_open_folder: .*train/n01484850/broken.JPEG: not a JPEG or PNG file" \
     train "${folder_common[@]}" --bad-files fail --quiet
+  # GPU decoding: this build has no nvJPEG, or this is a CPU context.
+  expect_error "--folder --decode-device cuda on a CPU context" 1 \
+    "^rlkd train: data loader: rlkd_loader_create: options->decode_device .*RLKD_DEVICE_CUDA" \
+    train "${folder_common[@]}" --decode-device cuda --quiet
+  expect_error "--decode-device without --folder" 2 \
+    "^rlkd train: --decode-device goes with --folder" \
+    train "${common[@]}" --decode-device cuda --quiet
   cp -r "$folder" "$tmp/other"
   mkdir "$tmp/other/val/n00000000"
   cp "$folder/val/n01443537/n01443537_0.JPEG" "$tmp/other/val/n00000000/"
