@@ -30,9 +30,15 @@ typedef struct cuda_state {
 } cuda_state;
 
 /* Sizes are rounded so that near sizes share blocks: to 512 bytes, and
- * above 1 MiB to 1/8 of the largest power of two not above the size. */
+ * above 1 MiB to 1/8 of the largest power of two not above the size. The
+ * CPU emulator (tests/emu) keeps sizes exact and reuses a block only for
+ * its own size, so that valgrind's memcheck sees every block's true end
+ * and reports a kernel that reads or writes past it. */
 static size_t pool_size(size_t bytes)
 {
+#ifdef RLKD_CUDA_EMULATED
+    return bytes ? bytes : 1;
+#endif
     if (bytes <= ((size_t)1 << 20))
         return bytes ? (bytes + 511) & ~(size_t)511 : 512;
     size_t power = (size_t)1 << 20;
@@ -99,6 +105,10 @@ static long pool_find(const cuda_state *state, size_t bytes)
     long best = -1;
     for (size_t i = 0; i < state->count; i++) {
         const pool_block *b = &state->blocks[i];
+#ifdef RLKD_CUDA_EMULATED
+        if (!b->in_use && b->bytes == bytes)
+            return (long)i;
+#endif
         if (!b->in_use && b->bytes >= bytes && b->bytes <= 2 * bytes &&
             (best < 0 || b->bytes < state->blocks[best].bytes))
             best = (long)i;

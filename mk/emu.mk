@@ -7,6 +7,7 @@
 # timing, the hardware's rounding, races between warps of real hardware.
 #
 #   make test-cuda-emu      build and run the GPU tests on the emulator
+#   make test-cuda-emu-valgrind   the same under valgrind's memcheck
 #
 # Part of `make test` (not under the sanitizers: fibers switch stacks, which
 # ASan and TSan do not follow). Needs no nvcc. Left out: NCCL, nvJPEG, cuDNN
@@ -65,9 +66,22 @@ $(EMU_BUILD)/tests/gpu/test_norm_pool_gpu: tests/gpu/test_norm_pool_gpu.c \
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/tests/testlib.o $(EMU_OBJ) \
 	  $(BASE_LDLIBS) -lstdc++
 
-.PHONY: test-cuda-emu
+.PHONY: test-cuda-emu test-cuda-emu-valgrind
 test-cuda-emu: $(EMU_TEST_BIN)
 	@tests/run.sh $(EMU_TEST_BIN)
+
+# The emulated GPU tests under valgrind's memcheck (part of `make check`):
+# device memory is host memory of each block's exact size (tests/emu,
+# kernels/memory.cu), so a kernel that reads or writes past a buffer's end
+# or reads memory never written is reported with its file and line, as
+# compute-sanitizer would on a GPU. Shared memory is not checked this way
+# (static arrays). test_emu is left out: it aborts a child on purpose.
+test-cuda-emu-valgrind: $(EMU_TEST_BIN)
+	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
+	  tests/run.sh $(filter-out %/test_emu,$(EMU_TEST_BIN))
+
+CHECK_TARGETS += test-cuda-emu-valgrind
 
 # tests/check_cuda_emu_cli.sh: the rlkd command with --device cuda on the
 # emulated library (train, distil, fine-tune, evaluate; the CPU's figures).

@@ -54,6 +54,12 @@ struct block_run {
     std::vector<unsigned char> slots;
     fiber *current;
     fiber_context scheduler;
+
+    ~block_run()
+    {
+        for (char *stack : stacks)
+            std::free(stack);
+    }
 };
 
 block_run run;
@@ -375,9 +381,13 @@ cudaError_t cudaGetDevice(int *device)
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes)
 {
-    /* CUDA's allocations are aligned to at least 256 bytes. */
-    *ptr = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-    return *ptr ? cudaSuccess : cudaErrorMemoryAllocation;
+    /* CUDA's allocations are aligned to at least 256 bytes; the size stays
+     * exact, so that memcheck reports an access past the end. */
+    if (posix_memalign(ptr, 256, bytes ? bytes : 1) != 0) {
+        *ptr = nullptr;
+        return cudaErrorMemoryAllocation;
+    }
+    return cudaSuccess;
 }
 
 cudaError_t cudaFree(void *ptr)
