@@ -276,7 +276,7 @@ test-sanitize:
 VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%)) \
                   $(CLI_TEST_BIN)
 test-valgrind: $(SHARED) $(VALGRIND_TESTS)
-	@RLKD_TEST_VALGRIND=1 VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
+	@RLKD_TEST_VALGRIND=1 VALGRIND="valgrind -q --error-exitcode=1 --suppressions=tests/valgrind.supp --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
 	  tests/run.sh $(VALGRIND_TESTS)
 

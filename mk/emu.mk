@@ -77,7 +77,7 @@ test-cuda-emu: $(EMU_TEST_BIN)
 # compute-sanitizer would on a GPU. Shared memory is not checked this way
 # (static arrays). test_emu is left out: it aborts a child on purpose.
 test-cuda-emu-valgrind: $(EMU_TEST_BIN)
-	@VALGRIND="valgrind -q --error-exitcode=1 --leak-check=full \
+	@VALGRIND="valgrind -q --error-exitcode=1 --suppressions=tests/valgrind.supp --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
 	  tests/run.sh $(filter-out %/test_emu,$(EMU_TEST_BIN))
 
