@@ -174,7 +174,7 @@ EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*
 CLI_OBJ := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(wildcard cli/*.c))
 CLI_BIN := $(BUILD)/bin/rlkd
 
-.PHONY: FORCE all demo examples test test-sanitize test-valgrind check bench-cpu bench-compact bench-python install uninstall docs python clean
+.PHONY: FORCE all demo examples test test-sanitize test-valgrind test-valgrind-build check bench-cpu bench-compact bench-python install uninstall docs python clean
 all: $(SHARED) $(STATIC) examples $(CLI_BIN)
 examples: $(EXAMPLE_BIN)
 
@@ -272,10 +272,14 @@ test-sanitize:
 # their memory until exit, so only definite leaks count. test_zoo builds the
 # ImageNet networks (hundreds of millions of weights): far too slow under
 # valgrind, and its code paths are the builder's, which test_net covers;
-# test_search_zoo builds them too (the search's paths: test_search).
+# test_search_zoo builds them too (the search's paths: test_search). A CPU
+# build of its own (CUDA=0): these tests run no GPU code, and a CUDA build
+# would load cuDNN and cuBLAS (a gigabyte) into every program under valgrind.
 VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_zoo $(BUILD)/tests/test_search_zoo,$(TEST_SRC:tests/%.c=$(BUILD)/tests/%)) \
                   $(CLI_TEST_BIN)
-test-valgrind: $(SHARED) $(VALGRIND_TESTS)
+test-valgrind:
+	$(MAKE) BUILD=build/valgrind LIBDIR=build/valgrind/lib CUDA=0 test-valgrind-build
+test-valgrind-build: $(SHARED) $(VALGRIND_TESTS)
 	@RLKD_TEST_VALGRIND=1 VALGRIND="valgrind -q --error-exitcode=1 --suppressions=tests/valgrind.supp --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-possibly-lost=no" \
 	  tests/run.sh $(VALGRIND_TESTS)
