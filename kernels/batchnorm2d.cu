@@ -10,6 +10,7 @@
  * backward [sum dy: C][sum dy*(x-mean): C][count].
  */
 #include "cuda.h"
+#include "../lib/core/batchnorm_stats.h"
 #include "cuda_common.cuh"
 #include "reduce.cuh"
 
@@ -190,27 +191,10 @@ __global__ void rlkd_batchnorm2d_normalise_kernel(
     const int ch = blockIdx.x;
     if (threadIdx.x == 0) {
         double mean, invstd;
-        if (stats) {
-            const double count = stats[c];
-            mean = stats[ch] / count;
-            /* The squares are about the float-rounded mean: take the
-             * rounding's share off exactly. */
-            const double shift = mean - (float)mean;
-            double var = stats[c + 1 + ch] / count - shift * shift;
-            if (var < 0.0)
-                var = 0.0;
-            invstd = 1.0 / sqrt(var + eps);
-            if (running_mean && blockIdx.y == 0) {
-                running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] +
-                                           momentum * mean);
-                running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
-                                          momentum * var * count /
-                                              (count - 1.0));
-            }
-        } else {
-            mean = running_mean[ch];
-            invstd = 1.0 / sqrt((double)running_var[ch] + eps);
-        }
+        rlkd_batchnorm_channel_stats(&mean, &invstd, running_mean, running_var,
+                                     stats, c, ch,
+                                     running_mean && blockIdx.y == 0,
+                                     momentum, eps);
         if (blockIdx.y == 0) {
             if (save_mean)
                 save_mean[ch] = (float)mean;

@@ -7,14 +7,10 @@
 #ifndef RLKD_PHILOX_H
 #define RLKD_PHILOX_H
 
+#include "host_device.h"
+
 #include <math.h>
 #include <stdint.h>
-
-#ifdef __CUDACC__
-#define RLKD_HOST_DEVICE __host__ __device__
-#else
-#define RLKD_HOST_DEVICE
-#endif
 
 typedef struct rlkd_philox_block {
     uint32_t v[4];

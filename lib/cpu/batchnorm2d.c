@@ -3,6 +3,7 @@
  * same for any thread count; synchronised batch norm sums those sums over
  * the ranks between the passes. */
 #include "cpu.h"
+#include "../core/batchnorm_stats.h"
 
 #include "plane_sums.h"
 
@@ -89,25 +90,9 @@ rlkd_status rlkd_cpu_batchnorm2d_forward(rlkd_context *ctx, float *y,
         if ((size_t)n * c * hw > 65536)
     for (int ch = 0; ch < c; ch++) {
         double mean, invstd;
-        if (training) {
-            const double count = sums[c];
-            mean = sums[ch] / count;
-            const double shift = mean - (float)mean;
-            double var = sums[c + 1 + ch] / count - shift * shift;
-            if (var < 0.0)
-                var = 0.0;
-            invstd = 1.0 / sqrt(var + eps);
-            if (running_mean) {
-                running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] +
-                                           momentum * mean);
-                running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
-                                          momentum * var * count /
-                                              (count - 1.0));
-            }
-        } else {
-            mean = running_mean[ch];
-            invstd = 1.0 / sqrt((double)running_var[ch] + eps);
-        }
+        rlkd_batchnorm_channel_stats(&mean, &invstd, running_mean, running_var,
+                                     sums, c, ch, running_mean != NULL,
+                                     momentum, eps);
         if (save_mean)
             save_mean[ch] = (float)mean;
         if (save_invstd)
