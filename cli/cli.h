@@ -141,6 +141,9 @@ rlkd_comm *session_comm(void);
 /* This process's rank (0 without a launcher): only rank 0 writes files
  * and results. */
 int session_rank(void);
+/* The data-parallel trainings' options: synchronised batch norm when the
+ * launcher's environment has RLKD_SYNC_BATCHNORM=1. Notes the choice. */
+rlkd_parallel_options session_parallel_options(void);
 /* Parses "cpu", "cuda" or "cuda:N"; 0 or -1. */
 int parse_device(const char *text, rlkd_device *kind, int *index);
 

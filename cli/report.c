@@ -413,9 +413,10 @@ void result_finish(result *r)
     }
     printf("%s %.1f s\n", sep, session_seconds());
     fflush(stdout);
-    if (flag_text("json"))
+    /* The ranks of a data-parallel run share one result: rank 0 files it. */
+    if (flag_text("json") && session_rank() == 0)
         append_json(r, flag_text("json"));
-    if (flag_text("markdown"))
+    if (flag_text("markdown") && session_rank() == 0)
         append_markdown(r, flag_text("markdown"));
     release(r->extra);
     r->extra = NULL;

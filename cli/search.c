@@ -37,12 +37,13 @@ static void search_options_from_flags(rlkd_search_options *so,
 
 /* Whether the search resumes: its state file exists. A fresh search
  * starts its episode log afresh (a resumed one cuts the log back itself),
- * rather than appending to an old search's episodes. */
+ * rather than appending to an old search's episodes; over several ranks,
+ * rank 0 alone writes the log. */
 static int resuming(const rlkd_search_options *so)
 {
     if (so->state_path && access(so->state_path, F_OK) == 0)
         return 1;
-    if (so->log_path) {
+    if (so->log_path && session_rank() == 0) {
         FILE *f = fopen(so->log_path, "w");
         if (!f || fclose(f) != 0)
             fail("--search-log %s: cannot write: %s", so->log_path,
@@ -126,6 +127,13 @@ void command_search(void)
         else
             note("%s: the %d episodes are done", so.state_path, so.episodes);
     }
+    /* Rank 0's agent chooses, every rank scores its share of the
+     * validation batches; rank 0 alone writes the log and the state. */
+    rlkd_comm *comm = session_comm();
+    if (comm) {
+        check(rlkd_search_set_comm(search, comm), "parallel search");
+        note("searching over %d ranks", rlkd_comm_world_size(comm));
+    }
     progress_reset();
     check(rlkd_search_run(search, so.episodes), "searching");
     progress_end();
@@ -197,6 +205,13 @@ void command_compress(void)
         o.search.reward_scaling = (int)flag_int("reward-scaling");
     }
     o.stage = progress_stage;
+    /* Over the launcher's ranks: data-parallel trainings, parallel search. */
+    rlkd_parallel_options parallel;
+    o.comm = session_comm();
+    if (o.comm) {
+        parallel = session_parallel_options();
+        o.parallel = &parallel;
+    }
     /* rlkd_compress resumes the search itself when the state exists. */
     if (method == RLKD_METHOD_RLKD || method == RLKD_METHOD_AMC)
         resuming(&o.search);

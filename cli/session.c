@@ -277,6 +277,18 @@ int session_rank(void)
     return session_comm() ? rlkd_comm_rank(comm) : 0;
 }
 
+rlkd_parallel_options session_parallel_options(void)
+{
+    const char *sync = getenv("RLKD_SYNC_BATCHNORM");
+    rlkd_parallel_options parallel;
+    rlkd_parallel_options_init(&parallel);
+    parallel.sync_batchnorm = sync && strcmp(sync, "0") != 0;
+    note("data-parallel over %d ranks, %s batch norm",
+         rlkd_comm_world_size(session_comm()),
+         parallel.sync_batchnorm ? "synchronised" : "local");
+    return parallel;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Networks                                                                  */
 /* ------------------------------------------------------------------------ */

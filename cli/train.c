@@ -8,8 +8,6 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 void trainer_options_from_flags(rlkd_trainer_options *o, int epochs,
@@ -78,17 +76,9 @@ void run_trainer(rlkd_net *student, rlkd_net *teacher,
             note("%s: the %d epochs are done", o->checkpoint_path, o->epochs);
     }
     if (comm) {
-        /* RLKD_SYNC_BATCHNORM=1 from the launcher's environment: batch
-         * norm over the whole batch of every rank. */
-        const char *sync = getenv("RLKD_SYNC_BATCHNORM");
-        rlkd_parallel_options parallel;
-        rlkd_parallel_options_init(&parallel);
-        parallel.sync_batchnorm = sync && strcmp(sync, "0") != 0;
+        const rlkd_parallel_options parallel = session_parallel_options();
         check(rlkd_trainer_set_comm(trainer, comm, &parallel),
               "data-parallel training");
-        note("data-parallel over %d ranks, %s batch norm",
-             rlkd_comm_world_size(comm),
-             parallel.sync_batchnorm ? "synchronised" : "local");
     }
     progress_reset();
     check(rlkd_trainer_fit(trainer, d->train, d->validation), "training");

@@ -1789,6 +1789,20 @@ typedef struct rlkd_compress_options {
     rlkd_prune_criterion criterion; /**< uniform/SFP/search; default L1 */
     rlkd_compress_stage_fn stage; /**< stage starts and ends; NULL: none */
     void *stage_user;
+    /* Appended for data-parallel runs; an older caller's smaller
+     * struct_size gets these defaults. */
+    struct rlkd_comm *comm;     /**< NULL: one process (default). Else
+                                     rlkd_compress is a collective call over
+                                     comm, every rank passing the same
+                                     networks, data and options: the
+                                     trainings are data-parallel
+                                     (rlkd_trainer_set_comm), the search
+                                     runs over it (rlkd_search_set_comm),
+                                     and every rank ends with the same
+                                     network and report */
+    const struct rlkd_parallel_options *parallel; /**< the trainings'
+                                     data-parallel options; NULL: the
+                                     defaults */
 } rlkd_compress_options;
 
 RLKD_API void rlkd_compress_options_init(rlkd_compress_options *options);
@@ -1816,7 +1830,8 @@ typedef struct rlkd_compress_report {
  * trained in place and left with the masks; *compacted (may be NULL)
  * receives the compacted network (the caller's, rlkd_net_destroy). teacher
  * may be NULL except for RLKD_METHOD_RLKD and distill_epochs > 0; `test`
- * may be NULL (no evaluation). report->struct_size must be set.
+ * may be NULL (no evaluation). report->struct_size must be set. With
+ * options->comm, every rank runs it together (see the field).
  */
 RLKD_API rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
                                    rlkd_loader *train, rlkd_loader *validation,
@@ -1954,12 +1969,14 @@ RLKD_API void rlkd_parallel_options_init(rlkd_parallel_options *options);
 
 /**
  * Makes the trainer data-parallel over comm (a collective call): the
- * student's (and teacher's) parameters and buffers, the optimiser's state
- * and the position are copied from rank 0 to every rank, after a check that
- * every rank has the same networks (RLKD_ERR_INVALID_ARGUMENT on every rank
- * otherwise). From then on every rank is given the same batches (the same
- * loader, seed and data set on every rank) and computes on its rows
- * [r*B/W, (r+1)*B/W) of each; the loss gradient is scaled so that the
+ * student's (and teacher's) parameters and buffers, the optimiser's state,
+ * the position and the context's random stream (its seed and draws so far)
+ * are copied from rank 0 to every rank, after a check that every rank has
+ * the same networks (RLKD_ERR_INVALID_ARGUMENT on every rank otherwise).
+ * From then on every rank is given the same batches (the same loader, seed
+ * and data set on every rank) and computes on its rows [r*B/W, (r+1)*B/W)
+ * of each, with the dropout masks one process would draw for those rows;
+ * the loss gradient is scaled so that the
  * gradients, summed over the ranks, are those of the whole batch; the
  * loss and the hits are summed; the trainer's validation is split over the
  * ranks the same way; only rank 0 writes checkpoints (rlkd_trainer_save on

@@ -44,7 +44,8 @@ rlkd_status rlkd_cuda_add(rlkd_context *ctx, float *y, const float *a,
 /* dropout.cu */
 rlkd_status rlkd_cuda_dropout_forward(rlkd_context *ctx, float *y, float *mask,
                                       const float *x, size_t n, float p,
-                                      uint64_t seed, uint64_t stream);
+                                      uint64_t seed, uint64_t stream,
+                                      uint64_t first);
 rlkd_status rlkd_cuda_dropout_backward(rlkd_context *ctx, float *dx,
                                        const float *dy, const float *mask,
                                        size_t n);

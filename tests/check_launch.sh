@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # scripts/launch.sh and the rlkd command under it: every rank gets its
 # rank, local rank, world size and a fresh rendezvous; a failing rank stops
-# the run with its status; and `rlkd train` on two ranks with synchronised
+# the run with its status; `rlkd train` on two ranks with synchronised
 # batch norm saves (from rank 0 only) the network one process trains on
-# the whole batch, to float tolerance. Run by `make test` with BUILD set;
+# the whole batch, to float tolerance; and `rlkd compress` on two ranks
+# searches as one process does and ends with its network. Run by `make test` with BUILD set;
 # prints PASS/FAIL/SKIP lines for tests/run.sh.
 set -u
 BUILD=${BUILD:-build}
@@ -65,30 +66,64 @@ else
   fail "rlkd train on two ranks exited $rc with $lines result lines:"
   tail -5 "$tmp/two.out" | sed 's/^/  /'
 fi
-# The two networks' tensors, compared (safetensors: a JSON header, then data).
-if compare=$("$PY" - "$tmp/one.safetensors" "$tmp/two.safetensors" <<'EOF' 2>&1
-import json, struct, sys
-import numpy as np
-def tensors(path):
-    data = open(path, "rb").read()
-    size = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + size])
-    body = data[8 + size:]
-    return {name: np.frombuffer(body[v["data_offsets"][0]:v["data_offsets"][1]],
-                                dtype={"F32": np.float32, "I64": np.int64,
-                                       "I32": np.int32}[v["dtype"]])
-            for name, v in header.items() if name != "__metadata__"}
-one, two = tensors(sys.argv[1]), tensors(sys.argv[2])
-assert one.keys() == two.keys(), "different tensors"
-worst = max(float(np.max(np.abs(one[k].astype(np.float64) - two[k]) /
-                         (1e-3 + np.abs(one[k].astype(np.float64)))))
-            for k in one)
-print("worst relative difference %.2e over %d tensors" % (worst, len(one)))
-sys.exit(0 if worst < 1e-2 else 1)
-EOF
-); then
+if compare=$("$PY" tests/compare_safetensors.py "$tmp/one.safetensors" \
+               "$tmp/two.safetensors" 2>&1); then
   pass "two ranks (synchronised batch norm) train one process's network: $compare"
 else
   fail "two ranks and one process differ: $compare"
+fi
+
+# rlkd compress on two ranks: the parallel search logs one process's
+# episodes (rank 0 alone writes the log and the result line), and the
+# data-parallel fine-tuning ends with one process's network.
+compress=(compress --data "$tmp" --validation 32 --batch 32 --threads 1
+          --model vgg_small --width 0.25 --quiet --method amc --flops 0.5
+          --episodes 4 --warmup-episodes 2 --round-to 2 --finetune-epochs 1)
+if ! "$RLKD" "${compress[@]}" --save "$tmp/one_c.safetensors" \
+    --search-log "$tmp/one.log" --json "$tmp/one.jsonl" >"$tmp/one_c.out" 2>&1; then
+  fail "rlkd compress on one process failed:"; tail -3 "$tmp/one_c.out" | sed 's/^/  /'
+  exit $status
+fi
+# Each rank names its own log: only rank 0's may be written.
+RLKD_SYNC_BATCHNORM=1 TMP_DIR=$tmp scripts/launch.sh --nproc 2 -- sh -c \
+  '"$0" "$@" --search-log "$TMP_DIR/two.$RLKD_RANK.log"' \
+  "$RLKD" "${compress[@]}" --save "$tmp/two_c.safetensors" \
+  --json "$tmp/two.jsonl" >"$tmp/two_c.out" 2>&1
+rc=$?
+policies() { "$PY" -c 'import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    print(e["keep"], repr(e["reward"]))' "$1"; }
+if [ "$rc" != 0 ]; then
+  fail "rlkd compress on two ranks exited $rc:"; tail -5 "$tmp/two_c.out" | sed 's/^/  /'
+elif [ -z "$(policies "$tmp/one.log")" ] ||
+     [ "$(policies "$tmp/one.log")" != "$(policies "$tmp/two.0.log")" ]; then
+  fail "the parallel search's episodes differ from one process's"
+elif [ -e "$tmp/two.1.log" ]; then
+  fail "rank 1 wrote a search log: it searched on its own"
+elif [ "$(wc -l <"$tmp/two.jsonl")" != 1 ]; then
+  fail "two ranks wrote $(wc -l <"$tmp/two.jsonl") result lines (want 1)"
+elif compare=$("$PY" tests/compare_safetensors.py "$tmp/one_c.safetensors" \
+               "$tmp/two_c.safetensors" 2>&1); then
+  pass "rlkd compress on two ranks: one process's episodes and network: $compare"
+else
+  fail "rlkd compress: two ranks and one process differ: $compare"
+fi
+
+# rlkd search on two ranks: one process's episodes, rank 0's log alone.
+search=(search --data "$tmp" --validation 32 --batch 32 --threads 1 --quiet
+        --init "$tmp/one.safetensors" --method amc --flops 0.5 --episodes 4
+        --warmup-episodes 2 --round-to 2)
+"$RLKD" "${search[@]}" --search-log "$tmp/one_s.log" >"$tmp/one_s.out" 2>&1
+TMP_DIR=$tmp scripts/launch.sh --nproc 2 -- sh -c \
+  '"$0" "$@" --search-log "$TMP_DIR/two_s.$RLKD_RANK.log"' \
+  "$RLKD" "${search[@]}" >"$tmp/two_s.out" 2>&1
+rc=$?
+if [ "$rc" = 0 ] && [ -n "$(policies "$tmp/one_s.log")" ] &&
+   [ "$(policies "$tmp/one_s.log")" = "$(policies "$tmp/two_s.0.log")" ] &&
+   [ ! -e "$tmp/two_s.1.log" ]; then
+  pass "rlkd search on two ranks: one process's episodes, logged by rank 0"
+else
+  fail "rlkd search on two ranks (exit $rc):"; tail -3 "$tmp/two_s.out" | sed 's/^/  /'
 fi
 exit $status

@@ -5,9 +5,12 @@
  * rendezvous nobody answers, an earlier run's rendezvous file); the
  * rendezvous by file and by address; data-parallel training equal to one
  * process on the whole batch (without batch norm, with synchronised batch
- * norm, with distillation, shards of unequal size) and the same on every
+ * norm, with distillation, shards of unequal size; dropout in every
+ * network, each rank drawing one process's masks for its rows, from rank
+ * 0's random stream) and the same on every
  * rank with local batch norm; checkpoints from rank 0 only; a parallel
- * search whose best policy is the serial one's.
+ * search whose best policy is the serial one's; rlkd_compress over two
+ * ranks equal to one process.
  *
  * A case of several ranks runs as several processes, as a launcher starts
  * them (ranks_test.h). Under valgrind only rank 0 runs under it.
@@ -26,6 +29,7 @@
 #define SIDE 6
 #define CLASSES 3
 #define IMAGES 30
+#define RUN_SEED 21 /* the stream training draws from (dropout) */
 
 /* A CPU context on one thread (the ranks share the cores). */
 static rlkd_context *rank_context(uint64_t seed)
@@ -454,7 +458,7 @@ static void world_mismatch_ranks(void)
 /* Data-parallel training                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* conv - relu - mean - fc */
+/* conv - relu - mean - dropout - fc */
 static rlkd_net *plain_net(rlkd_context *ctx)
 {
     rlkd_net *net;
@@ -464,11 +468,12 @@ static rlkd_net *plain_net(rlkd_context *ctx)
               "conv");
     test_must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
     test_must(rlkd_net_add_global_avgpool(net, &node, NULL, node), "mean");
+    test_must(rlkd_net_add_dropout(net, &node, NULL, node, 0.25f), "dropout");
     test_must(rlkd_net_add_linear(net, NULL, "fc", node, CLASSES, 1), "fc");
     return net;
 }
 
-/* conv - bn - relu - maxpool - conv - bn - relu - mean - fc */
+/* conv - bn - relu - maxpool - conv - bn - relu - mean - dropout - fc */
 static rlkd_net *bn_net(rlkd_context *ctx)
 {
     rlkd_net *net;
@@ -487,6 +492,7 @@ static rlkd_net *bn_net(rlkd_context *ctx)
               "bn2");
     test_must(rlkd_net_add_relu(net, &node, NULL, node), "relu2");
     test_must(rlkd_net_add_global_avgpool(net, &node, NULL, node), "mean");
+    test_must(rlkd_net_add_dropout(net, &node, NULL, node, 0.25f), "dropout");
     test_must(rlkd_net_add_linear(net, NULL, "fc", node, CLASSES, 1), "fc");
     return net;
 }
@@ -613,12 +619,18 @@ static void train_ranks(const training *t)
 
     last_report report_alone = {NAN, NAN}, report = {NAN, NAN};
     rlkd_trainer *one = make_trainer(alone, teacher_alone, &report_alone, NULL);
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
     CHECK_OK(rlkd_trainer_fit(one, train, validation));
 
     char checkpoint[TEST_PATH_BYTES];
     shared_path(checkpoint, "%s.ckpt", t->name);
     rlkd_trainer *trainer = make_trainer(ranked, teacher, &report, checkpoint);
     rlkd_comm *comm = cpu_comm(ctx, TIMEOUT_MS);
+    /* Rank 1's stream differs, in seed and in draws made (a network's
+     * initial weights): rlkd_trainer_set_comm gives it rank 0's. */
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED + (uint64_t)my_rank), "seed");
+    if (my_rank == 1)
+        rlkd_net_destroy(plain_net(ctx));
     rlkd_parallel_options po;
     rlkd_parallel_options_init(&po);
     po.sync_batchnorm = t->sync;
@@ -774,7 +786,9 @@ static void one_rank_training(void)
     rlkd_parallel_options_init(&po);
     po.sync_batchnorm = 1;
     CHECK_OK(rlkd_trainer_set_comm(tb, comm, &po));
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
     CHECK_OK(rlkd_trainer_fit(ta, train, train));
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
     CHECK_OK(rlkd_trainer_fit(tb, train, train));
     size_t na, nb;
     float *va = net_values(a, &na), *vb = net_values(b, &nb);
@@ -893,6 +907,82 @@ static void search_ranks(void)
     rlkd_context_destroy(ctx);
 }
 
+/* rlkd_compress over a communicator: the search's best policy is one
+ * process's exactly, the data-parallel fine-tuning (with distillation and
+ * synchronised batch norm) gives one process's weights to float tolerance,
+ * and every rank ends with the same compacted network and report. */
+static void compress_ranks(void)
+{
+    rlkd_context *ctx = rank_context(5);
+    rlkd_dataset *data = test_band_dataset(36, SIDE, CLASSES, 2, 78);
+    rlkd_loader *validation = train_loader(ctx, data, 8, 0);
+    rlkd_loader *train = train_loader(ctx, data, 8, 1);
+    test_must(rlkd_context_set_seed(ctx, 7), "seed");
+    rlkd_net *student_alone = bn_net(ctx), *teacher = plain_net(ctx);
+    test_must(rlkd_context_set_seed(ctx, 7), "seed");
+    rlkd_net *student = bn_net(ctx);
+    rlkd_compress_options o;
+    rlkd_compress_options_init(&o);
+    o.method = RLKD_METHOD_RLKD;
+    o.finetune_epochs = 2;
+    o.search = search_options();
+    o.env.max_images = 24;
+    rlkd_parallel_options po;
+    rlkd_parallel_options_init(&po);
+    po.sync_batchnorm = 1;
+    o.parallel = &po;
+
+    rlkd_compress_report alone, together;
+    alone.struct_size = together.struct_size = sizeof alone;
+    rlkd_net *small_alone = NULL, *small = NULL;
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
+    CHECK_OK(rlkd_compress(student_alone, teacher, train, validation,
+                           validation, &o, &small_alone, &alone));
+    o.comm = cpu_comm(ctx, TIMEOUT_MS);
+    char log[TEST_PATH_BYTES];
+    shared_path(log, "compress.rank%d.jsonl", my_rank);
+    o.search.log_path = log;
+    test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
+    CHECK_OK(rlkd_compress(student, teacher, train, validation, validation,
+                           &o, &small, &together));
+    CHECK_MSG((access(log, F_OK) == 0) == (my_rank == 0),
+              "rank %d %s the search log", my_rank,
+              my_rank == 0 ? "did not write" : "wrote");
+    CHECK_MSG(together.search_reward == alone.search_reward &&
+                  together.macs == alone.macs &&
+                  together.params == alone.params,
+              "the parallel run's policy (reward %.17g, %lld MACs) is not "
+              "one process's (%.17g, %lld)", together.search_reward,
+              (long long)together.macs, alone.search_reward,
+              (long long)alone.macs);
+    if (small && small_alone) {
+        size_t n, n_alone;
+        float *values = net_values(small, &n);
+        float *values_alone = net_values(small_alone, &n_alone);
+        CHECK(n == n_alone);
+        double *want = test_to_double(values_alone, n_alone);
+        test_close("compacted", values, want, n < n_alone ? n : n_alone,
+                   1e-5, 1e-4);
+        same_on_every_rank(o.comm, ctx, values, n, "compacted weights");
+        const float reported[2] = {(float)together.top1,
+                                   (float)together.student_top1};
+        same_on_every_rank(o.comm, ctx, reported, 2, "reports");
+        free(want);
+        free(values);
+        free(values_alone);
+    }
+    rlkd_comm_destroy(o.comm);
+    rlkd_net_destroy(small);
+    rlkd_net_destroy(small_alone);
+    rlkd_net_destroy(student);
+    rlkd_net_destroy(student_alone);
+    rlkd_net_destroy(teacher);
+    rlkd_loader_destroy(validation);
+    rlkd_loader_destroy(train);
+    rlkd_dataset_destroy(data);
+    rlkd_context_destroy(ctx);
+}
+
 /* A caller's environment: every rank scores, rank 0's score counts (rank
  * 1's is nonsense here), so the best is one process's. */
 #define TOY_LAYERS 3
@@ -983,6 +1073,7 @@ static const rank_case cases[] = {
     {"trainer_errors", 2, trainer_errors_ranks, NULL},
     {"search", 2, search_ranks, NULL},
     {"toy_search", 2, toy_search_ranks, NULL},
+    {"compress", 2, compress_ranks, NULL},
 };
 
 static const rank_case *find_case(const char *name)
@@ -1012,6 +1103,7 @@ RANKS(distill)
 RANKS(trainer_errors)
 RANKS(search)
 RANKS(toy_search)
+RANKS(compress)
 
 static void address(void)
 {
@@ -1044,6 +1136,7 @@ int main(int argc, char **argv)
     test_run("trainer_errors", trainer_errors);
     test_run("search", search);
     test_run("toy_search", toy_search);
+    test_run("compress", compress);
     test_main_end();
     return test_finish();
 }

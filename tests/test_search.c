@@ -6,6 +6,7 @@
 #include "testlib.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -587,10 +588,26 @@ static void compress_pipeline(void)
     CHECK_FAILS(rlkd_compress(student, NULL, train, validation, NULL, &o, NULL,
                               &report),
                 RLKD_ERR_INVALID_ARGUMENT, "teacher");
+    CHECK_FAILS(rlkd_compress(student, teacher, train, validation, NULL, NULL,
+                              NULL, &report),
+                RLKD_ERR_INVALID_ARGUMENT, "options");
     report.struct_size = 0;
     CHECK_FAILS(rlkd_compress(student, teacher, train, validation, NULL, &o,
                               NULL, &report),
                 RLKD_ERR_INVALID_ARGUMENT, "struct_size");
+    report.struct_size = sizeof report;
+    o.struct_size = offsetof(rlkd_compress_options, stage_user);
+    CHECK_FAILS(rlkd_compress(student, teacher, train, validation, NULL, &o,
+                              NULL, &report),
+                RLKD_ERR_INVALID_ARGUMENT, "struct_size");
+    /* A caller built before the communicator fields: its struct ends
+     * before them, and what lies after is not read (here: nonsense). */
+    o.struct_size = offsetof(rlkd_compress_options, comm);
+    o.method = RLKD_METHOD_UNIFORM;
+    o.finetune_epochs = 1;
+    o.comm = (rlkd_comm *)&o;
+    CHECK_OK(rlkd_compress(student, teacher, train, validation, NULL, &o,
+                           NULL, &report));
     rlkd_net_destroy(student);
     rlkd_net_destroy(teacher);
     rlkd_loader_destroy(validation);

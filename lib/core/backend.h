@@ -85,10 +85,12 @@ typedef struct rlkd_backend {
                                 size_t n);
     rlkd_status (*relu_backward)(rlkd_context *ctx, float *dx,
                                  const float *dy, const float *y, size_t n);
-    /* Writes the keep-scale (0 or 1/(1-p)) into mask and y = x * mask. */
+    /* Writes the keep-scale (0 or 1/(1-p)) into mask and y = x * mask;
+     * element i draws Philox(seed, stream, first + i). */
     rlkd_status (*dropout_forward)(rlkd_context *ctx, float *y, float *mask,
                                    const float *x, size_t n, float p,
-                                   uint64_t seed, uint64_t stream);
+                                   uint64_t seed, uint64_t stream,
+                                   uint64_t first);
     rlkd_status (*dropout_backward)(rlkd_context *ctx, float *dx,
                                     const float *dy, const float *mask,
                                     size_t n);

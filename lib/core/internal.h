@@ -228,6 +228,15 @@ rlkd_status rlkd_check_logits_labels(const rlkd_context *ctx, const char *op,
 rlkd_status rlkd_check_loss_tensor(const rlkd_context *ctx, const char *op,
                                    const rlkd_tensor *loss);
 
+/* rlkd_dropout_forward for rows that stand after `first_row` others of a
+ * batch: element i draws what element first_row * (values per row) + i of
+ * the whole batch would, so a data-parallel rank's mask is its rows of one
+ * process's (lib/ops/dropout.c). */
+rlkd_status rlkd_dropout_forward_rows(rlkd_context *ctx, rlkd_tensor *y,
+                                      rlkd_tensor *mask, const rlkd_tensor *x,
+                                      float p, int training,
+                                      int64_t first_row);
+
 /* Adds 1 to every element of an I32 tensor, on its device (lib/ops/
  * increment_i32.c): the library's counters, not a public op. */
 rlkd_status rlkd_increment_i32(rlkd_tensor *t);

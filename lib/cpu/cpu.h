@@ -71,7 +71,8 @@ rlkd_status rlkd_cpu_relu_backward(rlkd_context *ctx, float *dx,
                                    const float *dy, const float *y, size_t n);
 rlkd_status rlkd_cpu_dropout_forward(rlkd_context *ctx, float *y, float *mask,
                                      const float *x, size_t n, float p,
-                                     uint64_t seed, uint64_t stream);
+                                     uint64_t seed, uint64_t stream,
+                                     uint64_t first);
 rlkd_status rlkd_cpu_dropout_backward(rlkd_context *ctx, float *dx,
                                       const float *dy, const float *mask,
                                       size_t n);

@@ -86,6 +86,10 @@ struct rlkd_net {
     /* Synchronised batch norm: training statistics summed over the ranks
      * by this hook (a data-parallel trainer's), or NULL: this batch's. */
     const rlkd_sum_hook *bn_sync;
+    /* Rows of the whole batch before this process's (a data-parallel
+     * rank's first row; 0 otherwise): dropout draws what one process
+     * would for these rows. */
+    int64_t batch_first_row;
     struct rlkd_prune_state *prune; /* channel groups and masks, or NULL */
     /* The most tensor values the builder may make (INT64_MAX but while
      * rlkd_net_load builds a network from a file: what the file's data

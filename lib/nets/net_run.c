@@ -188,8 +188,8 @@ static rlkd_status forward_layer(rlkd_net *net, rlkd_layer *l, rlkd_tensor *y,
         return rlkd_linear_forward(ctx, y, x, param_of(net, l, 0),
                                    optional_param(net, l, 1));
     case RLKD_LAYER_DROPOUT:
-        return rlkd_dropout_forward(ctx, y, l->dropout_mask, x, s->p,
-                                    training);
+        return rlkd_dropout_forward_rows(ctx, y, l->dropout_mask, x, s->p,
+                                         training, net->batch_first_row);
     case RLKD_LAYER_ADD:
         return rlkd_add_forward(ctx, y, x, net->values[l->inputs[1]]);
     case RLKD_LAYER_CONCAT: {

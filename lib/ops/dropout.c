@@ -1,9 +1,10 @@
 /* rlkd_dropout_forward / rlkd_dropout_backward: checks, then the backend. */
 #include "../core/internal.h"
 
-rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
-                                 rlkd_tensor *mask, const rlkd_tensor *x,
-                                 float p, int training)
+rlkd_status rlkd_dropout_forward_rows(rlkd_context *ctx, rlkd_tensor *y,
+                                      rlkd_tensor *mask, const rlkd_tensor *x,
+                                      float p, int training,
+                                      int64_t first_row)
 {
     static const char op[] = "rlkd_dropout_forward";
     RLKD_TRY(rlkd_check_context(ctx, op));
@@ -17,9 +18,19 @@ rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
      * backend keep every element with scale 1. */
     const int drops = training && p > 0.0f;
     const uint64_t stream = drops ? rlkd_context_next_rng_stream(ctx) : 0;
+    const int64_t row_values =
+        first_row > 0 && x->numel > 0 ? x->numel / x->shape[0] : 0;
     return RLKD_DISPATCH(ctx, dropout_forward, rlkd_f32(y), rlkd_f32(mask),
                          rlkd_f32(x), (size_t)x->numel, drops ? p : 0.0f,
-                         ctx->seed, stream);
+                         ctx->seed, stream,
+                         (uint64_t)first_row * (uint64_t)row_values);
+}
+
+rlkd_status rlkd_dropout_forward(rlkd_context *ctx, rlkd_tensor *y,
+                                 rlkd_tensor *mask, const rlkd_tensor *x,
+                                 float p, int training)
+{
+    return rlkd_dropout_forward_rows(ctx, y, mask, x, p, training, 0);
 }
 
 rlkd_status rlkd_dropout_backward(rlkd_context *ctx, rlkd_tensor *dx,

@@ -10,6 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The fields of the first version (through stage_user): an older caller's
+ * struct ends there, and the fields appended since keep their defaults. */
+#define OPTIONS_SIZE_FIRST                          \
+    (offsetof(rlkd_compress_options, stage_user) + \
+     sizeof ((rlkd_compress_options *)0)->stage_user)
+
 void rlkd_compress_options_init(rlkd_compress_options *options)
 {
     if (!options)
@@ -69,7 +75,11 @@ static rlkd_status train(const rlkd_compress_options *o, rlkd_net *student,
     t.checkpoint_path = NULL;
     rlkd_trainer *trainer;
     RLKD_TRY(rlkd_trainer_create(student, teacher, &t, &trainer));
-    rlkd_status status = rlkd_trainer_fit(trainer, train_loader, validation);
+    rlkd_status status = RLKD_OK;
+    if (o->comm)
+        status = rlkd_trainer_set_comm(trainer, o->comm, o->parallel);
+    if (status == RLKD_OK)
+        status = rlkd_trainer_fit(trainer, train_loader, validation);
     rlkd_trainer_destroy(trainer);
     return status;
 }
@@ -97,10 +107,14 @@ static rlkd_status search(pipeline *p, rlkd_net *student, rlkd_net *teacher,
     RLKD_TRY(rlkd_search_create_net(student, teacher, validation, train_loader,
                                     &env, &so, &s));
     /* A missing state file is a fresh start; any other failure to resume
-     * (an unreadable or corrupt file) is an error, not a silent restart. */
+     * (an unreadable or corrupt file) is an error, not a silent restart.
+     * Over a communicator every rank then takes rank 0's position (a rank
+     * on another machine may not see the file). */
     rlkd_status status = RLKD_OK;
     if (so.state_path && access(so.state_path, F_OK) == 0)
         status = rlkd_search_resume(s, so.state_path);
+    if (status == RLKD_OK && o->comm)
+        status = rlkd_search_set_comm(s, o->comm);
     if (status == RLKD_OK)
         status = rlkd_search_run(s, so.episodes);
     if (status == RLKD_OK)
@@ -121,15 +135,10 @@ static rlkd_status check(const rlkd_net *student, const rlkd_net *teacher,
                          const rlkd_compress_report *report)
 {
     static const char op[] = "rlkd_compress";
-    if (!student || !train_loader || !validation || !o || !report)
+    if (!student || !train_loader || !validation || !report)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: student, train, validation, options and report "
-                         "must not be NULL", op);
-    if (o->struct_size < sizeof *o)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: options.struct_size is not "
-                         "sizeof(rlkd_compress_options) (call "
-                         "rlkd_compress_options_init)", op);
+                         "%s: student, train, validation and report must not "
+                         "be NULL", op);
     if (report->struct_size < sizeof *report)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: report->struct_size must be "
@@ -158,9 +167,21 @@ rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
                           const rlkd_compress_options *options,
                           rlkd_net **compacted, rlkd_compress_report *report)
 {
-    RLKD_TRY(check(student, teacher, train_loader, validation, options,
-                   report));
-    const rlkd_compress_options *o = options;
+    static const char op[] = "rlkd_compress";
+    if (!options)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: options must not be NULL", op);
+    RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
+                                     OPTIONS_SIZE_FIRST,
+                                     "rlkd_compress_options_init"));
+    rlkd_compress_options merged;
+    rlkd_compress_options_init(&merged);
+    memcpy(&merged, options,
+           options->struct_size < sizeof merged ? options->struct_size
+                                                : sizeof merged);
+    merged.struct_size = sizeof merged;
+    const rlkd_compress_options *o = &merged;
+    RLKD_TRY(check(student, teacher, train_loader, validation, o, report));
     const size_t report_size = report->struct_size;
     memset(report, 0, sizeof *report);
     report->struct_size = report_size;

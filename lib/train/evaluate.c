@@ -119,8 +119,10 @@ static rlkd_status evaluate_rows(rlkd_net *net, rlkd_comm *comm,
     } else {
         rlkd_tensor *image_rows, *label_rows;
         float share;
+        int64_t first_row;
         status = rlkd_parallel_shard(comm, "rlkd_evaluate", images, labels,
-                                     &image_rows, &label_rows, &share);
+                                     &image_rows, &label_rows, &share,
+                                     &first_row);
         if (status == RLKD_OK && image_rows)
             status = evaluate_batch(net, batch_loss, image_rows, label_rows,
                                     &sums[0], &hits1, &hits_k, &seen);

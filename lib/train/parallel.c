@@ -16,7 +16,8 @@ rlkd_status rlkd_parallel_shard(rlkd_comm *comm, const char *op,
                                 const rlkd_tensor *images,
                                 const rlkd_tensor *labels,
                                 rlkd_tensor **image_rows,
-                                rlkd_tensor **label_rows, float *share)
+                                rlkd_tensor **label_rows, float *share,
+                                int64_t *first_row)
 {
     *image_rows = *label_rows = NULL;
     RLKD_TRY(rlkd_check_tensor(comm->ctx, op, "images", images,
@@ -27,6 +28,7 @@ rlkd_status rlkd_parallel_shard(rlkd_comm *comm, const char *op,
     int64_t first, rows;
     rlkd_comm_shard(batch, comm->rank, comm->world_size, &first, &rows);
     *share = (float)((double)rows / (double)batch);
+    *first_row = first;
     if (labels->ndim != 1 || labels->shape[0] != batch)
         return rlkd_fail(RLKD_ERR_SHAPE,
                          "%s: labels must be [%lld] for %lld images", op,

@@ -10,13 +10,15 @@
 #include "../comm/comm_internal.h"
 
 /* This rank's rows of a batch, as views of images and labels (*images
- * NULL when it has none: a batch smaller than the world), and its share
- * rows / batch. Free the views with rlkd_tensor_destroy. */
+ * NULL when it has none: a batch smaller than the world), its share
+ * rows / batch and the index of its first row. Free the views with
+ * rlkd_tensor_destroy. */
 rlkd_status rlkd_parallel_shard(rlkd_comm *comm, const char *op,
                                 const rlkd_tensor *images,
                                 const rlkd_tensor *labels,
                                 rlkd_tensor **image_rows,
-                                rlkd_tensor **label_rows, float *share);
+                                rlkd_tensor **label_rows, float *share,
+                                int64_t *first_row);
 
 /* Mixes what must be the same on every rank for them to train together
  * into a digest (rlkd_comm_digest): the names, shapes and types of net's

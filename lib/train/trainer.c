@@ -377,7 +377,11 @@ rlkd_status rlkd_trainer_set_comm(rlkd_trainer *trainer, rlkd_comm *comm,
     digest = rlkd_parallel_digest(digest, trainer->teacher);
     RLKD_TRY(rlkd_comm_expect_same(comm, op, digest,
                                    "networks or training options"));
-    int64_t position[2] = {trainer->epoch, trainer->step};
+    /* The position, and the context's random stream, which dropout draws
+     * from: every rank's masks are then its rows of one process's. */
+    int64_t position[4] = {trainer->epoch, trainer->step,
+                           (int64_t)trainer->ctx->seed,
+                           (int64_t)trainer->ctx->rng_calls};
     RLKD_TRY(rlkd_parallel_broadcast_net(comm, op, trainer->student));
     if (trainer->teacher)
         RLKD_TRY(rlkd_parallel_broadcast_net(comm, op, trainer->teacher));
@@ -385,6 +389,8 @@ rlkd_status rlkd_trainer_set_comm(rlkd_trainer *trainer, rlkd_comm *comm,
     RLKD_TRY(rlkd_comm_host_broadcast(comm, op, position, sizeof position, 0));
     trainer->epoch = position[0];
     trainer->step = position[1];
+    trainer->ctx->seed = (uint64_t)position[2];
+    trainer->ctx->rng_calls = (uint64_t)position[3];
     trainer->comm = comm;
     trainer->parallel = chosen;
     if (chosen.sync_batchnorm) {
@@ -597,11 +603,15 @@ rlkd_status rlkd_trainer_step(rlkd_trainer *trainer, const rlkd_tensor *images,
                              trainer->comm->world_size);
         rlkd_tensor *image_rows, *label_rows;
         float share;
+        int64_t first_row;
         RLKD_TRY(rlkd_parallel_shard(trainer->comm, op, images, labels,
-                                     &image_rows, &label_rows, &share));
+                                     &image_rows, &label_rows, &share,
+                                     &first_row));
+        trainer->student->batch_first_row = first_row;
         const rlkd_status status = take_step(trainer, op, image_rows,
                                              label_rows, share, lr,
                                              &batch_loss, &hits);
+        trainer->student->batch_first_row = 0;
         rlkd_tensor_destroy(image_rows);
         rlkd_tensor_destroy(label_rows);
         RLKD_TRY(status);
