@@ -1,7 +1,7 @@
 """rlkd.Comm: a communicator of one rank is the identity and plugs into a
 trainer and a search; options come from the launcher's environment (and a
-missing variable is an rlkd.Error); two processes sum a tensor in rank
-order and train to the same weights."""
+missing variable is an rlkd.Error); rlkd.compress takes one; two
+processes sum a tensor in rank order and train to the same weights."""
 import os
 import subprocess
 import sys
@@ -83,6 +83,22 @@ def test_trainer_and_search_take_a_communicator():
         # Closing the communicator closes what runs over it first.
         comm.close()
         assert trainer.closed and s.closed
+
+
+def test_compress_takes_a_communicator():
+    """One rank: the pipeline over a communicator is the pipeline alone."""
+    runs = []
+    for over_comm in (False, True):
+        with rlkd.Context(seed=1) as ctx, rlkd.Comm(ctx) as comm:
+            loader = band_loader(ctx)
+            compacted, report = rlkd.compress(
+                small_net(ctx), None, loader, loader, loader, method="uniform",
+                finetune_epochs=1, search={"macs_fraction": 0.5},
+                comm=comm if over_comm else None, sync_batchnorm=True)
+            runs.append((list(compacted.state_dict().values()), report.top1))
+    (alone, top1_alone), (together, top1) = runs
+    assert top1 == top1_alone
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together))
 
 
 RANK_SCRIPT = textwrap.dedent("""

@@ -135,7 +135,7 @@ CompressOptions = _struct("CompressOptions", [
     ("finetune_epochs", _int), ("distill_lr", _f32), ("finetune_lr", _f32),
     ("train", TrainerOptions), ("search", SearchOptions), ("env", NetEnvOptions),
     ("rlkd_defaults", _int), ("criterion", _int), ("stage", COMPRESS_STAGE_FN),
-    ("stage_user", _ptr)], "rlkd_compress_options")
+    ("stage_user", _ptr), ("comm", _ptr), ("parallel", _ptr)], "rlkd_compress_options")
 
 CompressReport = _struct("CompressReport", [
     ("struct_size", _size), ("student_top1", _f64), ("top1", _f64), ("top5", _f64),

@@ -196,6 +196,7 @@ def distill(student: Net, teacher: Net, train: Loader, validation: Optional[Load
 
 def compress(student: Net, teacher: Optional[Net], train: Loader, validation: Loader,
              test: Loader, method: str = "rlkd", stage: Optional[StageFn] = None,
+             comm: Optional[Comm] = None, sync_batchnorm: bool = False,
              **options: Any) -> Tuple[Net, types.SimpleNamespace]:
     """The whole pipeline (rlkd_compress): distil, search, fine-tune with
     masks, compact, evaluate. Returns (the compacted network, a report
@@ -207,7 +208,10 @@ def compress(student: Net, teacher: Optional[Net], train: Loader, validation: Lo
     search={search options, e.g. macs_fraction, episodes}, env={criterion,
     recalibrate_batches, teacher_weight, max_images}, rlkd_defaults,
     criterion. stage(name, starting) is told when each stage starts and ends.
-    teacher may be None for the methods without distillation.
+    teacher may be None for the methods without distillation. With comm
+    every rank calls this alike: the trainings run data-parallel
+    (sync_batchnorm as in Trainer.set_comm), the search in parallel, and
+    every rank gets the same network and report.
     """
     errors = CallbackErrors()
     struct = initialized(CompressOptions)
@@ -216,6 +220,11 @@ def compress(student: Net, teacher: Optional[Net], train: Loader, validation: Lo
         callback = COMPRESS_STAGE_FN(errors.wrap(
             lambda index, starting, user: stage(STAGES[index], bool(starting))))
         struct.stage = callback
+    parallel = initialized(ParallelOptions)
+    if comm is not None:
+        parallel.sync_batchnorm = int(sync_batchnorm)
+        struct.comm = comm.handle
+        struct.parallel = ctypes.cast(ctypes.byref(parallel), ctypes.c_void_p)
     report = CompressReport(struct_size=ctypes.sizeof(CompressReport))
     out = ctypes.c_void_p()
     try:
