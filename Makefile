@@ -212,9 +212,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 	  $(TEST_LDFLAGS) -lrlkd $(LDLIBS)
 
 # test_ddpg calls the agent's internal (hidden) functions, test_image_folder
-# RandomResizedCrop's window, test_norm_pool_gpu synchronised batch norm's
-# entries with a fake sum hook: the static library.
-$(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder \
+# RandomResizedCrop's window, test_comm the started sums of a communicator,
+# test_norm_pool_gpu synchronised batch norm's entries with a fake sum hook:
+# the static library.
+$(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder $(BUILD)/tests/test_comm \
 $(BUILD)/tests/gpu/test_norm_pool_gpu: $(BUILD)/tests/%: \
     tests/%.c $(BUILD)/tests/testlib.o $(STATIC)
 	@mkdir -p $(@D)

@@ -41,14 +41,21 @@ static void abort_nccl(rlkd_comm *comm)
     comm->nccl = NULL;
 }
 
+/* The stream of started sums (rlkd_nccl_all_reduce_start), made on first
+ * use, and whether it has sums not yet waited for. */
+typedef struct side_stream {
+    cudaStream_t stream;
+    cudaEvent_t queued; /* the context's stream up to a sum's start */
+    int started;
+} side_stream;
+
 /* Waits for the communicator's pending work (its initialisation, or the
- * enqueueing of a group) and, when `stream_too`, for the stream to run
- * it; an error or the timeout aborts the NCCL communicator. */
+ * enqueueing of a group) and, when `stream` is not NULL, for that stream
+ * to run it; an error or the timeout aborts the NCCL communicator. */
 static rlkd_status wait_for(rlkd_comm *comm, const char *op, const char *what,
-                            int stream_too)
+                            cudaStream_t *stream)
 {
     ncclComm_t nc = (ncclComm_t)comm->nccl;
-    cudaStream_t stream = rlkd_cuda_stream(comm->ctx);
     const double deadline = rlkd_seconds_now() + comm->timeout_ms / 1000.0;
     for (;;) {
         ncclResult_t state = ncclSuccess;
@@ -61,9 +68,9 @@ static rlkd_status wait_for(rlkd_comm *comm, const char *op, const char *what,
             return status;
         }
         if (result == ncclSuccess) {
-            if (!stream_too)
+            if (!stream)
                 return RLKD_OK;
-            const cudaError_t done = cudaStreamQuery(stream);
+            const cudaError_t done = cudaStreamQuery(*stream);
             if (done == cudaSuccess)
                 return RLKD_OK;
             if (done != cudaErrorNotReady) {
@@ -110,12 +117,28 @@ extern "C" rlkd_status rlkd_nccl_create(rlkd_comm *comm, const char *op)
         return nccl_failed(op, "ncclCommInitRankConfig", result);
     }
     comm->nccl = nc;
-    return wait_for(comm, op, "ncclCommInitRankConfig", 0);
+    return wait_for(comm, op, "ncclCommInitRankConfig", NULL);
 }
 
-extern "C" void rlkd_nccl_destroy(void *nccl)
+static void destroy_side(side_stream *side)
 {
-    ncclComm_t nc = (ncclComm_t)nccl;
+    if (!side)
+        return;
+    if (side->queued)
+        cudaEventDestroy(side->queued);
+    if (side->stream)
+        cudaStreamDestroy(side->stream);
+    free(side);
+}
+
+extern "C" void rlkd_nccl_destroy(rlkd_comm *comm)
+{
+    destroy_side((side_stream *)comm->nccl_side);
+    comm->nccl_side = NULL;
+    ncclComm_t nc = (ncclComm_t)comm->nccl;
+    comm->nccl = NULL;
+    if (!nc)
+        return;
     /* Finalising flushes this rank's part; a peer that is gone makes it
      * fail, and then the communicator is only freed. */
     ncclResult_t state = ncclCommFinalize(nc);
@@ -142,9 +165,11 @@ static ncclDataType_t nccl_type(rlkd_comm_dtype dtype)
     return ncclFloat32;
 }
 
-/* Ends the group of calls made since ncclGroupStart and waits for it. */
+/* Ends the group of calls made since ncclGroupStart and waits for it to
+ * be queued and, unless `stream` is NULL, for that stream to run it. */
 static rlkd_status finish_group(rlkd_comm *comm, const char *op,
-                                const char *what, ncclResult_t queued)
+                                const char *what, ncclResult_t queued,
+                                cudaStream_t *stream)
 {
     const ncclResult_t ended = ncclGroupEnd();
     const ncclResult_t result = queued != ncclSuccess ? queued : ended;
@@ -153,7 +178,28 @@ static rlkd_status finish_group(rlkd_comm *comm, const char *op,
         abort_nccl(comm);
         return status;
     }
-    return wait_for(comm, op, what, 1);
+    return wait_for(comm, op, what, stream);
+}
+
+/* Queues the sums of a bucket on `stream` as one group: NCCL fuses the
+ * buffers into few launches. */
+static rlkd_status queue_sums(rlkd_comm *comm, const char *op,
+                              void *const *buffers, const size_t *counts,
+                              int count, rlkd_comm_dtype dtype,
+                              rlkd_reduce_op reduce, cudaStream_t stream,
+                              int wait)
+{
+    ncclComm_t nc = (ncclComm_t)comm->nccl;
+    const ncclRedOp_t nccl_op = reduce == RLKD_REDUCE_MEAN ? ncclAvg : ncclSum;
+    ncclResult_t queued = ncclGroupStart();
+    for (int i = 0; queued == ncclSuccess && i < count; i++) {
+        queued = ncclAllReduce(buffers[i], buffers[i], counts[i],
+                               nccl_type(dtype), nccl_op, nc, stream);
+        if (queued == ncclInProgress)
+            queued = ncclSuccess;
+    }
+    return finish_group(comm, op, "ncclAllReduce", queued,
+                        wait ? &stream : NULL);
 }
 
 extern "C" rlkd_status rlkd_nccl_all_reduce(rlkd_comm *comm, const char *op,
@@ -164,18 +210,61 @@ extern "C" rlkd_status rlkd_nccl_all_reduce(rlkd_comm *comm, const char *op,
 {
     RLKD_TRY(rlkd_cuda_check(cudaSetDevice(comm->ctx->device_index),
                              "cudaSetDevice"));
-    ncclComm_t nc = (ncclComm_t)comm->nccl;
-    const ncclRedOp_t nccl_op = reduce == RLKD_REDUCE_MEAN ? ncclAvg : ncclSum;
-    /* One group: NCCL fuses the buffers of a bucket into few launches. */
-    ncclResult_t queued = ncclGroupStart();
-    for (int i = 0; queued == ncclSuccess && i < count; i++) {
-        queued = ncclAllReduce(buffers[i], buffers[i], counts[i],
-                               nccl_type(dtype), nccl_op, nc,
-                               rlkd_cuda_stream(comm->ctx));
-        if (queued == ncclInProgress)
-            queued = ncclSuccess;
-    }
-    return finish_group(comm, op, "ncclAllReduce", queued);
+    return queue_sums(comm, op, buffers, counts, count, dtype, reduce,
+                      rlkd_cuda_stream(comm->ctx), 1);
+}
+
+static rlkd_status make_side(rlkd_comm *comm, const char *op)
+{
+    side_stream *side = (side_stream *)calloc(1, sizeof *side);
+    if (!side)
+        return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+    comm->nccl_side = side;
+    /* Non-blocking: the legacy default stream must not order it. */
+    RLKD_TRY(rlkd_cuda_check(
+        cudaStreamCreateWithFlags(&side->stream, cudaStreamNonBlocking),
+        "cudaStreamCreateWithFlags"));
+    return rlkd_cuda_check(
+        cudaEventCreateWithFlags(&side->queued, cudaEventDisableTiming),
+        "cudaEventCreateWithFlags");
+}
+
+extern "C" rlkd_status rlkd_nccl_all_reduce_start(rlkd_comm *comm,
+                                                  const char *op,
+                                                  void *const *buffers,
+                                                  const size_t *counts,
+                                                  int count,
+                                                  rlkd_comm_dtype dtype,
+                                                  rlkd_reduce_op reduce)
+{
+    RLKD_TRY(rlkd_cuda_check(cudaSetDevice(comm->ctx->device_index),
+                             "cudaSetDevice"));
+    if (!comm->nccl_side)
+        RLKD_TRY(make_side(comm, op));
+    side_stream *side = (side_stream *)comm->nccl_side;
+    /* The side stream runs the sums once the context's stream has made the
+     * gradients in them; the context's stream goes on with the backward
+     * pass meanwhile. */
+    RLKD_TRY(rlkd_cuda_check(
+        cudaEventRecord(side->queued, rlkd_cuda_stream(comm->ctx)),
+        "cudaEventRecord"));
+    RLKD_TRY(rlkd_cuda_check(cudaStreamWaitEvent(side->stream, side->queued, 0),
+                             "cudaStreamWaitEvent"));
+    side->started = 1;
+    return queue_sums(comm, op, buffers, counts, count, dtype, reduce,
+                      side->stream, 0);
+}
+
+extern "C" rlkd_status rlkd_nccl_finish_started(rlkd_comm *comm,
+                                                const char *op)
+{
+    side_stream *side = (side_stream *)comm->nccl_side;
+    if (!side || !side->started)
+        return RLKD_OK;
+    side->started = 0;
+    /* Once the side stream has run them, whatever the context's stream
+     * queues next sees the sums. */
+    return wait_for(comm, op, "ncclAllReduce", &side->stream);
 }
 
 extern "C" rlkd_status rlkd_nccl_broadcast(rlkd_comm *comm, const char *op,
@@ -190,5 +279,6 @@ extern "C" rlkd_status rlkd_nccl_broadcast(rlkd_comm *comm, const char *op,
                                rlkd_cuda_stream(comm->ctx));
     if (queued == ncclInProgress)
         queued = ncclSuccess;
-    return finish_group(comm, op, "ncclBroadcast", queued);
+    cudaStream_t stream = rlkd_cuda_stream(comm->ctx);
+    return finish_group(comm, op, "ncclBroadcast", queued, &stream);
 }

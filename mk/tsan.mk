@@ -6,7 +6,9 @@
 # test_threads runs several contexts in several threads at once (each with
 # loaders of its own, which have worker threads) and compares them with
 # one-at-a-time runs; test_image_folder drives the loader's worker threads
-# over files (decoding, restarts and destroys mid-epoch). test_loader is
+# over files (decoding, restarts and destroys mid-epoch); test_comm's ranks
+# (processes, each instrumented) send gradient buckets from the
+# communicator's thread while the backward pass runs. test_loader is
 # left out: its point there is OpenMP (1 and 2 threads filling a batch).
 #
 # libgomp and OpenBLAS are not built with ThreadSanitizer: it cannot see
@@ -24,7 +26,7 @@ LDLIBS += $(TSAN_FLAGS)
 endif
 
 TSAN_BUILD := build/tsan
-TSAN_TESTS := $(addprefix $(TSAN_BUILD)/tests/,test_threads test_image_folder)
+TSAN_TESTS := $(addprefix $(TSAN_BUILD)/tests/,test_threads test_image_folder test_comm)
 
 .PHONY: test-tsan
 test-tsan:

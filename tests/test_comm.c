@@ -3,19 +3,22 @@
  * results, bit for bit and in rank order; their failures (a rank that
  * calls something else, one that does not come, one that dies, a
  * rendezvous nobody answers, an earlier run's rendezvous file); the
- * rendezvous by file and by address; data-parallel training equal to one
- * process on the whole batch (without batch norm, with synchronised batch
- * norm, with distillation, shards of unequal size; dropout in every
- * network, each rank drawing one process's masks for its rows, from rank
- * 0's random stream) and the same on every
- * rank with local batch norm; checkpoints from rank 0 only; a parallel
- * search whose best policy is the serial one's; rlkd_compress over two
- * ranks equal to one process.
+ * rendezvous by file and by address; sums started to run while the caller
+ * computes (internal: the test links the static library), in order with
+ * the other collectives, and their failures; data-parallel training equal
+ * to one process on the whole batch (without batch norm, with
+ * synchronised batch norm, with distillation, shards of unequal size;
+ * dropout in every network, each rank drawing one process's masks for its
+ * rows, from rank 0's random stream) and the same on every rank with local
+ * batch norm; checkpoints from rank 0 only; a parallel search whose best
+ * policy is the serial one's; rlkd_compress over two ranks equal to one
+ * process.
  *
  * A case of several ranks runs as several processes, as a launcher starts
  * them (ranks_test.h). Under valgrind only rank 0 runs under it.
  */
 #include "ranks_test.h"
+#include "../lib/comm/comm_internal.h"
 
 #include <math.h>
 #include <netinet/in.h>
@@ -385,6 +388,78 @@ static void peer_death_ranks(void)
     CHECK_MSG(ranks_now() - start < 20.0, "took %.1f s", ranks_now() - start);
     CHECK_FAILS(rlkd_comm_all_reduce(comm, t, RLKD_REDUCE_SUM), RLKD_ERR_IO,
                 "failed earlier");
+    rlkd_tensor_destroy(t);
+    rlkd_comm_destroy(comm);
+    rlkd_context_destroy(ctx);
+}
+
+/* Sums started to run while the caller computes (lib/comm/overlap.c,
+ * internal: this test links the static library). Rank 1 comes late: rank
+ * 0's starts return at once all the same, and finish waits; the sums are
+ * the rank-order sums; a collective called after starts runs after them
+ * (on every rank), so it sees their results. */
+static void started_sums_ranks(void)
+{
+    rlkd_context *ctx = rank_context(1);
+    rlkd_comm *comm = cpu_comm(ctx, TIMEOUT_MS);
+    if (!comm)
+        return;
+    enum { BUCKETS = 3, LATE_MS = 600 };
+    const size_t sizes[BUCKETS] = {17, 300000, 5};
+    rlkd_tensor *t[BUCKETS];
+    for (int i = 0; i < BUCKETS; i++)
+        t[i] = filled(ctx, sizes[i], my_rank);
+    if (my_rank == 1)
+        nanosleep(&(struct timespec){0, LATE_MS * 1000000L}, NULL);
+    const double start = ranks_now();
+    for (int i = 0; i < BUCKETS; i++) {
+        void *const buffers[1] = {rlkd_tensor_data(t[i])};
+        CHECK_OK(rlkd_comm_device_all_reduce_start(
+            comm, "test", buffers, &sizes[i], 1, RLKD_COMM_F32,
+            RLKD_REDUCE_SUM));
+    }
+    if (my_rank == 0)
+        CHECK_MSG(ranks_now() - start < LATE_MS / 2000.0,
+                  "starting the sums took %.3f s (rank 1 was late)",
+                  ranks_now() - start);
+    /* The public sum after the started ones: theirs are done first. */
+    rlkd_tensor *after = filled(ctx, 9, my_rank);
+    CHECK_OK(rlkd_comm_all_reduce(comm, after, RLKD_REDUCE_SUM));
+    sums_in_rank_order(after, 9, 0);
+    for (int i = 0; i < BUCKETS; i++)
+        sums_in_rank_order(t[i], sizes[i], 0);
+    /* Finish, with nothing started since, has nothing to wait for. */
+    CHECK_OK(rlkd_comm_finish_started(comm, "test"));
+    for (int i = 0; i < BUCKETS; i++)
+        rlkd_tensor_destroy(t[i]);
+    rlkd_tensor_destroy(after);
+    rlkd_comm_destroy(comm);
+    rlkd_context_destroy(ctx);
+}
+
+/* Rank 1 dies while rank 0's sum is started: the failure comes out of the
+ * wait, and the communicator stays failed. */
+static void started_sum_peer_death_ranks(void)
+{
+    rlkd_context *ctx = rank_context(1);
+    rlkd_comm *comm = cpu_comm(ctx, TIMEOUT_MS);
+    if (!comm)
+        return;
+    if (my_rank == 1)
+        _exit(0);
+    rlkd_tensor *t = filled(ctx, 100, 0);
+    void *const buffers[1] = {rlkd_tensor_data(t)};
+    const size_t count = 100;
+    CHECK_OK(rlkd_comm_device_all_reduce_start(comm, "test", buffers, &count,
+                                               1, RLKD_COMM_F32,
+                                               RLKD_REDUCE_SUM));
+    CHECK_FAILS(rlkd_comm_finish_started(comm, "test"), RLKD_ERR_IO,
+                "rank 1 closed the connection");
+    CHECK_FAILS(rlkd_comm_device_all_reduce_start(comm, "test", buffers,
+                                                  &count, 1, RLKD_COMM_F32,
+                                                  RLKD_REDUCE_SUM),
+                RLKD_ERR_IO, "failed earlier");
+    CHECK_FAILS(rlkd_comm_barrier(comm), RLKD_ERR_IO, "failed earlier");
     rlkd_tensor_destroy(t);
     rlkd_comm_destroy(comm);
     rlkd_context_destroy(ctx);
@@ -1074,6 +1149,8 @@ static const rank_case cases[] = {
     {"search", 2, search_ranks, NULL},
     {"toy_search", 2, toy_search_ranks, NULL},
     {"compress", 2, compress_ranks, NULL},
+    {"started_sums", 2, started_sums_ranks, NULL},
+    {"started_sum_peer_death", 2, started_sum_peer_death_ranks, NULL},
 };
 
 static const rank_case *find_case(const char *name)
@@ -1104,6 +1181,8 @@ RANKS(trainer_errors)
 RANKS(search)
 RANKS(toy_search)
 RANKS(compress)
+RANKS(started_sums)
+RANKS(started_sum_peer_death)
 
 static void address(void)
 {
@@ -1137,6 +1216,8 @@ int main(int argc, char **argv)
     test_run("search", search);
     test_run("toy_search", toy_search);
     test_run("compress", compress);
+    test_run("started_sums", started_sums);
+    test_run("started_sum_peer_death", started_sum_peer_death);
     test_main_end();
     return test_finish();
 }

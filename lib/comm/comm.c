@@ -166,8 +166,8 @@ void rlkd_comm_destroy(rlkd_comm *comm)
 {
     if (!comm)
         return;
-    if (comm->nccl)
-        rlkd_nccl_destroy(comm->nccl);
+    rlkd_comm_worker_stop(comm);
+    rlkd_nccl_destroy(comm);
     rlkd_tcp_close(comm->tcp);
     free(comm);
 }
@@ -234,7 +234,7 @@ rlkd_comm_backend rlkd_comm_backend_of(const rlkd_comm *comm)
 /* Collectives                                                               */
 /* ------------------------------------------------------------------------ */
 
-static rlkd_status usable(const rlkd_comm *comm, const char *op)
+rlkd_status rlkd_comm_check_usable(const rlkd_comm *comm, const char *op)
 {
     if (!comm)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: comm is NULL", op);
@@ -248,7 +248,7 @@ static rlkd_status usable(const rlkd_comm *comm, const char *op)
 
 /* After a collective: a failure marks the communicator failed and closes
  * its connections, so that the other ranks notice at once. */
-static rlkd_status settle(rlkd_comm *comm, rlkd_status status)
+rlkd_status rlkd_comm_settle(rlkd_comm *comm, rlkd_status status)
 {
     if (status == RLKD_OK)
         return RLKD_OK;
@@ -259,27 +259,39 @@ static rlkd_status settle(rlkd_comm *comm, rlkd_status status)
     return status;
 }
 
+/* Before any collective: the communicator works, and the sums started
+ * earlier (overlap.c) are done, so that this one follows them on every
+ * rank. */
+static rlkd_status ready(rlkd_comm *comm, const char *op)
+{
+    RLKD_TRY(rlkd_comm_check_usable(comm, op));
+    return rlkd_comm_finish_started(comm, op);
+}
+
 rlkd_status rlkd_comm_host_all_reduce(rlkd_comm *comm, const char *op,
                                       void *data, size_t count,
                                       rlkd_comm_dtype dtype,
                                       rlkd_reduce_op reduce)
 {
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (comm->world_size == 1)
         return RLKD_OK;
     void *const buffers[1] = {data};
-    return settle(comm, rlkd_tcp_all_reduce(comm->tcp, op, buffers, &count, 1,
-                                            dtype, reduce, comm->timeout_ms));
+    return rlkd_comm_settle(comm,
+                            rlkd_tcp_all_reduce(comm->tcp, op, buffers, &count,
+                                                1, dtype, reduce,
+                                                comm->timeout_ms));
 }
 
 rlkd_status rlkd_comm_host_broadcast(rlkd_comm *comm, const char *op,
                                      void *data, size_t bytes, int root)
 {
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (comm->world_size == 1)
         return RLKD_OK;
-    return settle(comm, rlkd_tcp_broadcast(comm->tcp, op, data, bytes, root,
-                                           comm->timeout_ms));
+    return rlkd_comm_settle(comm, rlkd_tcp_broadcast(comm->tcp, op, data,
+                                                     bytes, root,
+                                                     comm->timeout_ms));
 }
 
 /* The CPU backend on a device context: the buffers go through one host
@@ -321,7 +333,7 @@ rlkd_status rlkd_comm_device_all_reduce(rlkd_comm *comm, const char *op,
                                         rlkd_comm_dtype dtype,
                                         rlkd_reduce_op reduce)
 {
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (comm->world_size == 1)
         return RLKD_OK;
     rlkd_status status;
@@ -334,20 +346,22 @@ rlkd_status rlkd_comm_device_all_reduce(rlkd_comm *comm, const char *op,
     else
         status = staged_all_reduce(comm, op, buffers, counts, count, dtype,
                                    reduce);
-    return settle(comm, status);
+    return rlkd_comm_settle(comm, status);
 }
 
 rlkd_status rlkd_comm_device_broadcast(rlkd_comm *comm, const char *op,
                                        void *data, size_t bytes, int root)
 {
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (comm->world_size == 1)
         return RLKD_OK;
     if (comm->nccl)
-        return settle(comm, rlkd_nccl_broadcast(comm, op, data, bytes, root));
+        return rlkd_comm_settle(
+            comm, rlkd_nccl_broadcast(comm, op, data, bytes, root));
     if (comm->ctx->kind == RLKD_DEVICE_CPU)
-        return settle(comm, rlkd_tcp_broadcast(comm->tcp, op, data, bytes,
-                                               root, comm->timeout_ms));
+        return rlkd_comm_settle(comm,
+                                rlkd_tcp_broadcast(comm->tcp, op, data, bytes,
+                                                   root, comm->timeout_ms));
     rlkd_context *ctx = comm->ctx;
     unsigned char *host = malloc(bytes ? bytes : 1);
     rlkd_status status = host ? RLKD_OK
@@ -361,7 +375,7 @@ rlkd_status rlkd_comm_device_broadcast(rlkd_comm *comm, const char *op,
     if (status == RLKD_OK && comm->rank != root)
         status = ctx->backend->copy_from_host(ctx, data, host, bytes);
     free(host);
-    return settle(comm, status);
+    return rlkd_comm_settle(comm, status);
 }
 
 rlkd_status rlkd_comm_agree(rlkd_comm *comm, const char *op, int ok, int *all)
@@ -422,10 +436,10 @@ rlkd_sum_hook rlkd_comm_sum_hook(rlkd_comm *comm)
 /* The public collectives                                                    */
 /* ------------------------------------------------------------------------ */
 
-static rlkd_status check_tensor(const rlkd_comm *comm, const char *op,
+static rlkd_status check_tensor(rlkd_comm *comm, const char *op,
                                 const rlkd_tensor *tensor)
 {
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (!tensor)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: tensor is NULL", op);
     if (tensor->ctx != comm->ctx)
@@ -471,8 +485,9 @@ rlkd_status rlkd_comm_broadcast(rlkd_comm *comm, rlkd_tensor *tensor, int root)
 rlkd_status rlkd_comm_barrier(rlkd_comm *comm)
 {
     static const char op[] = "rlkd_comm_barrier";
-    RLKD_TRY(usable(comm, op));
+    RLKD_TRY(ready(comm, op));
     if (comm->world_size == 1)
         return RLKD_OK;
-    return settle(comm, rlkd_tcp_barrier(comm->tcp, op, comm->timeout_ms));
+    return rlkd_comm_settle(comm,
+                            rlkd_tcp_barrier(comm->tcp, op, comm->timeout_ms));
 }

@@ -56,13 +56,27 @@ rlkd_status rlkd_tcp_barrier(rlkd_tcp *tcp, const char *op, int timeout_ms);
 int rlkd_nccl_available(void);
 /* Makes comm->nccl; the NCCL id goes from rank 0 over comm->tcp. */
 rlkd_status rlkd_nccl_create(rlkd_comm *comm, const char *op);
-void rlkd_nccl_destroy(void *nccl);
+/* Frees comm's NCCL communicator and stream, where it has them. */
+void rlkd_nccl_destroy(rlkd_comm *comm);
 rlkd_status rlkd_nccl_all_reduce(rlkd_comm *comm, const char *op,
                                  void *const *buffers, const size_t *counts,
                                  int count, rlkd_comm_dtype dtype,
                                  rlkd_reduce_op reduce);
 rlkd_status rlkd_nccl_broadcast(rlkd_comm *comm, const char *op, void *data,
                                 size_t bytes, int root);
+/* A sum queued on a stream of the communicator's own, after the work
+ * queued on the context's stream so far, without waiting for it; and the
+ * wait for every sum started since the last. */
+rlkd_status rlkd_nccl_all_reduce_start(rlkd_comm *comm, const char *op,
+                                       void *const *buffers,
+                                       const size_t *counts, int count,
+                                       rlkd_comm_dtype dtype,
+                                       rlkd_reduce_op reduce);
+rlkd_status rlkd_nccl_finish_started(rlkd_comm *comm, const char *op);
+
+/* ---- sums that run while the caller computes (overlap.c) ---- */
+
+typedef struct rlkd_comm_worker rlkd_comm_worker;
 
 struct rlkd_comm {
     rlkd_context *ctx;
@@ -71,6 +85,8 @@ struct rlkd_comm {
     rlkd_comm_backend backend; /* RLKD_COMM_CPU or RLKD_COMM_NCCL */
     rlkd_tcp *tcp;             /* NULL when world_size is 1 */
     void *nccl;                /* NCCL's communicator, or NULL */
+    void *nccl_side;           /* its stream for started sums (nccl.cu) */
+    rlkd_comm_worker *worker;  /* the thread of started sums (overlap.c) */
     /* Set by the first failed collective: the ranks may be out of step
      * since, so every later call fails with this message. */
     int failed;
@@ -78,7 +94,15 @@ struct rlkd_comm {
 };
 
 /* ---- collectives for the library's own use (comm.c). Each checks that
- * the communicator has not failed, and marks it failed when it fails. ---- */
+ * the communicator has not failed, finishes the sums started before it
+ * (overlap.c), and marks the communicator failed when it fails. ---- */
+
+/* Fails (RLKD_ERR_IO, with the first failure's message) once comm has
+ * failed. */
+rlkd_status rlkd_comm_check_usable(const rlkd_comm *comm, const char *op);
+/* After a collective: a failure marks comm failed and closes its
+ * connections, so that the other ranks notice at once. */
+rlkd_status rlkd_comm_settle(rlkd_comm *comm, rlkd_status status);
 
 /* Host memory, over TCP whatever the backend. */
 rlkd_status rlkd_comm_host_all_reduce(rlkd_comm *comm, const char *op,
@@ -97,6 +121,24 @@ rlkd_status rlkd_comm_device_all_reduce(rlkd_comm *comm, const char *op,
                                         rlkd_reduce_op reduce);
 rlkd_status rlkd_comm_device_broadcast(rlkd_comm *comm, const char *op,
                                        void *data, size_t bytes, int root);
+
+/* Starts the sum of a bucket of buffers of the communicator's context and
+ * returns at once where it can: on the CPU backend with a CPU context the
+ * communicator's thread sends it; with NCCL a stream of the
+ * communicator's own runs it after the work queued on the context's
+ * stream so far; the CPU backend on a device context sums before
+ * returning. The buffers (and what they hold) must stay untouched until
+ * rlkd_comm_finish_started, which any other collective calls first: the
+ * ranks' collectives keep the order of their calls. */
+rlkd_status rlkd_comm_device_all_reduce_start(rlkd_comm *comm, const char *op,
+                                              void *const *buffers,
+                                              const size_t *counts, int count,
+                                              rlkd_comm_dtype dtype,
+                                              rlkd_reduce_op reduce);
+/* Waits for every started sum; the first failure fails the communicator. */
+rlkd_status rlkd_comm_finish_started(rlkd_comm *comm, const char *op);
+/* Ends the communicator's thread after its started sums (destroy). */
+void rlkd_comm_worker_stop(rlkd_comm *comm);
 
 /* Every rank learns whether `ok` holds on all of them: a check (same
  * networks, same search) that must fail on every rank together, or none

@@ -18,9 +18,9 @@ rlkd_status rlkd_nccl_create(rlkd_comm *comm, const char *op)
                      "any context)", op);
 }
 
-void rlkd_nccl_destroy(void *nccl)
+void rlkd_nccl_destroy(rlkd_comm *comm)
 {
-    (void)nccl;
+    (void)comm;
 }
 
 rlkd_status rlkd_nccl_all_reduce(rlkd_comm *comm, const char *op,
@@ -37,5 +37,22 @@ rlkd_status rlkd_nccl_broadcast(rlkd_comm *comm, const char *op, void *data,
                                 size_t bytes, int root)
 {
     (void)comm, (void)data, (void)bytes, (void)root;
+    return rlkd_fail(RLKD_ERR_INTERNAL, "%s: no NCCL in this build", op);
+}
+
+rlkd_status rlkd_nccl_all_reduce_start(rlkd_comm *comm, const char *op,
+                                       void *const *buffers,
+                                       const size_t *counts, int count,
+                                       rlkd_comm_dtype dtype,
+                                       rlkd_reduce_op reduce)
+{
+    (void)comm, (void)buffers, (void)counts, (void)count, (void)dtype,
+        (void)reduce;
+    return rlkd_fail(RLKD_ERR_INTERNAL, "%s: no NCCL in this build", op);
+}
+
+rlkd_status rlkd_nccl_finish_started(rlkd_comm *comm, const char *op)
+{
+    (void)comm;
     return rlkd_fail(RLKD_ERR_INTERNAL, "%s: no NCCL in this build", op);
 }

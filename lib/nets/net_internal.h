@@ -66,6 +66,14 @@ typedef struct rlkd_layer {
     rlkd_tensor *save_mean, *save_invstd, *dropout_mask;
 } rlkd_layer;
 
+/* Told, during the backward pass, of each layer whose parameters'
+ * gradients are then final: every layer once, last to first. A
+ * data-parallel trainer starts summing them while the pass goes on. */
+typedef struct rlkd_layer_done_hook {
+    rlkd_status (*fn)(void *user, const rlkd_net *net, int layer);
+    void *user;
+} rlkd_layer_done_hook;
+
 struct rlkd_net {
     rlkd_context *ctx;
     int in_c, in_h, in_w;
@@ -90,6 +98,7 @@ struct rlkd_net {
      * rank's first row; 0 otherwise): dropout draws what one process
      * would for these rows. */
     int64_t batch_first_row;
+    const rlkd_layer_done_hook *layer_done; /* or NULL */
     struct rlkd_prune_state *prune; /* channel groups and masks, or NULL */
     /* The most tensor values the builder may make (INT64_MAX but while
      * rlkd_net_load builds a network from a file: what the file's data

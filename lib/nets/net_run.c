@@ -509,15 +509,18 @@ static rlkd_status backward(rlkd_net *net, const char *op,
     for (int i = last - 1; i >= 0; i--) {
         const int node = i + 1;
         /* A node the output does not depend on passes no gradient back. */
-        if (!net->grad_ready[node])
-            continue;
-        /* A masked output passes no gradient for its removed channels. */
-        const rlkd_tensor *mask = rlkd_prune_output_mask(net, i);
-        if (mask)
-            RLKD_TRY(rlkd_channel_mask_backward(net->ctx, net->grads[node],
-                                                net->grads[node], mask));
-        RLKD_TRY(backward_layer(net, &net->layers[i], net->grads[node],
-                                net->values[node], want_input));
+        if (net->grad_ready[node]) {
+            /* A masked output passes no gradient for its removed
+             * channels. */
+            const rlkd_tensor *mask = rlkd_prune_output_mask(net, i);
+            if (mask)
+                RLKD_TRY(rlkd_channel_mask_backward(
+                    net->ctx, net->grads[node], net->grads[node], mask));
+            RLKD_TRY(backward_layer(net, &net->layers[i], net->grads[node],
+                                    net->values[node], want_input));
+        }
+        if (net->layer_done)
+            RLKD_TRY(net->layer_done->fn(net->layer_done->user, net, i));
     }
     if (dinput) {
         if (net->grad_ready[0])

@@ -1,10 +1,11 @@
 /*
  * Data-parallel training: every rank is given the same batch and computes
  * on its rows; gradients are summed over the ranks in buckets (a few large
- * messages rather than one per tensor) after the backward pass. Overlapping
- * the sums with the backward pass, bucket by bucket, is what a GPU gains
- * from; on the CPU the cores are busy computing either way, so the sums
- * simply follow the backward pass.
+ * messages rather than one per tensor), each bucket started as soon as the
+ * backward pass has finished its layers, so that the sums travel while the
+ * pass goes on (lib/comm/overlap.c: the communicator's thread on the CPU,
+ * a stream of its own with NCCL). Buckets fill last layer first, the order
+ * the pass finishes them in; every rank makes the same buckets.
  */
 #include "parallel.h"
 
@@ -104,58 +105,97 @@ rlkd_status rlkd_parallel_broadcast_optimizer(rlkd_comm *comm, const char *op,
                                     sizeof optimizer->steps, 0);
 }
 
-/* Sums (or averages) the F32 tensors of a list in buckets of about
- * bucket_bytes, each one collective of several buffers. */
-static rlkd_status reduce_tensors(rlkd_comm *comm, const char *op,
-                                  const rlkd_named_tensor *list, int count,
-                                  int grads, size_t bucket_bytes,
-                                  rlkd_reduce_op reduce)
+rlkd_status rlkd_parallel_buckets_begin(rlkd_parallel_buckets *b,
+                                        rlkd_comm *comm, const char *op,
+                                        size_t bucket_bytes, int capacity,
+                                        rlkd_reduce_op reduce)
 {
-    void **buffers = malloc((size_t)(count > 0 ? count : 1) * sizeof *buffers);
-    size_t *counts = malloc((size_t)(count > 0 ? count : 1) * sizeof *counts);
-    rlkd_status status = buffers && counts
-                             ? RLKD_OK
-                             : rlkd_fail(RLKD_ERR_OUT_OF_MEMORY,
-                                         "%s: out of host memory", op);
-    int queued = 0;
-    size_t bytes = 0;
-    for (int i = 0; status == RLKD_OK && i <= count; i++) {
-        const rlkd_tensor *t =
-            i < count ? (grads ? list[i].grad : list[i].value) : NULL;
-        if (t && t->dtype != RLKD_DTYPE_F32)
-            continue;
-        const size_t size = t ? (size_t)t->numel * 4 : 0;
-        /* The bucket goes when it is full or the list is done. */
-        if (queued > 0 && (!t || bytes + size > bucket_bytes)) {
-            status = rlkd_comm_device_all_reduce(comm, op, buffers, counts,
-                                                 queued, RLKD_COMM_F32,
-                                                 reduce);
-            queued = 0;
-            bytes = 0;
-        }
-        if (t) {
-            buffers[queued] = t->data;
-            counts[queued++] = (size_t)t->numel;
-            bytes += size;
-        }
-    }
-    free(buffers);
-    free(counts);
+    memset(b, 0, sizeof *b);
+    b->comm = comm;
+    b->op = op;
+    b->bucket_bytes = bucket_bytes;
+    b->reduce = reduce;
+    const size_t slots = (size_t)(capacity > 0 ? capacity : 1);
+    b->buffers = malloc(slots * sizeof *b->buffers);
+    b->counts = malloc(slots * sizeof *b->counts);
+    if (b->buffers && b->counts)
+        return RLKD_OK;
+    free(b->buffers);
+    free(b->counts);
+    b->buffers = NULL;
+    b->counts = NULL;
+    return rlkd_fail(RLKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+}
+
+/* Starts the bucket filled so far. */
+static rlkd_status send_bucket(rlkd_parallel_buckets *b)
+{
+    if (b->queued == 0)
+        return RLKD_OK;
+    const rlkd_status status = rlkd_comm_device_all_reduce_start(
+        b->comm, b->op, b->buffers, b->counts, b->queued, RLKD_COMM_F32,
+        b->reduce);
+    b->queued = 0;
+    b->bytes = 0;
     return status;
 }
 
-rlkd_status rlkd_parallel_sum_grads(rlkd_comm *comm, const char *op,
-                                    rlkd_net *net, size_t bucket_bytes)
+rlkd_status rlkd_parallel_buckets_add(rlkd_parallel_buckets *b,
+                                      const rlkd_tensor *t)
 {
-    return reduce_tensors(comm, op, net->params, net->param_count, 1,
-                          bucket_bytes, RLKD_REDUCE_SUM);
+    if (!t || t->dtype != RLKD_DTYPE_F32)
+        return RLKD_OK;
+    const size_t size = (size_t)t->numel * 4;
+    /* The bucket goes when the next tensor would overfill it. */
+    if (b->queued > 0 && b->bytes + size > b->bucket_bytes)
+        RLKD_TRY(send_bucket(b));
+    b->buffers[b->queued] = t->data;
+    b->counts[b->queued++] = (size_t)t->numel;
+    b->bytes += size;
+    return RLKD_OK;
+}
+
+rlkd_status rlkd_parallel_buckets_end(rlkd_parallel_buckets *b,
+                                      rlkd_status status)
+{
+    if (status == RLKD_OK)
+        status = send_bucket(b);
+    /* Started sums are waited for even after a failure: they use the
+     * caller's tensors. */
+    const rlkd_status finished = rlkd_comm_finish_started(b->comm, b->op);
+    free(b->buffers);
+    free(b->counts);
+    b->buffers = NULL;
+    b->counts = NULL;
+    return status != RLKD_OK ? status : finished;
+}
+
+/* The backward pass finished `layer`: its gradients join the buckets. */
+static rlkd_status layer_grads_done(void *user, const rlkd_net *net,
+                                    int layer)
+{
+    const rlkd_layer *l = &net->layers[layer];
+    for (int i = 0; i < l->param_count; i++)
+        RLKD_TRY(rlkd_parallel_buckets_add(
+            user, net->params[l->param_first + i].grad));
+    return RLKD_OK;
+}
+
+rlkd_layer_done_hook rlkd_parallel_grads_hook(rlkd_parallel_buckets *b)
+{
+    return (rlkd_layer_done_hook){layer_grads_done, b};
 }
 
 rlkd_status rlkd_parallel_mean_buffers(rlkd_comm *comm, const char *op,
                                        rlkd_net *net, size_t bucket_bytes)
 {
-    return reduce_tensors(comm, op, net->buffers, net->buffer_count, 0,
-                          bucket_bytes, RLKD_REDUCE_MEAN);
+    rlkd_parallel_buckets b;
+    RLKD_TRY(rlkd_parallel_buckets_begin(&b, comm, op, bucket_bytes,
+                                         net->buffer_count, RLKD_REDUCE_MEAN));
+    rlkd_status status = RLKD_OK;
+    for (int i = 0; status == RLKD_OK && i < net->buffer_count; i++)
+        status = rlkd_parallel_buckets_add(&b, net->buffers[i].value);
+    return rlkd_parallel_buckets_end(&b, status);
 }
 
 rlkd_status rlkd_parallel_share_status(rlkd_comm *comm, const char *op,

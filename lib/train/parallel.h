@@ -32,10 +32,37 @@ rlkd_status rlkd_parallel_broadcast_net(rlkd_comm *comm, const char *op,
 rlkd_status rlkd_parallel_broadcast_optimizer(rlkd_comm *comm, const char *op,
                                               rlkd_optimizer *optimizer);
 
-/* Sums every parameter gradient over the ranks, in buckets of about
- * bucket_bytes. */
-rlkd_status rlkd_parallel_sum_grads(rlkd_comm *comm, const char *op,
-                                    rlkd_net *net, size_t bucket_bytes);
+/* F32 tensors summed (or averaged) over the ranks in buckets of about
+ * bucket_bytes, each bucket started (rlkd_comm_device_all_reduce_start)
+ * when the next tensor would overfill it. */
+typedef struct rlkd_parallel_buckets {
+    rlkd_comm *comm;
+    const char *op;
+    size_t bucket_bytes;
+    rlkd_reduce_op reduce;
+    void **buffers;  /* the bucket filling: its tensors' data ... */
+    size_t *counts;  /* ... and sizes */
+    int queued;
+    size_t bytes;
+} rlkd_parallel_buckets;
+
+/* Ready for up to `capacity` tensors. */
+rlkd_status rlkd_parallel_buckets_begin(rlkd_parallel_buckets *b,
+                                        rlkd_comm *comm, const char *op,
+                                        size_t bucket_bytes, int capacity,
+                                        rlkd_reduce_op reduce);
+/* Adds t (skipped when NULL or not F32); its data must stay untouched
+ * until rlkd_parallel_buckets_end. */
+rlkd_status rlkd_parallel_buckets_add(rlkd_parallel_buckets *b,
+                                      const rlkd_tensor *t);
+/* Starts the last bucket (unless `status`, the caller's, failed), waits
+ * for every bucket and frees the lists; returns `status` if it failed. */
+rlkd_status rlkd_parallel_buckets_end(rlkd_parallel_buckets *b,
+                                      rlkd_status status);
+/* The backward pass's hook (net->layer_done) that adds each finished
+ * layer's parameter gradients to b: the sums overlap the pass. */
+rlkd_layer_done_hook rlkd_parallel_grads_hook(rlkd_parallel_buckets *b);
+
 /* Averages the float buffers (batch norm's running statistics). */
 rlkd_status rlkd_parallel_mean_buffers(rlkd_comm *comm, const char *op,
                                        rlkd_net *net, size_t bucket_bytes);

@@ -512,6 +512,31 @@ static rlkd_status sum_metrics(rlkd_trainer *trainer, const char *op,
     return RLKD_OK;
 }
 
+/* The backward pass from the loss gradient (and the attention-transfer
+ * gradients injected at `nodes`); data-parallel, the gradients are summed
+ * over the ranks bucket by bucket while it runs. */
+static rlkd_status backward(rlkd_trainer *trainer, const char *op,
+                            const int *nodes, int injected)
+{
+    rlkd_net *student = trainer->student;
+    const rlkd_tensor *const *grads =
+        (const rlkd_tensor *const *)trainer->at_grads;
+    if (!trainer->comm)
+        return rlkd_net_backward_nodes(student, trainer->doutput, NULL, nodes,
+                                       grads, injected);
+    rlkd_parallel_buckets buckets;
+    RLKD_TRY(rlkd_parallel_buckets_begin(&buckets, trainer->comm, op,
+                                         trainer->parallel.bucket_bytes,
+                                         student->param_count,
+                                         RLKD_REDUCE_SUM));
+    const rlkd_layer_done_hook hook = rlkd_parallel_grads_hook(&buckets);
+    student->layer_done = &hook;
+    const rlkd_status status = rlkd_net_backward_nodes(
+        student, trainer->doutput, NULL, nodes, grads, injected);
+    student->layer_done = NULL;
+    return rlkd_parallel_buckets_end(&buckets, status);
+}
+
 /* The step on this process's images (a data-parallel rank's rows, their
  * share of the batch), then the update at rate lr. */
 static rlkd_status take_step(rlkd_trainer *trainer, const char *op,
@@ -544,19 +569,13 @@ static rlkd_status take_step(rlkd_trainer *trainer, const char *op,
     for (int i = 0; i < injected; i++)
         nodes[i] = o->at_pairs[i][0];
     RLKD_TRY(rlkd_net_zero_grad(trainer->student));
-    RLKD_TRY(rlkd_net_backward_nodes(
-        trainer->student, trainer->doutput, NULL, nodes,
-        (const rlkd_tensor *const *)trainer->at_grads, injected));
-    if (trainer->comm) {
-        const size_t bucket = trainer->parallel.bucket_bytes;
-        RLKD_TRY(rlkd_parallel_sum_grads(trainer->comm, op, trainer->student,
-                                         bucket));
+    RLKD_TRY(backward(trainer, op, nodes, injected));
+    if (trainer->comm && !trainer->parallel.sync_batchnorm)
         /* Local batch norm moved each rank's running statistics by its own
          * rows: their mean keeps the ranks' networks the same. */
-        if (!trainer->parallel.sync_batchnorm)
-            RLKD_TRY(rlkd_parallel_mean_buffers(trainer->comm, op,
-                                                trainer->student, bucket));
-    }
+        RLKD_TRY(rlkd_parallel_mean_buffers(trainer->comm, op,
+                                            trainer->student,
+                                            trainer->parallel.bucket_bytes));
     if (trainer->options.bn_l1 > 0.0f)
         RLKD_TRY(rlkd_prune_add_bn_l1(trainer->student,
                                       trainer->options.bn_l1));
