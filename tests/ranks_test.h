@@ -92,6 +92,54 @@ static inline rlkd_comm *open_comm(rlkd_context *ctx, rlkd_comm_backend backend,
     return comm;
 }
 
+/* Every float parameter and buffer, one after the other (free() it). */
+static inline float *ranks_net_values(const rlkd_net *net, size_t *count)
+{
+    int params, buffers;
+    test_must(rlkd_net_param_count(net, &params), "params");
+    test_must(rlkd_net_buffer_count(net, &buffers), "buffers");
+    float *all = NULL;
+    size_t n = 0;
+    for (int i = 0; i < params + buffers; i++) {
+        rlkd_tensor *t;
+        if (i < params)
+            test_must(rlkd_net_param(net, i, NULL, &t, NULL), "param");
+        else
+            test_must(rlkd_net_buffer(net, i - params, NULL, &t), "buffer");
+        if (rlkd_tensor_dtype(t) != RLKD_DTYPE_F32)
+            continue;
+        const size_t k = (size_t)rlkd_tensor_numel(t);
+        float *grown = realloc(all, (n + k) * sizeof *all);
+        if (!grown)
+            test_fatal("realloc");
+        all = grown;
+        test_must(rlkd_tensor_read(t, all + n, k), "read");
+        n += k;
+    }
+    *count = n;
+    return all;
+}
+
+/* Whether every rank holds rank 0's values, bit for bit. */
+static inline int ranks_same_on_every_rank(rlkd_comm *comm,
+                                           rlkd_context *ctx,
+                                           const float *values, size_t n,
+                                           const char *what)
+{
+    rlkd_tensor *t;
+    test_must(rlkd_tensor_create(ctx, RLKD_DTYPE_F32, 1,
+                                 (int64_t[]){(int64_t)n}, &t),
+              "tensor");
+    test_must(rlkd_tensor_write(t, values, n), "write");
+    CHECK_OK(rlkd_comm_broadcast(comm, t, 0));
+    float *root = t_get(t);
+    const int same = memcmp(root, values, n * sizeof *values) == 0;
+    free(root);
+    rlkd_tensor_destroy(t);
+    return CHECK_MSG(same, "rank %d's %s differ from rank 0's", my_rank,
+                     what);
+}
+
 static inline void ranks_print_file(const char *path, int rank)
 {
     FILE *f = fopen(path, "r");

@@ -572,52 +572,6 @@ static rlkd_net *bn_net(rlkd_context *ctx)
     return net;
 }
 
-/* Every float parameter and buffer, one after the other (free() it). */
-static float *net_values(const rlkd_net *net, size_t *count)
-{
-    int params, buffers;
-    test_must(rlkd_net_param_count(net, &params), "params");
-    test_must(rlkd_net_buffer_count(net, &buffers), "buffers");
-    float *all = NULL;
-    size_t n = 0;
-    for (int i = 0; i < params + buffers; i++) {
-        rlkd_tensor *t;
-        if (i < params)
-            test_must(rlkd_net_param(net, i, NULL, &t, NULL), "param");
-        else
-            test_must(rlkd_net_buffer(net, i - params, NULL, &t), "buffer");
-        if (rlkd_tensor_dtype(t) != RLKD_DTYPE_F32)
-            continue;
-        const size_t k = (size_t)rlkd_tensor_numel(t);
-        float *grown = realloc(all, (n + k) * sizeof *all);
-        if (!grown)
-            test_fatal("realloc");
-        all = grown;
-        test_must(rlkd_tensor_read(t, all + n, k), "read");
-        n += k;
-    }
-    *count = n;
-    return all;
-}
-
-/* Whether every rank holds rank 0's values, bit for bit. */
-static int same_on_every_rank(rlkd_comm *comm, rlkd_context *ctx,
-                              const float *values, size_t n, const char *what)
-{
-    rlkd_tensor *t;
-    test_must(rlkd_tensor_create(ctx, RLKD_DTYPE_F32, 1,
-                                 (int64_t[]){(int64_t)n}, &t),
-              "tensor");
-    test_must(rlkd_tensor_write(t, values, n), "write");
-    CHECK_OK(rlkd_comm_broadcast(comm, t, 0));
-    float *root = t_get(t);
-    const int same = memcmp(root, values, n * sizeof *values) == 0;
-    free(root);
-    rlkd_tensor_destroy(t);
-    return CHECK_MSG(same, "rank %d's %s differ from rank 0's", my_rank,
-                     what);
-}
-
 typedef struct training {
     int bn, sync, distill, batch;
     const char *name;
@@ -714,9 +668,9 @@ static void train_ranks(const training *t)
     CHECK_OK(rlkd_trainer_fit(trainer, train, validation));
 
     size_t n, n_alone;
-    float *values = net_values(ranked, &n);
-    float *values_alone = net_values(alone, &n_alone);
-    same_on_every_rank(comm, ctx, values, n, "weights");
+    float *values = ranks_net_values(ranked, &n);
+    float *values_alone = ranks_net_values(alone, &n_alone);
+    ranks_same_on_every_rank(comm, ctx, values, n, "weights");
     if (!t->bn || t->sync) {
         double *want = test_to_double(values_alone, n_alone);
         test_close(t->name, values, want, n, 1e-5, 1e-4);
@@ -731,7 +685,7 @@ static void train_ranks(const training *t)
     }
     /* The reports are the whole batch's, the same on every rank. */
     const float reported[2] = {(float)report.loss, (float)report.accuracy};
-    same_on_every_rank(comm, ctx, reported, 2, "reports");
+    ranks_same_on_every_rank(comm, ctx, reported, 2, "reports");
 
     /* Rank 0 alone wrote the checkpoints; every rank resumes from them. */
     char own[TEST_PATH_BYTES];
@@ -743,8 +697,8 @@ static void train_ranks(const training *t)
     CHECK_MSG(access(checkpoint, F_OK) == 0, "no checkpoint after fit");
     CHECK_OK(rlkd_trainer_resume(trainer, checkpoint));
     free(values);
-    values = net_values(ranked, &n);
-    same_on_every_rank(comm, ctx, values, n, "resumed weights");
+    values = ranks_net_values(ranked, &n);
+    ranks_same_on_every_rank(comm, ctx, values, n, "resumed weights");
 
     /* One process again. */
     CHECK_OK(rlkd_trainer_set_comm(trainer, NULL, NULL));
@@ -866,7 +820,7 @@ static void one_rank_training(void)
     test_must(rlkd_context_set_seed(ctx, RUN_SEED), "seed");
     CHECK_OK(rlkd_trainer_fit(tb, train, train));
     size_t na, nb;
-    float *va = net_values(a, &na), *vb = net_values(b, &nb);
+    float *va = ranks_net_values(a, &na), *vb = ranks_net_values(b, &nb);
     CHECK(na == nb && memcmp(va, vb, na * sizeof *va) == 0);
     CHECK(ra.loss == rb.loss && ra.accuracy == rb.accuracy);
     free(va);
@@ -968,7 +922,7 @@ static void search_ranks(void)
         kept = kept * 131 + group.kept;
     }
     const float kept_value = (float)kept;
-    same_on_every_rank(comm, ctx, &kept_value, 1, "masks");
+    ranks_same_on_every_rank(comm, ctx, &kept_value, 1, "masks");
     CHECK_OK(rlkd_search_set_comm(s, NULL));
     CHECK_FAILS(rlkd_search_set_comm(NULL, comm), RLKD_ERR_INVALID_ARGUMENT,
                 "search");
@@ -1032,16 +986,16 @@ static void compress_ranks(void)
               (long long)alone.macs);
     if (small && small_alone) {
         size_t n, n_alone;
-        float *values = net_values(small, &n);
-        float *values_alone = net_values(small_alone, &n_alone);
+        float *values = ranks_net_values(small, &n);
+        float *values_alone = ranks_net_values(small_alone, &n_alone);
         CHECK(n == n_alone);
         double *want = test_to_double(values_alone, n_alone);
         test_close("compacted", values, want, n < n_alone ? n : n_alone,
                    1e-5, 1e-4);
-        same_on_every_rank(o.comm, ctx, values, n, "compacted weights");
+        ranks_same_on_every_rank(o.comm, ctx, values, n, "compacted weights");
         const float reported[2] = {(float)together.top1,
                                    (float)together.student_top1};
-        same_on_every_rank(o.comm, ctx, reported, 2, "reports");
+        ranks_same_on_every_rank(o.comm, ctx, reported, 2, "reports");
         free(want);
         free(values);
         free(values_alone);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *dtype_name(rlkd_dtype dtype)
 {
@@ -226,4 +227,12 @@ rlkd_status rlkd_expect_struct_size(const char *op, const char *name,
                      "%s: %s->struct_size is %zu, less than the %zu bytes of "
                      "fields read (fill it with %s)", op, name, size, needed,
                      init);
+}
+
+void rlkd_merge_struct(void *merged, size_t merged_size, const void *given)
+{
+    size_t given_size;
+    memcpy(&given_size, given, sizeof given_size);
+    memcpy(merged, given, given_size < merged_size ? given_size : merged_size);
+    memcpy(merged, &merged_size, sizeof merged_size);
 }

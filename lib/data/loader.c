@@ -602,10 +602,7 @@ rlkd_status rlkd_loader_create(rlkd_context *ctx, const rlkd_dataset *dataset,
                                      "rlkd_loader_options_init"));
     rlkd_loader_options merged;
     rlkd_loader_options_init(&merged);
-    memcpy(&merged, options,
-           options->struct_size < sizeof merged ? options->struct_size
-                                                : sizeof merged);
-    merged.struct_size = sizeof merged;
+    rlkd_merge_struct(&merged, sizeof merged, options);
     int channels = dataset->channels;
     int height = dataset->paths ? merged.crop_size : dataset->height;
     int width = dataset->paths ? merged.crop_size : dataset->width;

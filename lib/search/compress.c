@@ -176,10 +176,7 @@ rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
                                      "rlkd_compress_options_init"));
     rlkd_compress_options merged;
     rlkd_compress_options_init(&merged);
-    memcpy(&merged, options,
-           options->struct_size < sizeof merged ? options->struct_size
-                                                : sizeof merged);
-    merged.struct_size = sizeof merged;
+    rlkd_merge_struct(&merged, sizeof merged, options);
     const rlkd_compress_options *o = &merged;
     RLKD_TRY(check(student, teacher, train_loader, validation, o, report));
     const size_t report_size = report->struct_size;

@@ -283,10 +283,7 @@ rlkd_status rlkd_trainer_create(rlkd_net *student, rlkd_net *teacher,
         RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
                                          TRAINER_OPTIONS_SIZE_MIN,
                                          "rlkd_trainer_options_init"));
-        memcpy(&chosen, options,
-               options->struct_size < sizeof chosen ? options->struct_size
-                                                    : sizeof chosen);
-        chosen.struct_size = sizeof chosen;
+        rlkd_merge_struct(&chosen, sizeof chosen, options);
     }
     RLKD_TRY(check_networks(op, student, teacher));
     RLKD_TRY(check_options(op, &chosen, student, teacher));

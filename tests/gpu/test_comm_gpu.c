@@ -2,8 +2,10 @@
  * Communicators on GPUs: NCCL between the GPUs of this machine, one rank
  * per GPU (where it has more than one; "skipped: one GPU" otherwise), NCCL
  * with one rank, and the CPU backend moving CUDA tensors through host
- * memory (two ranks on GPU 0). Ranks are processes (ranks_test.h). Exits
- * 77 (skipped) with a message when there is no usable GPU.
+ * memory (two ranks on GPU 0): the collectives, and data-parallel training
+ * against one process on the whole batch. Ranks are processes
+ * (ranks_test.h). Exits 77 (skipped) with a message when there is no
+ * usable GPU.
  */
 #include "ranks_test.h"
 
@@ -110,6 +112,80 @@ static void collectives(rlkd_context *ctx, rlkd_comm *comm)
     CHECK_OK(rlkd_comm_barrier(comm));
 }
 
+/* conv - bn - relu - mean - dropout - fc on 6x6 images of 3 classes. */
+static rlkd_net *dropout_net(rlkd_context *ctx)
+{
+    rlkd_net *net;
+    int node;
+    test_must(rlkd_net_create(ctx, 1, 6, 6, &net), "net");
+    test_must(rlkd_net_add_conv2d(net, &node, "conv", 0, 8, 3, 1, 1, 1, 1, 0),
+              "conv");
+    test_must(rlkd_net_add_batchnorm2d(net, &node, "bn", node, 1e-5f, 0.1f),
+              "bn");
+    test_must(rlkd_net_add_relu(net, &node, NULL, node), "relu");
+    test_must(rlkd_net_add_global_avgpool(net, &node, NULL, node), "mean");
+    test_must(rlkd_net_add_dropout(net, &node, NULL, node, 0.25f), "dropout");
+    test_must(rlkd_net_add_linear(net, NULL, "fc", node, 3, 1), "fc");
+    return net;
+}
+
+static void fit(rlkd_net *net, rlkd_comm *comm, rlkd_loader *train)
+{
+    rlkd_trainer_options o;
+    rlkd_trainer_options_init(&o);
+    o.epochs = 2;
+    o.schedule.base_lr = 0.1f;
+    o.schedule.total_epochs = 2;
+    rlkd_trainer *trainer;
+    test_must(rlkd_trainer_create(net, NULL, &o, &trainer), "trainer");
+    rlkd_parallel_options po;
+    rlkd_parallel_options_init(&po);
+    po.sync_batchnorm = 1;
+    po.bucket_bytes = 64; /* a bucket per tensor or two */
+    if (comm)
+        CHECK_OK(rlkd_trainer_set_comm(trainer, comm, &po));
+    CHECK_OK(rlkd_trainer_fit(trainer, train, NULL));
+    rlkd_trainer_destroy(trainer);
+}
+
+/* Data-parallel training on the GPUs over comm (synchronised batch norm,
+ * dropout, gradient buckets summed while the backward pass runs): the
+ * same bits on every rank, and one process's weights on the whole batch
+ * to float tolerance. */
+static void training(rlkd_context *ctx, rlkd_comm *comm)
+{
+    rlkd_dataset *data = test_band_dataset(24, 6, 3, 2, 1000);
+    rlkd_loader_options lo;
+    rlkd_loader_options_init(&lo);
+    lo.batch_size = 8;
+    lo.shuffle = lo.horizontal_flip = lo.crop_padding = 1;
+    lo.seed = 5;
+    rlkd_loader *train;
+    test_must(rlkd_loader_create(ctx, data, &lo, &train), "loader");
+    test_must(rlkd_context_set_seed(ctx, 7), "seed");
+    rlkd_net *alone = dropout_net(ctx);
+    test_must(rlkd_context_set_seed(ctx, 7), "seed");
+    rlkd_net *ranked = dropout_net(ctx);
+    test_must(rlkd_context_set_seed(ctx, 9), "seed");
+    fit(alone, NULL, train);
+    /* Rank 1 starts from another random stream: rank 0's is copied. */
+    test_must(rlkd_context_set_seed(ctx, 9 + (uint64_t)my_rank), "seed");
+    fit(ranked, comm, train);
+    size_t n, n_alone;
+    float *values = ranks_net_values(ranked, &n);
+    float *values_alone = ranks_net_values(alone, &n_alone);
+    ranks_same_on_every_rank(comm, ctx, values, n, "weights");
+    double *want = test_to_double(values_alone, n_alone);
+    test_close("data-parallel on GPUs", values, want, n, 1e-5, 1e-4);
+    free(want);
+    free(values);
+    free(values_alone);
+    rlkd_net_destroy(ranked);
+    rlkd_net_destroy(alone);
+    rlkd_loader_destroy(train);
+    rlkd_dataset_destroy(data);
+}
+
 static void nccl_ranks(void)
 {
     rlkd_context *ctx = rank_gpu(1);
@@ -117,6 +193,7 @@ static void nccl_ranks(void)
     if (comm) {
         CHECK(rlkd_comm_backend_of(comm) == RLKD_COMM_NCCL);
         collectives(ctx, comm);
+        training(ctx, comm);
     }
     rlkd_comm_destroy(comm);
     rlkd_context_destroy(ctx);
@@ -129,6 +206,7 @@ static void cpu_backend_ranks(void)
     if (comm) {
         CHECK(rlkd_comm_backend_of(comm) == RLKD_COMM_CPU);
         collectives(ctx, comm);
+        training(ctx, comm);
     }
     rlkd_comm_destroy(comm);
     rlkd_context_destroy(ctx);
