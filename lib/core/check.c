@@ -229,10 +229,14 @@ rlkd_status rlkd_expect_struct_size(const char *op, const char *name,
                      init);
 }
 
-void rlkd_merge_struct(void *merged, size_t merged_size, const void *given)
+rlkd_status rlkd_merge_struct(const char *op, const char *name, void *merged,
+                              size_t merged_size, const void *given,
+                              size_t needed, const char *init)
 {
     size_t given_size;
     memcpy(&given_size, given, sizeof given_size);
+    RLKD_TRY(rlkd_expect_struct_size(op, name, given_size, needed, init));
     memcpy(merged, given, given_size < merged_size ? given_size : merged_size);
     memcpy(merged, &merged_size, sizeof merged_size);
+    return RLKD_OK;
 }

@@ -166,10 +166,13 @@ rlkd_status rlkd_expect_struct_size(const char *op, const char *name,
                                     size_t size, size_t needed,
                                     const char *init);
 /* Copies a caller's growable struct (`given`, its struct_size first, maybe
- * an older and smaller one) over `merged`, which holds this version's
+ * an older and smaller one, but at least `needed` bytes: else the failure
+ * of rlkd_expect_struct_size) over `merged`, which holds this version's
  * defaults: the caller's fields are taken, the ones appended since keep
  * their defaults, and merged's struct_size becomes merged_size. */
-void rlkd_merge_struct(void *merged, size_t merged_size, const void *given);
+rlkd_status rlkd_merge_struct(const char *op, const char *name, void *merged,
+                              size_t merged_size, const void *given,
+                              size_t needed, const char *init);
 
 /* value must be >= minimum. */
 rlkd_status rlkd_expect_at_least(const char *op, const char *name,

@@ -597,12 +597,11 @@ rlkd_status rlkd_loader_create(rlkd_context *ctx, const rlkd_dataset *dataset,
     RLKD_TRY(rlkd_check_context(ctx, op));
     RLKD_TRY(rlkd_data_expect_pointer(op, "dataset", dataset));
     RLKD_TRY(rlkd_data_expect_pointer(op, "options", options));
-    RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
-                                     OPTIONS_SIZE_FIRST,
-                                     "rlkd_loader_options_init"));
     rlkd_loader_options merged;
     rlkd_loader_options_init(&merged);
-    rlkd_merge_struct(&merged, sizeof merged, options);
+    RLKD_TRY(rlkd_merge_struct(op, "options", &merged, sizeof merged, options,
+                               OPTIONS_SIZE_FIRST,
+                               "rlkd_loader_options_init"));
     int channels = dataset->channels;
     int height = dataset->paths ? merged.crop_size : dataset->height;
     int width = dataset->paths ? merged.crop_size : dataset->width;

@@ -171,12 +171,11 @@ rlkd_status rlkd_compress(rlkd_net *student, rlkd_net *teacher,
     if (!options)
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
                          "%s: options must not be NULL", op);
-    RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
-                                     OPTIONS_SIZE_FIRST,
-                                     "rlkd_compress_options_init"));
     rlkd_compress_options merged;
     rlkd_compress_options_init(&merged);
-    rlkd_merge_struct(&merged, sizeof merged, options);
+    RLKD_TRY(rlkd_merge_struct(op, "options", &merged, sizeof merged, options,
+                               OPTIONS_SIZE_FIRST,
+                               "rlkd_compress_options_init"));
     const rlkd_compress_options *o = &merged;
     RLKD_TRY(check(student, teacher, train_loader, validation, o, report));
     const size_t report_size = report->struct_size;

@@ -279,12 +279,10 @@ rlkd_status rlkd_trainer_create(rlkd_net *student, rlkd_net *teacher,
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: student is NULL", op);
     rlkd_trainer_options chosen;
     rlkd_trainer_options_init(&chosen);
-    if (options) {
-        RLKD_TRY(rlkd_expect_struct_size(op, "options", options->struct_size,
-                                         TRAINER_OPTIONS_SIZE_MIN,
-                                         "rlkd_trainer_options_init"));
-        rlkd_merge_struct(&chosen, sizeof chosen, options);
-    }
+    if (options)
+        RLKD_TRY(rlkd_merge_struct(op, "options", &chosen, sizeof chosen,
+                                   options, TRAINER_OPTIONS_SIZE_MIN,
+                                   "rlkd_trainer_options_init"));
     RLKD_TRY(check_networks(op, student, teacher));
     RLKD_TRY(check_options(op, &chosen, student, teacher));
 
