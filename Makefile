@@ -72,7 +72,10 @@ endif
 # CUBLAS_HOME (include/, and the library in lib64/ or lib/, versioned names
 # such as a wheel's libcudnn.so.9 included); ENGINES=0 forces them off,
 # ENGINES=1 insists. Without them RLKD_ENGINE_CUDNN answers
-# RLKD_ERR_UNSUPPORTED (lib/core/engines_absent.c).
+# RLKD_ERR_UNSUPPORTED (lib/core/engines_absent.c). The libraries are needed
+# at build time for their headers; at run time they are opened on first use
+# (kernels/engine_libraries.cu), so a program that never picks the engine
+# runs where they are not installed.
 # $(call find_library,HOME,NAME): libNAME.so under HOME's lib64/, lib/ or
 # lib/<multiarch>/, else a versioned libNAME.so.N there (all a wheel has).
 library_dirs = $(1)/lib64 $(1)/lib $(wildcard $(1)/lib/*-linux-gnu)
@@ -145,12 +148,12 @@ $(error ENGINES=1 but not found: $(strip $(ENGINES_MISSING)); set CUDNN_HOME / C
 endif
 LIB_SRC := $(filter-out lib/core/engines_absent.c,$(LIB_SRC))
 NVCCFLAGS += $(addsuffix /include,$(addprefix -I,$(sort $(CUDNN_HOME) $(CUBLAS_HOME))))
-# By file name (-l:), so a wheel's libcudnn.so.9 links as well; the run path
-# finds libraries outside the toolkit's (a wheel's).
-LDLIBS += $(foreach d,$(sort $(patsubst %/,%,$(dir $(CUDNN_LIB) $(CUBLAS_LIB)))),-L$(d) -Wl,-rpath,$(abspath $(d))) \
-          $(addprefix -l:,$(notdir $(CUDNN_LIB) $(CUBLAS_LIB)))
+# Not linked: kernels/engine_libraries.cu opens them on first use. The run
+# path lets it find libraries outside the toolkit's (a wheel's).
+LDLIBS += $(foreach d,$(sort $(patsubst %/,%,$(dir $(CUDNN_LIB) $(CUBLAS_LIB)))),-Wl,-rpath,$(abspath $(d)))
 else
-CU_SRC := $(filter-out kernels/engines.cu kernels/conv2d_cudnn.cu kernels/linear_cublas.cu,$(CU_SRC))
+CU_SRC := $(filter-out kernels/engines.cu kernels/engine_libraries.cu kernels/conv2d_cudnn.cu \
+                       kernels/linear_cublas.cu,$(CU_SRC))
 endif
 else ifeq ($(NVJPEG),1)
 $(error NVJPEG=1 needs the CUDA backend (nvJPEG decodes on the GPU); CUDA is 0)
@@ -213,9 +216,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(SHARED)
 
 # test_ddpg calls the agent's internal (hidden) functions, test_image_folder
 # RandomResizedCrop's window, test_comm the started sums of a communicator,
-# test_norm_pool_gpu synchronised batch norm's entries with a fake sum hook:
-# the static library.
+# test_engine the opening of cuDNN and cuBLAS, test_norm_pool_gpu
+# synchronised batch norm's entries with a fake sum hook: the static library.
 $(BUILD)/tests/test_ddpg $(BUILD)/tests/test_image_folder $(BUILD)/tests/test_comm \
+$(BUILD)/tests/test_engine \
 $(BUILD)/tests/gpu/test_norm_pool_gpu: $(BUILD)/tests/%: \
     tests/%.c $(BUILD)/tests/testlib.o $(STATIC)
 	@mkdir -p $(@D)

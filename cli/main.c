@@ -196,11 +196,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(name, "--version") == 0) {
         const unsigned features = rlkd_build_features();
-        printf("rlkd %s (features:%s%s%s%s)\n", rlkd_version_string(),
+        printf("rlkd %s (features:%s%s%s%s%s%s)\n", rlkd_version_string(),
                features & RLKD_FEATURE_OPENMP ? " openmp" : "",
                features & RLKD_FEATURE_BLAS ? " blas" : "",
                features & RLKD_FEATURE_CUDA ? " cuda" : "",
-               features & RLKD_FEATURE_NVJPEG ? " nvjpeg" : "");
+               features & RLKD_FEATURE_NVJPEG ? " nvjpeg" : "",
+               features & RLKD_FEATURE_CUDNN ? " cudnn" : "",
+               features & RLKD_FEATURE_NCCL ? " nccl" : "");
         return 0;
     }
     const command *c = find_command(name);

@@ -72,7 +72,9 @@ typedef enum rlkd_feature {
     RLKD_FEATURE_OPENMP = 1u << 0, /**< CPU ops run on several threads */
     RLKD_FEATURE_BLAS   = 1u << 1, /**< CPU GEMMs go through a BLAS */
     RLKD_FEATURE_CUDA   = 1u << 2, /**< the CUDA backend is compiled in */
-    RLKD_FEATURE_NVJPEG = 1u << 3  /**< the loader decodes on the GPU (rlkd_loader_options.decode_device) */
+    RLKD_FEATURE_NVJPEG = 1u << 3, /**< the loader decodes on the GPU (rlkd_loader_options.decode_device) */
+    RLKD_FEATURE_CUDNN  = 1u << 4, /**< the cuDNN/cuBLAS engine is compiled in (RLKD_ENGINE_CUDNN; the libraries are opened when a context first picks it) */
+    RLKD_FEATURE_NCCL   = 1u << 5  /**< communicators have the NCCL backend (RLKD_COMM_NCCL) */
 } rlkd_feature;
 
 /** The rlkd_feature bits of this build. */

@@ -29,16 +29,18 @@ extern "C" rlkd_status rlkd_cudnn_conv2d_forward(rlkd_context *ctx, float *y,
     void *workspace;
     RLKD_TRY(workspace_alloc(ctx, plan->forward_bytes, &workspace));
     rlkd_status status = rlkd_cudnn_check(
-        cudnnConvolutionForward(handle, &one, plan->x, x, plan->w, w,
-                                plan->conv, plan->forward, workspace,
-                                plan->forward_bytes, &zero, plan->y, y),
+        rlkd_dnn.cudnnConvolutionForward(handle, &one, plan->x, x, plan->w, w,
+                                         plan->conv, plan->forward, workspace,
+                                         plan->forward_bytes, &zero, plan->y,
+                                         y),
         "cudnnConvolutionForward");
     /* Released at once: later work on the stream runs after the
      * convolution, so the pool may hand the block out again. */
     rlkd_cuda_release(ctx, workspace);
     if (status == RLKD_OK && bias)
-        status = rlkd_cudnn_check(cudnnAddTensor(handle, &one, plan->bias,
-                                                 bias, &one, plan->y, y),
+        status = rlkd_cudnn_check(rlkd_dnn.cudnnAddTensor(handle, &one,
+                                                          plan->bias, bias,
+                                                          &one, plan->y, y),
                                   "cudnnAddTensor (bias)");
     return status;
 }
@@ -64,21 +66,24 @@ extern "C" rlkd_status rlkd_cudnn_conv2d_backward(rlkd_context *ctx,
     rlkd_status status = RLKD_OK;
     if (dbias)
         status = rlkd_cudnn_check(
-            cudnnConvolutionBackwardBias(handle, &one, plan->y, dy, &one,
-                                         plan->bias, dbias),
+            rlkd_dnn.cudnnConvolutionBackwardBias(handle, &one, plan->y, dy,
+                                                  &one, plan->bias, dbias),
             "cudnnConvolutionBackwardBias");
     if (status == RLKD_OK && dw)
         status = rlkd_cudnn_check(
-            cudnnConvolutionBackwardFilter(
-                handle, &one, plan->x, x, plan->y, dy, plan->conv,
-                plan->backward_filter, workspace, bytes, &one, plan->w, dw),
+            rlkd_dnn.cudnnConvolutionBackwardFilter(handle, &one, plan->x, x,
+                                                    plan->y, dy, plan->conv,
+                                                    plan->backward_filter,
+                                                    workspace, bytes, &one,
+                                                    plan->w, dw),
             "cudnnConvolutionBackwardFilter");
     if (status == RLKD_OK && dx)
         status = rlkd_cudnn_check(
-            cudnnConvolutionBackwardData(handle, &one, plan->w, w, plan->y,
-                                         dy, plan->conv, plan->backward_data,
-                                         workspace, bytes, &zero, plan->x,
-                                         dx),
+            rlkd_dnn.cudnnConvolutionBackwardData(handle, &one, plan->w, w,
+                                                  plan->y, dy, plan->conv,
+                                                  plan->backward_data,
+                                                  workspace, bytes, &zero,
+                                                  plan->x, dx),
             "cudnnConvolutionBackwardData");
     rlkd_cuda_release(ctx, workspace);
     return status;

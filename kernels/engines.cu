@@ -56,10 +56,10 @@ rlkd_status rlkd_cudnn_check(cudnnStatus_t status, const char *what)
              status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
         code = RLKD_ERR_OUT_OF_MEMORY;
     char detail[256];
-    cudnnGetLastErrorString(detail, sizeof detail);
+    rlkd_dnn.cudnnGetLastErrorString(detail, sizeof detail);
     return rlkd_fail(code, "cudnn: %s failed: %s%s%s", what,
-                     cudnnGetErrorString(status), detail[0] ? ": " : "",
-                     detail);
+                     rlkd_dnn.cudnnGetErrorString(status),
+                     detail[0] ? ": " : "", detail);
 }
 
 rlkd_status rlkd_cublas_check(cublasStatus_t status, const char *what)
@@ -72,8 +72,8 @@ rlkd_status rlkd_cublas_check(cublasStatus_t status, const char *what)
                            ? RLKD_ERR_UNSUPPORTED
                            : RLKD_ERR_DEVICE;
     return rlkd_fail(code, "cublas: %s failed: %s (%s)", what,
-                     cublasGetStatusString(status),
-                     cublasGetStatusName(status));
+                     rlkd_dnn.cublasGetStatusString(status),
+                     rlkd_dnn.cublasGetStatusName(status));
 }
 
 /* The context's engine state, made on first use. The device is made
@@ -99,15 +99,15 @@ static void plan_destroy(rlkd_cudnn_plan *p)
     if (!p)
         return;
     if (p->x)
-        cudnnDestroyTensorDescriptor(p->x);
+        rlkd_dnn.cudnnDestroyTensorDescriptor(p->x);
     if (p->y)
-        cudnnDestroyTensorDescriptor(p->y);
+        rlkd_dnn.cudnnDestroyTensorDescriptor(p->y);
     if (p->bias)
-        cudnnDestroyTensorDescriptor(p->bias);
+        rlkd_dnn.cudnnDestroyTensorDescriptor(p->bias);
     if (p->w)
-        cudnnDestroyFilterDescriptor(p->w);
+        rlkd_dnn.cudnnDestroyFilterDescriptor(p->w);
     if (p->conv)
-        cudnnDestroyConvolutionDescriptor(p->conv);
+        rlkd_dnn.cudnnDestroyConvolutionDescriptor(p->conv);
     free(p);
 }
 
@@ -116,47 +116,52 @@ static void plan_destroy(rlkd_cudnn_plan *p)
 static rlkd_status plan_describe(rlkd_cudnn_plan *p)
 {
     const rlkd_conv2d_geom *g = &p->geom;
-    RLKD_TRY(rlkd_cudnn_check(cudnnCreateTensorDescriptor(&p->x),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnCreateTensorDescriptor(&p->x),
                               "cudnnCreateTensorDescriptor"));
-    RLKD_TRY(rlkd_cudnn_check(cudnnCreateTensorDescriptor(&p->y),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnCreateTensorDescriptor(&p->y),
                               "cudnnCreateTensorDescriptor"));
-    RLKD_TRY(rlkd_cudnn_check(cudnnCreateTensorDescriptor(&p->bias),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnCreateTensorDescriptor(&p->bias),
                               "cudnnCreateTensorDescriptor"));
-    RLKD_TRY(rlkd_cudnn_check(cudnnCreateFilterDescriptor(&p->w),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnCreateFilterDescriptor(&p->w),
                               "cudnnCreateFilterDescriptor"));
-    RLKD_TRY(rlkd_cudnn_check(cudnnCreateConvolutionDescriptor(&p->conv),
+    RLKD_TRY(rlkd_cudnn_check(
+        rlkd_dnn.cudnnCreateConvolutionDescriptor(&p->conv),
                               "cudnnCreateConvolutionDescriptor"));
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                   g->n, g->in_c, g->in_h, g->in_w),
+        rlkd_dnn.cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW,
+                                            CUDNN_DATA_FLOAT, g->n, g->in_c,
+                                            g->in_h, g->in_w),
         "cudnnSetTensor4dDescriptor (x)"));
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                   g->n, g->out_c, g->out_h, g->out_w),
+        rlkd_dnn.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW,
+                                            CUDNN_DATA_FLOAT, g->n, g->out_c,
+                                            g->out_h, g->out_w),
         "cudnnSetTensor4dDescriptor (y)"));
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW,
-                                   CUDNN_DATA_FLOAT, 1, g->out_c, 1, 1),
+        rlkd_dnn.cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW,
+                                            CUDNN_DATA_FLOAT, 1, g->out_c,
+                                            1, 1),
         "cudnnSetTensor4dDescriptor (bias)"));
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                   g->out_c, g->in_c / g->groups, g->kernel_h,
-                                   g->kernel_w),
+        rlkd_dnn.cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT,
+                                            CUDNN_TENSOR_NCHW, g->out_c,
+                                            g->in_c / g->groups, g->kernel_h,
+                                            g->kernel_w),
         "cudnnSetFilter4dDescriptor (w)"));
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnSetConvolution2dDescriptor(p->conv, g->pad_h, g->pad_w,
-                                        g->stride_h, g->stride_w,
-                                        g->dilation_h, g->dilation_w,
-                                        CUDNN_CROSS_CORRELATION,
-                                        CUDNN_DATA_FLOAT),
+        rlkd_dnn.cudnnSetConvolution2dDescriptor(p->conv, g->pad_h, g->pad_w,
+                                                 g->stride_h, g->stride_w,
+                                                 g->dilation_h, g->dilation_w,
+                                                 CUDNN_CROSS_CORRELATION,
+                                                 CUDNN_DATA_FLOAT),
         "cudnnSetConvolution2dDescriptor"));
-    RLKD_TRY(rlkd_cudnn_check(cudnnSetConvolutionGroupCount(p->conv,
-                                                            g->groups),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnSetConvolutionGroupCount(p->conv,
+                                                                     g->groups),
                               "cudnnSetConvolutionGroupCount"));
     /* Default math lets Ampere and later GPUs round float inputs to TF32;
      * FMA math keeps full float32, as the CPU backend computes. */
-    return rlkd_cudnn_check(cudnnSetConvolutionMathType(p->conv,
-                                                        CUDNN_FMA_MATH),
+    return rlkd_cudnn_check(
+        rlkd_dnn.cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH),
                             "cudnnSetConvolutionMathType");
 }
 
@@ -183,17 +188,18 @@ static rlkd_status choose_forward(cudnnHandle_t handle, rlkd_cudnn_plan *p)
     cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnGetConvolutionForwardAlgorithm_v7(
-            handle, p->x, p->w, p->conv, p->y,
-            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results),
+        rlkd_dnn.cudnnGetConvolutionForwardAlgorithm_v7(
+            handle, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+            &count, results),
         "cudnnGetConvolutionForwardAlgorithm_v7"));
     const int best = first_usable(results, count);
     p->forward = best >= 0 ? results[best].algo
                            : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     return rlkd_cudnn_check(
-        cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w, p->conv,
-                                                p->y, p->forward,
-                                                &p->forward_bytes),
+        rlkd_dnn.cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w,
+                                                         p->conv, p->y,
+                                                         p->forward,
+                                                         &p->forward_bytes),
         "cudnnGetConvolutionForwardWorkspaceSize");
 }
 
@@ -204,7 +210,7 @@ static rlkd_status choose_backward_data(cudnnHandle_t handle,
         results[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        rlkd_dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(
             handle, p->w, p->y, p->conv, p->x,
             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results),
         "cudnnGetConvolutionBackwardDataAlgorithm_v7"));
@@ -212,7 +218,7 @@ static rlkd_status choose_backward_data(cudnnHandle_t handle,
     p->backward_data = best >= 0 ? results[best].algo
                                  : CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
     return rlkd_cudnn_check(
-        cudnnGetConvolutionBackwardDataWorkspaceSize(
+        rlkd_dnn.cudnnGetConvolutionBackwardDataWorkspaceSize(
             handle, p->w, p->y, p->conv, p->x, p->backward_data,
             &p->backward_data_bytes),
         "cudnnGetConvolutionBackwardDataWorkspaceSize");
@@ -225,7 +231,7 @@ static rlkd_status choose_backward_filter(cudnnHandle_t handle,
         results[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
     RLKD_TRY(rlkd_cudnn_check(
-        cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        rlkd_dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(
             handle, p->x, p->y, p->conv, p->w,
             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, results),
         "cudnnGetConvolutionBackwardFilterAlgorithm_v7"));
@@ -233,7 +239,7 @@ static rlkd_status choose_backward_filter(cudnnHandle_t handle,
     p->backward_filter = best >= 0 ? results[best].algo
                                    : CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
     return rlkd_cudnn_check(
-        cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        rlkd_dnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(
             handle, p->x, p->y, p->conv, p->w, p->backward_filter,
             &p->backward_filter_bytes),
         "cudnnGetConvolutionBackwardFilterWorkspaceSize");
@@ -281,11 +287,11 @@ rlkd_status rlkd_engine_cudnn(rlkd_context *ctx, const rlkd_conv2d_geom *g,
     RLKD_TRY(state_of(ctx, &state));
     if (!state->cudnn) {
         cudnnHandle_t made = NULL;
-        RLKD_TRY(rlkd_cudnn_check(cudnnCreate(&made), "cudnnCreate"));
+        RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnCreate(&made), "cudnnCreate"));
         state->cudnn = made;
     }
-    RLKD_TRY(rlkd_cudnn_check(cudnnSetStream(state->cudnn,
-                                             rlkd_cuda_stream(ctx)),
+    RLKD_TRY(rlkd_cudnn_check(rlkd_dnn.cudnnSetStream(state->cudnn,
+                                                      rlkd_cuda_stream(ctx)),
                               "cudnnSetStream"));
     *handle = state->cudnn;
     plan_set *set = &state->plans[geom_hash(g) % PLAN_SETS];
@@ -309,11 +315,12 @@ rlkd_status rlkd_engine_cublas(rlkd_context *ctx, cublasHandle_t *handle)
     RLKD_TRY(state_of(ctx, &state));
     if (!state->cublas) {
         cublasHandle_t made = NULL;
-        RLKD_TRY(rlkd_cublas_check(cublasCreate(&made), "cublasCreate"));
+        RLKD_TRY(rlkd_cublas_check(
+            rlkd_dnn.cublasCreate(&made), "cublasCreate"));
         state->cublas = made;
     }
-    RLKD_TRY(rlkd_cublas_check(cublasSetStream(state->cublas,
-                                               rlkd_cuda_stream(ctx)),
+    RLKD_TRY(rlkd_cublas_check(rlkd_dnn.cublasSetStream(state->cublas,
+                                                        rlkd_cuda_stream(ctx)),
                                "cublasSetStream"));
     *handle = state->cublas;
     return RLKD_OK;
@@ -331,9 +338,9 @@ extern "C" void rlkd_engines_release(rlkd_context *ctx)
         for (int i = 0; i < PLAN_WAYS; i++)
             plan_destroy(state->plans[s].ways[i]);
     if (state->cudnn)
-        cudnnDestroy(state->cudnn);
+        rlkd_dnn.cudnnDestroy(state->cudnn);
     if (state->cublas)
-        cublasDestroy(state->cublas);
+        rlkd_dnn.cublasDestroy(state->cublas);
     free(state);
     ctx->engine_state = NULL;
 }

@@ -13,6 +13,41 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+/* The cuDNN and cuBLAS functions the engines call, through rlkd_dnn,
+ * which rlkd_engines_load fills from the libraries (engine_libraries.cu):
+ * their real symbol names (cublas_v2.h's macros name the _v2 ones, so
+ * rlkd_dnn.cublasCreate(...) calls cublasCreate_v2). */
+#define RLKD_CUDNN_FUNCTIONS(X)                                              \
+    X(cudnnAddTensor) X(cudnnConvolutionBackwardBias)                        \
+    X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter)        \
+    X(cudnnConvolutionForward) X(cudnnCreate)                                \
+    X(cudnnCreateConvolutionDescriptor) X(cudnnCreateFilterDescriptor)       \
+    X(cudnnCreateTensorDescriptor) X(cudnnDestroy)                           \
+    X(cudnnDestroyConvolutionDescriptor) X(cudnnDestroyFilterDescriptor)     \
+    X(cudnnDestroyTensorDescriptor)                                          \
+    X(cudnnGetConvolutionBackwardDataAlgorithm_v7)                           \
+    X(cudnnGetConvolutionBackwardDataWorkspaceSize)                          \
+    X(cudnnGetConvolutionBackwardFilterAlgorithm_v7)                         \
+    X(cudnnGetConvolutionBackwardFilterWorkspaceSize)                        \
+    X(cudnnGetConvolutionForwardAlgorithm_v7)                                \
+    X(cudnnGetConvolutionForwardWorkspaceSize) X(cudnnGetErrorString)        \
+    X(cudnnGetLastErrorString) X(cudnnSetConvolution2dDescriptor)            \
+    X(cudnnSetConvolutionGroupCount) X(cudnnSetConvolutionMathType)          \
+    X(cudnnSetFilter4dDescriptor) X(cudnnSetStream)                          \
+    X(cudnnSetTensor4dDescriptor)
+#define RLKD_CUBLAS_FUNCTIONS(X)                                             \
+    X(cublasCreate_v2) X(cublasDestroy_v2) X(cublasGetStatusName)            \
+    X(cublasGetStatusString) X(cublasSetStream_v2) X(cublasSgemm_v2)
+
+#define RLKD_ENGINE_FUNCTION(f) decltype(&::f) f;
+typedef struct rlkd_engine_library {
+    RLKD_CUDNN_FUNCTIONS(RLKD_ENGINE_FUNCTION)
+    RLKD_CUBLAS_FUNCTIONS(RLKD_ENGINE_FUNCTION)
+} rlkd_engine_library;
+#undef RLKD_ENGINE_FUNCTION
+
+extern rlkd_engine_library rlkd_dnn;
+
 /* What cuDNN needs to run one convolution geometry: its descriptors and,
  * for each pass, the algorithm chosen for it and that algorithm's
  * workspace. */

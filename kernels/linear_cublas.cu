@@ -67,9 +67,9 @@ extern "C" rlkd_status rlkd_cublas_linear_forward(rlkd_context *ctx, float *y,
         beta = 1.0f;
     }
     return rlkd_cublas_check(
-        cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, out_features, n,
-                    in_features, &one, w, in_features, x, in_features, &beta,
-                    y, out_features),
+        rlkd_dnn.cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, out_features, n,
+                             in_features, &one, w, in_features, x, in_features,
+                             &beta, y, out_features),
         "cublasSgemm (y = x w^T)");
 }
 
@@ -95,15 +95,15 @@ extern "C" rlkd_status rlkd_cublas_linear_backward(rlkd_context *ctx,
     }
     if (dw)
         RLKD_TRY(rlkd_cublas_check(
-            cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, in_features,
-                        out_features, n, &one, x, in_features, dy,
-                        out_features, &one, dw, in_features),
+            rlkd_dnn.cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, in_features,
+                                 out_features, n, &one, x, in_features, dy,
+                                 out_features, &one, dw, in_features),
             "cublasSgemm (dw += dy^T x)"));
     if (dx)
         RLKD_TRY(rlkd_cublas_check(
-            cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, in_features, n,
-                        out_features, &one, w, in_features, dy, out_features,
-                        &zero, dx, in_features),
+            rlkd_dnn.cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, in_features,
+                                 n, out_features, &one, w, in_features, dy,
+                                 out_features, &zero, dx, in_features),
             "cublasSgemm (dx = dy w)"));
     return RLKD_OK;
 }

@@ -18,7 +18,8 @@ EMU_LIBDIR := $(EMU_BUILD)/lib
 EMU_SHARED := $(EMU_LIBDIR)/librlkd.so.$(VERSION)
 EMU_LIB_SRC := $(filter-out lib/core/cuda_absent.c,$(wildcard lib/core/*.c lib/ops/*.c \
     lib/cpu/*.c lib/nets/*.c lib/data/*.c lib/train/*.c lib/search/*.c lib/comm/*.c))
-EMU_CU_SRC := $(filter-out kernels/nccl.cu kernels/image_decode.cu kernels/engines.cu kernels/conv2d_cudnn.cu \
+EMU_CU_SRC := $(filter-out kernels/nccl.cu kernels/image_decode.cu kernels/engines.cu \
+    kernels/engine_libraries.cu kernels/conv2d_cudnn.cu \
     kernels/linear_cublas.cu,$(wildcard kernels/*.cu))
 EMU_OBJ := $(EMU_LIB_SRC:%.c=$(BUILD)/%.o) $(EMU_CU_SRC:%.cu=$(EMU_BUILD)/%.o) \
            $(EMU_BUILD)/tests/emu/emu.o

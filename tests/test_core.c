@@ -32,7 +32,7 @@ static void build_features(void)
 {
     const unsigned known =
         RLKD_FEATURE_OPENMP | RLKD_FEATURE_BLAS | RLKD_FEATURE_CUDA |
-        RLKD_FEATURE_NVJPEG;
+        RLKD_FEATURE_NVJPEG | RLKD_FEATURE_CUDNN | RLKD_FEATURE_NCCL;
     unsigned features = rlkd_build_features();
     CHECK_MSG((features & ~known) == 0, "unknown feature bits 0x%x",
               features & ~known);
@@ -41,8 +41,10 @@ static void build_features(void)
     CHECK(features & RLKD_FEATURE_OPENMP);
 #endif
     CHECK(features & RLKD_FEATURE_BLAS);
-    /* nvJPEG decodes on the GPU: only a CUDA build has it. */
-    CHECK(!(features & RLKD_FEATURE_NVJPEG) || (features & RLKD_FEATURE_CUDA));
+    /* nvJPEG, cuDNN and NCCL work on the GPU: only a CUDA build has them. */
+    const unsigned gpu_only =
+        RLKD_FEATURE_NVJPEG | RLKD_FEATURE_CUDNN | RLKD_FEATURE_NCCL;
+    CHECK(!(features & gpu_only) || (features & RLKD_FEATURE_CUDA));
 }
 
 static void status_strings(void)

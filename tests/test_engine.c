@@ -1,12 +1,16 @@
 /*
  * Engines (rlkd_context_set_engine, RLKD_CONV_ENGINE) where no GPU is
  * needed: the environment variable at context creation, what a CPU context
- * accepts, and the calls' argument checks. The CUDNN engine's results are
- * tests/gpu/test_engines_gpu.c's.
+ * accepts, the calls' argument checks, and the opening of cuDNN and cuBLAS
+ * (internal: this test links the static library). The CUDNN engine's
+ * results are tests/gpu/test_engines_gpu.c's.
  */
 #include "testlib.h"
+#include "../lib/core/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static rlkd_engine engine_of(const rlkd_context *ctx)
 {
@@ -99,14 +103,59 @@ static void null_arguments(void)
                 RLKD_ERR_INVALID_ARGUMENT, "engine is NULL");
 }
 
-int main(void)
+/* With RLKD_CUDNN_LIBRARY naming a file that is not there, a process
+ * that has not opened cuDNN yet is refused, the path named: this
+ * program's "--missing-cudnn" run, a fresh process. */
+#define MISSING_CUDNN "/nonexistent/libcudnn.so"
+
+static int open_missing_cudnn(void)
 {
+    setenv("RLKD_CUDNN_LIBRARY", MISSING_CUDNN, 1);
+    const rlkd_status status = rlkd_engines_load("test");
+    if (status == RLKD_ERR_UNSUPPORTED &&
+        strstr(rlkd_last_error(), MISSING_CUDNN))
+        return 0;
+    fprintf(stderr, "status %d: %s\n", (int)status, rlkd_last_error());
+    return 1;
+}
+
+static const char *program;
+
+/* cuDNN and cuBLAS are opened when a context first picks the engine
+ * (kernels/engine_libraries.cu), once per process: a missing library is
+ * RLKD_ERR_UNSUPPORTED naming it, and where they are installed every
+ * function rlkd calls resolves. A build without the engine says so. */
+static void libraries(void)
+{
+    if (!(rlkd_build_features() & RLKD_FEATURE_CUDNN)) {
+        CHECK_FAILS(rlkd_engines_load("test"), RLKD_ERR_UNSUPPORTED,
+                    "lacks cuDNN and cuBLAS");
+        return;
+    }
+    char command[TEST_PATH_BYTES + 32];
+    snprintf(command, sizeof command, "%s --missing-cudnn", program);
+    CHECK_MSG(system(command) == 0,
+              "a missing cuDNN was not refused with its path");
+    const rlkd_status status = rlkd_engines_load("test");
+    if (status != RLKD_OK && strstr(rlkd_last_error(), "is not installed")) {
+        test_skip(rlkd_last_error());
+        return;
+    }
+    CHECK_OK(status);
+}
+
+int main(int argc, char **argv)
+{
+    program = argv[0];
+    if (argc == 2 && strcmp(argv[1], "--missing-cudnn") == 0)
+        return open_missing_cudnn();
     test_main_begin();
     test_run("engine/environment_native", environment_native);
     test_run("engine/environment_unknown", environment_unknown);
     test_run("engine/environment_cudnn", environment_cudnn);
     test_run("engine/cpu_context", cpu_context);
     test_run("engine/null_arguments", null_arguments);
+    test_run("engine/libraries", libraries);
     test_main_end();
     return test_finish();
 }

@@ -35,12 +35,7 @@ static rlkd_status check_engine(rlkd_device kind, rlkd_engine engine,
             return rlkd_fail(RLKD_ERR_UNSUPPORTED,
                              "%s: RLKD_ENGINE_CUDNN needs a CUDA context; a "
                              "CPU context has only the native engine", op);
-        if (!rlkd_engines_available())
-            return rlkd_fail(RLKD_ERR_UNSUPPORTED,
-                             "%s: RLKD_ENGINE_CUDNN: this build of rlkd lacks "
-                             "cuDNN and cuBLAS (it was built without them or "
-                             "with ENGINES=0)", op);
-        return RLKD_OK;
+        return rlkd_engines_load(op);
     default:
         return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: unknown engine %d",
                          op, (int)engine);

@@ -1,7 +1,7 @@
 /* Linked instead of kernels/engines.cu, conv2d_cudnn.cu and linear_cublas.cu
  * in a build without cuDNN and cuBLAS (CUDA=0, ENGINES=0, or either library
  * not found): rlkd_context_set_engine refuses RLKD_ENGINE_CUDNN
- * (rlkd_engines_available), so the ops are never reached; they answer
+ * (rlkd_engines_load), so the ops are never reached; they answer
  * RLKD_ERR_UNSUPPORTED all the same. */
 #include "../../kernels/engines.h"
 
@@ -15,6 +15,14 @@ static rlkd_status engines_absent(const char *op)
 int rlkd_engines_available(void)
 {
     return 0;
+}
+
+rlkd_status rlkd_engines_load(const char *op)
+{
+    return rlkd_fail(RLKD_ERR_UNSUPPORTED,
+                     "%s: RLKD_ENGINE_CUDNN: this build of rlkd lacks cuDNN "
+                     "and cuBLAS (it was built without them or with "
+                     "ENGINES=0)", op);
 }
 
 rlkd_status rlkd_cudnn_conv2d_forward(rlkd_context *ctx, float *y,

@@ -63,9 +63,14 @@ struct rlkd_tensor {
     RLKD_ATOMIC_INT refs;
 };
 
-/* 1 where the CUDA backend has the cuDNN/cuBLAS engines
+/* 1 where the CUDA backend has the cuDNN/cuBLAS engines compiled in
  * (kernels/engines.cu), 0 in a build without them (engines_absent.c). */
 int rlkd_engines_available(void);
+/* Opens cuDNN and cuBLAS for the engines, once per process
+ * (kernels/engine_libraries.cu): RLKD_OK, or RLKD_ERR_UNSUPPORTED saying
+ * what is missing, after `op`: the build lacks the engines
+ * (engines_absent.c), or the libraries are not installed. */
+rlkd_status rlkd_engines_load(const char *op);
 
 /* Reference counting (lib/core/context.c, tensor.c). Any thread may drop a
  * reference (a DLPack consumer calls its deleter where it likes); taking one

@@ -1,5 +1,6 @@
 /* Version and build features. */
 #include "internal.h"
+#include "../comm/comm_internal.h"
 
 #define RLKD_STR2(x) #x
 #define RLKD_STR(x) RLKD_STR2(x)
@@ -25,5 +26,9 @@ unsigned rlkd_build_features(void)
         features |= RLKD_FEATURE_CUDA;
     if (rlkd_nvjpeg_available())
         features |= RLKD_FEATURE_NVJPEG;
+    if (rlkd_engines_available())
+        features |= RLKD_FEATURE_CUDNN;
+    if (rlkd_nccl_available())
+        features |= RLKD_FEATURE_NCCL;
     return features;
 }

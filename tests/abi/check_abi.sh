@@ -34,6 +34,12 @@ banned=$(nm -D --undefined-only "$so" | awk '{print $2}' | sed 's/@.*//' |
 if [ -z "$banned" ]; then pass never_exits_or_prints
 else fail never_exits_or_prints "librlkd references:" $banned; fi
 
+# cuDNN and cuBLAS are opened when a context first picks their engine
+# (kernels/engine_libraries.cu): a program that never does runs without them.
+heavy=$(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(libcu\(dnn\|blas\)[^]]*\)\].*/\1/p')
+if [ -z "$heavy" ]; then pass loads_without_cudnn_and_cublas
+else fail loads_without_cudnn_and_cublas "librlkd needs at load time:" $heavy; fi
+
 soname=$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\].*/\1/p')
 if [ "$soname" = "librlkd.so.$major" ]; then pass soname
 else fail soname "soname is '$soname', expected librlkd.so.$major"; fi

@@ -36,7 +36,7 @@ from .train import Optimizer, Schedule, Trainer, compress, distill, evaluate
 
 __version__ = "0.1.0"
 
-FEATURES = {"openmp": 1, "blas": 2, "cuda": 4, "nvjpeg": 8}
+FEATURES = {"openmp": 1, "blas": 2, "cuda": 4, "nvjpeg": 8, "cudnn": 16, "nccl": 32}
 
 
 def version() -> str:
@@ -51,7 +51,7 @@ def library_path() -> str:
 
 def features() -> Set[str]:
     """The optional parts the library was built with: a set of "openmp",
-    "blas", "cuda", "nvjpeg"."""
+    "blas", "cuda", "nvjpeg", "cudnn", "nccl"."""
     bits = lib.rlkd_build_features()
     return {name for name, bit in FEATURES.items() if bits & bit}
 
