@@ -317,8 +317,9 @@ EOF
   done
   export LD_LIBRARY_PATH=$joined${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   say "run path: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  say "built $library; its optional libraries:"
-  ldd "$library" | grep -E 'cudnn|cublas|nccl|nvjpeg|cudart|not found' || echo "   (none)"
+  say "built $library; its optional libraries (cuDNN and cuBLAS are opened on first use):"
+  ldd "$library" | grep -E 'nccl|nvjpeg|cudart|not found' || echo "   (none)"
+  "$build/bin/rlkd" --version || true
 
   # A GPU? nvidia-smi, or PyTorch where there is no nvidia-smi.
   if command -v nvidia-smi >/dev/null; then
