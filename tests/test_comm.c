@@ -19,6 +19,7 @@
  */
 #include "ranks_test.h"
 #include "../lib/comm/comm_internal.h"
+#include "../lib/nets/net_internal.h"
 
 #include <math.h>
 #include <netinet/in.h>
@@ -795,6 +796,76 @@ static void trainer_errors_ranks(void)
 }
 
 /* One rank: the same bits as no communicator at all. */
+/* The backward pass's layer-done hook, which data-parallel training
+ * starts its gradient buckets from (internal): every layer once, last to
+ * first, each told when its parameters' gradients are final (they equal
+ * what the finished pass leaves). */
+typedef struct layer_record {
+    int calls, order_broken, last;
+    float *grads[16]; /* each layer's first parameter gradient, as told */
+    size_t sizes[16];
+} layer_record;
+
+static rlkd_status record_layer(void *user, const rlkd_net *net, int layer)
+{
+    layer_record *r = user;
+    if (layer != r->last - 1)
+        r->order_broken = 1;
+    r->last = layer;
+    r->calls++;
+    const rlkd_layer *l = &net->layers[layer];
+    if (l->param_count > 0 && layer < 16) {
+        const rlkd_tensor *g = net->params[l->param_first].grad;
+        r->sizes[layer] = (size_t)g->numel;
+        r->grads[layer] = t_get(g);
+    }
+    return RLKD_OK;
+}
+
+static void layer_done_hook(void)
+{
+    rlkd_context *ctx = rank_context(3);
+    rlkd_net *net = bn_net(ctx);
+    int layers;
+    test_must(rlkd_net_layer_count(net, &layers), "layers");
+    rlkd_tensor *images, *labels, *logits, *dlogits;
+    rlkd_dataset *data = test_band_dataset(8, SIDE, CLASSES, 2, 1000);
+    rlkd_loader *loader = train_loader(ctx, data, 8, 0);
+    test_must(rlkd_loader_start_epoch(loader, 0, 0), "epoch");
+    test_must(rlkd_loader_next(loader, &images, &labels), "batch");
+    test_must(rlkd_net_forward(net, images, 1, &logits), "forward");
+    test_must(rlkd_tensor_create(ctx, RLKD_DTYPE_F32, 2,
+                                 (int64_t[]){8, CLASSES}, &dlogits),
+              "dlogits");
+    test_must(rlkd_tensor_fill(dlogits, 0.25f), "fill");
+    layer_record record = {.last = layers};
+    const rlkd_layer_done_hook hook = {record_layer, &record};
+    net->layer_done = &hook;
+    CHECK_OK(rlkd_net_zero_grad(net));
+    CHECK_OK(rlkd_net_backward(net, dlogits, NULL));
+    net->layer_done = NULL;
+    CHECK_MSG(record.calls == layers && !record.order_broken &&
+                  record.last == 0,
+              "%d calls for %d layers, %s", record.calls, layers,
+              record.order_broken ? "out of order" : "in order");
+    for (int i = 0; i < layers && i < 16; i++) {
+        if (!record.grads[i])
+            continue;
+        const rlkd_layer *l = &net->layers[i];
+        float *final = t_get(net->params[l->param_first].grad);
+        CHECK_MSG(memcmp(final, record.grads[i],
+                         record.sizes[i] * sizeof *final) == 0,
+                  "layer %d's gradients changed after its hook", i);
+        free(final);
+        free(record.grads[i]);
+    }
+    rlkd_tensor_destroy(dlogits);
+    rlkd_loader_destroy(loader);
+    rlkd_dataset_destroy(data);
+    rlkd_net_destroy(net);
+    rlkd_context_destroy(ctx);
+}
+
 static void one_rank_training(void)
 {
     rlkd_context *ctx = rank_context(3);
@@ -1161,6 +1232,7 @@ int main(int argc, char **argv)
     test_run("address", address);
     test_run("stale_file", stale_file);
     test_run("world_mismatch", world_mismatch);
+    test_run("layer_done_hook", layer_done_hook);
     test_run("one_rank_training", one_rank_training);
     test_run("train_plain", train_plain);
     test_run("train_sync_bn", train_sync_bn);
