@@ -405,7 +405,7 @@ static void started_sums_ranks(void)
     rlkd_comm *comm = cpu_comm(ctx, TIMEOUT_MS);
     if (!comm)
         return;
-    enum { BUCKETS = 3, LATE_MS = 600 };
+    enum { BUCKETS = 3, LATE_MS = 1000 };
     const size_t sizes[BUCKETS] = {17, 300000, 5};
     rlkd_tensor *t[BUCKETS];
     for (int i = 0; i < BUCKETS; i++)
