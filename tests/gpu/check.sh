@@ -38,6 +38,12 @@
 #    hazards) on the kernels' tests, with the time left, at most
 #    RLKD_SANITIZER_SECONDS (default 120; 0 skips it); a run cut off is
 #    reported as such (no verdict), not failed.
+# 8. With RLKD_DEMO_SECONDS set (default 0: skipped), the demo on the GPU
+#    (DEVICE=cuda scripts/demo.sh, its default sizes) within that many
+#    seconds: its wall time, against about 10 minutes on 2 CPU cores. The
+#    Fashion-MNIST files come from DATA_DIR (default build/fashion-data;
+#    the four .gz files, ~30 MB) or Debian's package; a machine with
+#    neither says so. Its table goes to $OUT/demo.
 #
 # The whole check, the build included, keeps within about
 # RLKD_CHECK_SECONDS (default 330): steps 5 to 7 share what the build left.
@@ -411,6 +417,23 @@ EOF
         fi
       done
     done
+  fi
+
+  # The demo on the GPU, when asked for.
+  local demo_seconds=${RLKD_DEMO_SECONDS:-0}
+  if [ "$demo_seconds" -gt 0 ]; then
+    say "demo: DEVICE=cuda scripts/demo.sh (at most ${demo_seconds}s)"
+    local demo_start=$SECONDS
+    DEVICE=cuda OUT="$results/demo" RLKD="$build/bin/rlkd" \
+      DATA_DIR=${DATA_DIR:-build/fashion-data} FASHION_APT=0 \
+      timeout -k 5 "$demo_seconds" scripts/demo.sh >"$build/demo.log" 2>&1
+    local rc=$?
+    tail -25 "$build/demo.log"
+    case $rc in
+      0) say "demo: done in $((SECONDS - demo_start))s on the GPU (table: $results/demo/results.md)" ;;
+      124 | 137) say "demo: cut off after ${demo_seconds}s (it resumes where it stopped)" ;;
+      *) say "demo: FAILED (exit status $rc; $build/demo.log)"; status=1 ;;
+    esac
   fi
   say "done in ${SECONDS}s: exit status $status"
   return "$status"
