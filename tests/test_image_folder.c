@@ -740,6 +740,52 @@ static void test_fail_and_skip_at_load_time(void)
     }
 }
 
+/* A data-parallel rank's loader (rlkd_loader_set_shard, internal) reads
+ * and decodes its own rows alone: another rank's broken file does not stop
+ * it; its row is the whole batch's, the other rows zeros with their
+ * labels; its own broken file fails it; whole batches again after. */
+static void test_shard_reads_its_rows_alone(void)
+{
+    for (int workers = 0; workers <= 2; workers += 2) {
+        rlkd_dataset *d = open_bad(RLKD_BAD_FILES_FAIL);
+        /* batch 2: broken.jpg (row 0), good.png (row 1) */
+        rlkd_loader *l = make_loader(d, 2, 0, 0, workers, 8, 8);
+        rlkd_loader *single = make_loader(d, 1, 0, 0, workers, 8, 8);
+        rlkd_tensor *images, *labels;
+        CHECK_FAILS(rlkd_loader_next(single, &images, &labels),
+                    RLKD_ERR_FORMAT, "broken.jpg");
+        int64_t n;
+        float *good = one_batch(single, &n);
+        rlkd_loader_set_shard(l, 1, 2);
+        if (CHECK_OK(rlkd_loader_next(l, &images, &labels)) && images) {
+            float *got = t_get(images);
+            int32_t got_labels[2] = {-1, -1};
+            CHECK_OK(rlkd_tensor_read_i32(labels, got_labels, 2));
+            CHECK_MSG(memcmp(got + n, good, (size_t)n * sizeof *got) == 0,
+                      "workers %d: rank 1's row is not the good image",
+                      workers);
+            int zeros = 1;
+            for (int64_t i = 0; i < n; i++)
+                zeros &= got[i] == 0.0f;
+            CHECK_MSG(zeros, "workers %d: rank 0's row is not zeros", workers);
+            CHECK(got_labels[0] == 0 && got_labels[1] == 0);
+            free(got);
+        }
+        rlkd_loader_set_shard(l, 0, 2);
+        CHECK_OK(rlkd_loader_start_epoch(l, 0, 0));
+        CHECK_FAILS(rlkd_loader_next(l, &images, &labels), RLKD_ERR_FORMAT,
+                    "broken.jpg");
+        rlkd_loader_set_shard(l, 0, 1);
+        CHECK_OK(rlkd_loader_start_epoch(l, 0, 0));
+        CHECK_FAILS(rlkd_loader_next(l, &images, &labels), RLKD_ERR_FORMAT,
+                    "broken.jpg");
+        free(good);
+        rlkd_loader_destroy(single);
+        rlkd_loader_destroy(l);
+        rlkd_dataset_destroy(d);
+    }
+}
+
 /* Destroying with workers busy, and restarting mid-epoch: the batches of
  * the restarted epoch are those of a fresh loader. */
 static void test_destroy_and_restart_mid_epoch(void)
@@ -979,6 +1025,7 @@ int main(void)
     test_run("same_batches_on_any_workers", test_same_batches_on_any_workers);
     test_run("fail_and_skip_at_load_time", test_fail_and_skip_at_load_time);
     test_run("destroy_and_restart_mid_epoch", test_destroy_and_restart_mid_epoch);
+    test_run("shard_reads_its_rows_alone", test_shard_reads_its_rows_alone);
     test_run("split_and_subset", test_split_and_subset);
     test_run("list_file", test_list_file);
     test_run("argument_errors", test_argument_errors);

@@ -411,13 +411,6 @@ rlkd_status rlkd_comm_expect_same(rlkd_comm *comm, const char *op,
                                                 : "differ from");
 }
 
-void rlkd_comm_shard(int64_t n, int rank, int world_size, int64_t *first,
-                     int64_t *rows)
-{
-    *first = n * rank / world_size;
-    *rows = n * (rank + 1) / world_size - *first;
-}
-
 static rlkd_status sum_doubles(void *user, double *values, int count)
 {
     void *const buffers[1] = {values};

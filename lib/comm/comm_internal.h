@@ -156,10 +156,6 @@ uint64_t rlkd_comm_digest(uint64_t hash, const void *data, size_t size);
 rlkd_status rlkd_comm_expect_same(rlkd_comm *comm, const char *op,
                                   uint64_t digest, const char *what);
 
-/* The rows [*first, *first + *rows) of a batch of n that rank r of w
- * computes on: r*n/w to (r+1)*n/w. */
-void rlkd_comm_shard(int64_t n, int rank, int world_size, int64_t *first,
-                     int64_t *rows);
 
 /* The sum hook of synchronised batch norm (backend.h) over comm. */
 rlkd_sum_hook rlkd_comm_sum_hook(rlkd_comm *comm);

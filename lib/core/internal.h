@@ -72,6 +72,15 @@ int rlkd_engines_available(void);
  * (engines_absent.c), or the libraries are not installed. */
 rlkd_status rlkd_engines_load(const char *op);
 
+/* The rows [*first, *first + *rows) of a batch of n that rank r of w
+ * computes on in data-parallel training: r*n/w to (r+1)*n/w. */
+static inline void rlkd_shard_rows(int64_t n, int rank, int world_size,
+                                   int64_t *first, int64_t *rows)
+{
+    *first = n * rank / world_size;
+    *rows = n * (rank + 1) / world_size - *first;
+}
+
 /* Reference counting (lib/core/context.c, tensor.c). Any thread may drop a
  * reference (a DLPack consumer calls its deleter where it likes); taking one
  * needs a reference already held. */

@@ -194,6 +194,13 @@ rlkd_status rlkd_image_decoder_run(rlkd_image_decoder *decoder, const char *op,
                                    float *dst, rlkd_device_image *images,
                                    int n);
 
+/* Makes `loader` fill only rank `rank`'s rows of each batch (of
+ * world_size; rlkd_shard_rows), the others zeros with their labels, from
+ * its next batch on; world_size 1: whole batches again. A data-parallel
+ * trainer's rank computes on its rows alone, so it decodes only those.
+ * The GPU decoding path (decode_device CUDA) fills every row. */
+void rlkd_loader_set_shard(rlkd_loader *loader, int rank, int world_size);
+
 /* Fails with RLKD_ERR_INVALID_ARGUMENT, "op: name is NULL", when p is. */
 rlkd_status rlkd_data_expect_pointer(const char *op, const char *name,
                                      const void *p);

@@ -75,6 +75,10 @@ struct rlkd_loader {
     int batch_sizes[BATCH_KINDS]; /* 0 where an epoch has no such batch */
     rlkd_tensor *images[BATCH_KINDS], *labels[BATCH_KINDS];
     rlkd_image_decoder *decoder; /* the GPU path's, or NULL */
+    /* A data-parallel rank's part of every batch (rlkd_loader_set_shard):
+     * the rows of shard_rank of shard_world are filled, the others get
+     * zeros and their labels. shard_world <= 1: the whole batch. */
+    int shard_rank, shard_world;
     batch_slot *slots;   /* prefetch slots with workers, else one */
     int slot_count;
     /* The workers' state, all under `lock`. */
@@ -459,12 +463,34 @@ static rlkd_status fill_file(const rlkd_loader *loader, int64_t image,
     return first_status;
 }
 
+static int batch_size_of(const rlkd_loader *loader, int64_t batch);
+
+/* Whether position `position` of batch `batch` belongs to another rank's
+ * rows. The GPU decoding path fills every row. */
+static int another_ranks(const rlkd_loader *loader, int64_t batch,
+                         int position, const batch_slot *slot)
+{
+    if (loader->shard_world <= 1 || slot->device_images)
+        return 0;
+    int64_t first, rows;
+    rlkd_shard_rows(batch_size_of(loader, batch), loader->shard_rank,
+                    loader->shard_world, &first, &rows);
+    return position < first || position >= first + rows;
+}
+
 /* Position `position` of batch `batch` into slot `slot`. */
 static rlkd_status fill_position(const rlkd_loader *loader, int64_t batch,
                                  int position, batch_slot *slot, char *message)
 {
     int64_t image =
         loader->order[batch * loader->options.batch_size + position];
+    if (another_ranks(loader, batch, position, slot)) {
+        /* Not read, decoded nor augmented: another rank computes on it. */
+        memset(slot->images + (size_t)position * loader->image_values, 0,
+               loader->image_values * sizeof *slot->images);
+        slot->labels[position] = loader->dataset->labels[image];
+        return RLKD_OK;
+    }
     if (slot->device_images)
         clear_device_image(&slot->device_images[position]);
     if (loader->dataset->paths)
@@ -678,6 +704,22 @@ void rlkd_loader_destroy(rlkd_loader *loader)
     free(loader->order);
     free(loader->level_values);
     free(loader);
+}
+
+void rlkd_loader_set_shard(rlkd_loader *loader, int rank, int world_size)
+{
+    /* The batches filled ahead hold other rows: filled again. */
+    if (loader->synchronised) {
+        pthread_mutex_lock(&loader->lock);
+        loader->paused = 1;
+        while (loader->in_flight > 0)
+            pthread_cond_wait(&loader->done, &loader->lock);
+    }
+    loader->shard_rank = rank;
+    loader->shard_world = world_size;
+    if (loader->synchronised)
+        pthread_mutex_unlock(&loader->lock);
+    restart(loader, loader->epoch, loader->next_batch);
 }
 
 rlkd_status rlkd_loader_start_epoch(rlkd_loader *loader, int64_t epoch,

@@ -27,7 +27,7 @@ rlkd_status rlkd_parallel_shard(rlkd_comm *comm, const char *op,
                                RLKD_DTYPE_I32));
     const int64_t batch = images->shape[0];
     int64_t first, rows;
-    rlkd_comm_shard(batch, comm->rank, comm->world_size, &first, &rows);
+    rlkd_shard_rows(batch, comm->rank, comm->world_size, &first, &rows);
     *share = (float)((double)rows / (double)batch);
     *first_row = first;
     if (labels->ndim != 1 || labels->shape[0] != batch)

@@ -18,6 +18,7 @@
  */
 #include "evaluate.h"
 #include "parallel.h"
+#include "../data/data_internal.h"
 #include "../nets/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -730,25 +731,10 @@ static rlkd_status train_epoch(rlkd_trainer *trainer, rlkd_loader *train,
     return RLKD_OK;
 }
 
-rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
-                             rlkd_loader *validation)
+/* The epochs of rlkd_trainer_fit from the trainer's position. */
+static rlkd_status fit_epochs(rlkd_trainer *trainer, rlkd_loader *train,
+                              rlkd_loader *validation, int64_t steps)
 {
-    static const char op[] = "rlkd_trainer_fit";
-    if (!trainer || !train)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
-                         !trainer ? "trainer" : "train");
-    int64_t steps;
-    RLKD_TRY(rlkd_loader_batch_count(train, &steps));
-    if (steps < 1)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: the training loader has no batches", op);
-    if (trainer->step >= steps)
-        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
-                         "%s: the trainer stands at step %lld of epoch %lld, "
-                         "but the loader has %lld batches an epoch (resumed "
-                         "with another data set or batch size?)", op,
-                         (long long)trainer->step, (long long)trainer->epoch,
-                         (long long)steps);
     run_clock clock = {.run_start = rlkd_seconds_now()};
     while (trainer->epoch < trainer->options.epochs) {
         rlkd_progress progress;
@@ -773,6 +759,42 @@ rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
                                        trainer->options.checkpoint_path));
     }
     return RLKD_OK;
+}
+
+rlkd_status rlkd_trainer_fit(rlkd_trainer *trainer, rlkd_loader *train,
+                             rlkd_loader *validation)
+{
+    static const char op[] = "rlkd_trainer_fit";
+    if (!trainer || !train)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
+                         !trainer ? "trainer" : "train");
+    int64_t steps;
+    RLKD_TRY(rlkd_loader_batch_count(train, &steps));
+    if (steps < 1)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: the training loader has no batches", op);
+    if (trainer->step >= steps)
+        return rlkd_fail(RLKD_ERR_INVALID_ARGUMENT,
+                         "%s: the trainer stands at step %lld of epoch %lld, "
+                         "but the loader has %lld batches an epoch (resumed "
+                         "with another data set or batch size?)", op,
+                         (long long)trainer->step, (long long)trainer->epoch,
+                         (long long)steps);
+    /* Data-parallel, each rank's loaders fill only its rows of a batch:
+     * the only ones it computes on. */
+    rlkd_comm *comm = trainer->comm;
+    if (comm) {
+        rlkd_loader_set_shard(train, comm->rank, comm->world_size);
+        if (validation && validation != train)
+            rlkd_loader_set_shard(validation, comm->rank, comm->world_size);
+    }
+    const rlkd_status status = fit_epochs(trainer, train, validation, steps);
+    if (comm) {
+        rlkd_loader_set_shard(train, 0, 1);
+        if (validation && validation != train)
+            rlkd_loader_set_shard(validation, 0, 1);
+    }
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
