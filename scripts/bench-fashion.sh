@@ -10,9 +10,10 @@
 # at the end the table (mean and spread over the seeds) goes to
 # docs/results.md. Runs: make -j2 && scripts/bench-fashion.sh
 #
-# The defaults are the sizes measured in docs/results.md (about 45 minutes
-# on 2 cores); the full-size schedule for users with more time is
-# EPOCHS=30 TRAIN_LIMIT=0 VALIDATION=5000.
+# The defaults are the sizes measured in docs/results.md (about two hours on
+# 2 cores: the small CNN half an hour, each teacher a quarter of an hour);
+# the full-size schedule for users with more time is EPOCHS=30
+# TEACHER_EPOCHS=60 TRAIN_LIMIT=0 VALIDATION=5000.
 #   SEEDS="1 2 3"       the seeds (default three)
 #   SMALL_EPOCHS=10     the small CNN's epochs
 #   SMALL_TRAIN_LIMIT=0 its training images (0: all 60,000)
@@ -31,7 +32,7 @@
 #   TAGS="small_cnn teacher_plain teacher_eca student_alone student_kd"
 #                       the runs to make (student_kd needs teacher_eca)
 #   OUT_DIR=build/bench-fashion   where runs.jsonl and the teachers go
-#                       (results/fashion-2026-11-30 holds the runs measured
+#                       (results/fashion-2026-12-01 holds the runs measured
 #                       for docs/results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -127,7 +128,8 @@ command = (f"SEEDS=\"{seeds}\" SMALL_EPOCHS={small_epochs} SMALL_TRAIN_LIMIT={sm
 tags = {tag for tag, _ in rows}
 total = sum(r["seconds"] for r in runs if r["tag"] in tags)
 print(f"Measured with `{command}`, once per student width, on 2 CPU cores;")
-print(f"the runs in this table took {total / 60:.0f} min of wall time in all.\n")
+print(f"the runs in this table took {total / 60:.0f} min of wall time in all (as measured:")
+print("a run that shared the cores with other work counts the time it waited).\n")
 print("| run | seeds | test top-1 (%) | params | MACs (M) | s per run |")
 print("|---|---|---|---|---|---|")
 for tag, label in rows:
