@@ -137,8 +137,8 @@ for tag, label in rows:
     if not got:
         continue
     acc = [100 * r["test_top1"] for r in got]
-    spread = statistics.stdev(acc) if len(acc) > 1 else 0.0
-    print(f"| {label} | {len(got)} | {statistics.mean(acc):.2f} ± {spread:.2f} | "
+    spread = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+    print(f"| {label} | {len(got)} | {statistics.mean(acc):.2f}{spread} | "
           f"{got[0]['params']:,} | {got[0]['macs'] / 1e6:.2f} | "
           f"{statistics.mean(r['seconds'] for r in got):.0f} |")
 EOF
