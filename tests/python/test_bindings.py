@@ -47,8 +47,13 @@ def test_struct_sizes_match_the_library(struct_type):
 def test_version_and_features():
     assert rlkd.version() == rlkd.__version__
     assert int(rlkd.version().split(".")[0]) == rlkd.ABI_MAJOR
-    assert {"openmp", "blas"} >= rlkd.features() - {"cuda", "nvjpeg"}
-    assert "nvjpeg" not in rlkd.features() or "cuda" in rlkd.features()
+    gpu_only = {"nvjpeg", "cudnn", "nccl"}
+    assert {"openmp", "blas"} >= rlkd.features() - {"cuda"} - gpu_only
+    assert not rlkd.features() & gpu_only or "cuda" in rlkd.features()
+    # the names and bits of rlkd_feature in the header
+    declared = {name.lower(): 1 << int(shift) for name, shift in
+                re.findall(r"RLKD_FEATURE_(\w+)\s*=\s*1u << (\d+)", open(HEADER).read())}
+    assert rlkd.FEATURES == declared
     assert os.path.exists(rlkd.library_path()) or rlkd.library_path().startswith("librlkd")
 
 
